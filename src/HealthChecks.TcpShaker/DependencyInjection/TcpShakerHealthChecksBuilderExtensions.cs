@@ -1,0 +1,109 @@
+using System.Diagnostics.Metrics;
+using HealthChecks.TcpShaker;
+using HealthChecks.TcpShaker.HealthChecks;
+using Microsoft.Extensions.Configuration;
+using Microsoft.Extensions.DependencyInjection.Extensions;
+using Microsoft.Extensions.Diagnostics.HealthChecks;
+using Microsoft.Extensions.Hosting;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Options;
+
+namespace Microsoft.Extensions.DependencyInjection;
+
+/// <summary>Registers half-open TCP health checks: <c>services.AddHealthChecks().AddTcpShaker("db", "10.0.0.5:5432")</c>.</summary>
+public static class TcpShakerHealthChecksBuilderExtensions
+{
+    /// <summary>Adds a health check of one TCP endpoint.</summary>
+    /// <param name="builder">The health-checks builder.</param>
+    /// <param name="name">The check's name.</param>
+    /// <param name="endpoint"><c>host:port</c>: <c>db:5432</c>, <c>10.0.0.5:6379</c> or <c>[::1]:80</c>.</param>
+    /// <param name="failureStatus">The status when the port is not open; <see langword="null"/> for <see cref="HealthStatus.Unhealthy"/>.</param>
+    /// <param name="tags">Tags to filter checks by (for example <c>ready</c>).</param>
+    /// <param name="timeout">The registration's timeout; the check then answers within it. <see langword="null"/>: 2 seconds per check.</param>
+    /// <returns>The builder.</returns>
+    /// <exception cref="ArgumentException"><paramref name="endpoint"/> is not a valid <c>host:port</c>.</exception>
+    public static IHealthChecksBuilder AddTcpShaker(this IHealthChecksBuilder builder, string name, string endpoint,
+        HealthStatus? failureStatus = null, IEnumerable<string>? tags = null, TimeSpan? timeout = null)
+    {
+        ArgumentNullException.ThrowIfNull(endpoint);
+        return builder.AddTcpShaker(name, options => options.Endpoints.Add(endpoint), failureStatus, tags, timeout);
+    }
+
+    /// <summary>Adds a health check of one or more TCP endpoints, configured in code.</summary>
+    /// <param name="builder">The health-checks builder.</param>
+    /// <param name="name">The check's name.</param>
+    /// <param name="configure">Sets the endpoints and how to judge them; it runs once, at registration.</param>
+    /// <param name="failureStatus">The status when an endpoint is not open; <see langword="null"/> for <see cref="HealthStatus.Unhealthy"/>.</param>
+    /// <param name="tags">Tags to filter checks by (for example <c>ready</c>).</param>
+    /// <param name="timeout">The registration's timeout; the check then answers within it.</param>
+    /// <returns>The builder.</returns>
+    /// <exception cref="ArgumentException">An endpoint or setting is invalid (checked here, not at the first check).</exception>
+    public static IHealthChecksBuilder AddTcpShaker(this IHealthChecksBuilder builder, string name, Action<TcpShakerCheckOptions> configure,
+        HealthStatus? failureStatus = null, IEnumerable<string>? tags = null, TimeSpan? timeout = null)
+    {
+        ArgumentNullException.ThrowIfNull(builder);
+        ArgumentException.ThrowIfNullOrWhiteSpace(name);
+        ArgumentNullException.ThrowIfNull(configure);
+
+        var options = new TcpShakerCheckOptions();
+        configure(options);
+        return builder.AddTcpShaker(name, options, failureStatus, tags, timeout);
+    }
+
+    /// <summary>Adds a health check of one or more TCP endpoints, bound from configuration (for example a section of appsettings.json).</summary>
+    /// <param name="builder">The health-checks builder.</param>
+    /// <param name="name">The check's name.</param>
+    /// <param name="configuration">A section with the properties of <see cref="TcpShakerCheckOptions"/>: <c>Endpoints</c>, <c>Timeout</c>, ...</param>
+    /// <param name="failureStatus">The status when an endpoint is not open; <see langword="null"/> for <see cref="HealthStatus.Unhealthy"/>.</param>
+    /// <param name="tags">Tags to filter checks by (for example <c>ready</c>).</param>
+    /// <param name="timeout">The registration's timeout; the check then answers within it.</param>
+    /// <returns>The builder.</returns>
+    /// <exception cref="ArgumentException">The section holds an invalid endpoint or setting (checked here, not at the first check).</exception>
+    public static IHealthChecksBuilder AddTcpShaker(this IHealthChecksBuilder builder, string name, IConfiguration configuration,
+        HealthStatus? failureStatus = null, IEnumerable<string>? tags = null, TimeSpan? timeout = null)
+    {
+        ArgumentNullException.ThrowIfNull(configuration);
+        return builder.AddTcpShaker(name, options => configuration.Bind(options), failureStatus, tags, timeout);
+    }
+
+    /// <summary>
+    /// Registers the shared <see cref="TcpShaker"/> (one per container) and the hosted service that
+    /// starts and stops it. <see cref="IHealthChecksBuilder"/>'s <c>AddTcpShaker</c> calls this; call it
+    /// yourself to inject <see cref="TcpShaker"/> elsewhere or to set its <see cref="TcpShakerOptions"/>.
+    /// </summary>
+    /// <param name="services">The services.</param>
+    /// <param name="configure">Sets the engine's options, or <see langword="null"/>.</param>
+    /// <returns>The services.</returns>
+    public static IServiceCollection AddTcpShaker(this IServiceCollection services, Action<TcpShakerOptions>? configure = null)
+    {
+        ArgumentNullException.ThrowIfNull(services);
+        if (configure is not null)
+        {
+            services.Configure(configure);
+        }
+
+        services.TryAddSingleton(sp => new TcpShaker(
+            sp.GetService<IOptions<TcpShakerOptions>>()?.Value,
+            sp.GetService<ILoggerFactory>(),
+            sp.GetService<IMeterFactory>()));
+        services.TryAddEnumerable(ServiceDescriptor.Singleton<IHostedService, TcpShakerHostedService>());
+        return services;
+    }
+
+    private static IHealthChecksBuilder AddTcpShaker(this IHealthChecksBuilder builder, string name, TcpShakerCheckOptions options,
+        HealthStatus? failureStatus, IEnumerable<string>? tags, TimeSpan? timeout)
+    {
+        TcpEndpoint[] endpoints = options.Validate(name);
+        builder.Services.AddTcpShaker();
+        return builder.Add(new HealthCheckRegistration(
+            name,
+            sp => new TcpShakerHealthCheck(
+                sp.GetRequiredService<TcpShaker>(),
+                options,
+                endpoints,
+                sp.GetService<ILoggerFactory>()?.CreateLogger<TcpShakerHealthCheck>() ?? (ILogger)Microsoft.Extensions.Logging.Abstractions.NullLogger.Instance),
+            failureStatus,
+            tags,
+            timeout));
+    }
+}

@@ -1,0 +1,22 @@
+using Microsoft.Extensions.Logging;
+
+namespace HealthChecks.TcpShaker.Diagnostics;
+
+/// <summary>The library's log messages, source-generated.</summary>
+internal static partial class Log
+{
+    [LoggerMessage(1, LogLevel.Information, "TcpShaker started in {Mode} mode with {LoopCount} loop(s).")]
+    internal static partial void Started(ILogger logger, TcpShakerMode mode, int loopCount);
+
+    [LoggerMessage(2, LogLevel.Warning, "TcpShaker falls back to FullConnect mode: {Reason}. The servers checked will see each check as a connection.")]
+    internal static partial void FellBackToFullConnect(ILogger logger, string reason);
+
+    [LoggerMessage(3, LogLevel.Warning, "TcpShaker could not verify half-open checking at start ({Reason}); it stays in HalfOpen mode.")]
+    internal static partial void VerificationSkipped(ILogger logger, string reason);
+
+    [LoggerMessage(4, LogLevel.Critical, "A TcpShaker checking loop failed; its checks fail from now on.")]
+    internal static partial void LoopFailed(ILogger logger, Exception exception);
+
+    [LoggerMessage(5, LogLevel.Debug, "TCP check of {Target} for {HealthCheck}: {Description}.")]
+    internal static partial void CheckResult(ILogger logger, string healthCheck, string target, string description);
+}

@@ -1,0 +1,292 @@
+using System.Diagnostics.CodeAnalysis;
+using System.Globalization;
+using System.Net;
+using System.Net.Sockets;
+
+namespace HealthChecks.TcpShaker;
+
+/// <summary>
+/// A parsed <c>host:port</c>: an IP literal (<c>10.0.0.5:5432</c>, <c>[::1]:6379</c>,
+/// <c>[fe80::1%2]:22</c>) or a DNS name (<c>db.internal:5432</c>) that is resolved at check time.
+/// </summary>
+public sealed class TcpEndpoint : IEquatable<TcpEndpoint>
+{
+    private const int MaxHostLength = 253;
+
+    private TcpEndpoint(string host, int port, IPAddress? address)
+    {
+        Host = host;
+        Port = port;
+        Address = address;
+    }
+
+    /// <summary>The host name, or the IP literal's text without brackets.</summary>
+    public string Host { get; }
+
+    /// <summary>The port, 1 to 65535.</summary>
+    public int Port { get; }
+
+    /// <summary>The address when <see cref="Host"/> is an IP literal; <see langword="null"/> for a DNS name.</summary>
+    public IPAddress? Address { get; }
+
+    /// <summary>Creates an endpoint for an address.</summary>
+    /// <param name="endPoint">The address and port; the port must not be 0.</param>
+    /// <returns>The endpoint.</returns>
+    public static TcpEndpoint FromIPEndPoint(IPEndPoint endPoint)
+    {
+        ArgumentNullException.ThrowIfNull(endPoint);
+        if (endPoint.Port == 0)
+        {
+            throw new ArgumentException($"'{endPoint}' is not a valid TCP endpoint: port 0 cannot be checked.", nameof(endPoint));
+        }
+
+        return new TcpEndpoint(endPoint.Address.ToString(), endPoint.Port, endPoint.Address);
+    }
+
+    /// <summary>Parses <c>host:port</c>.</summary>
+    /// <param name="value">The text, for example <c>localhost:5432</c> or <c>[::1]:6379</c>.</param>
+    /// <returns>The endpoint.</returns>
+    /// <exception cref="ArgumentException">The text is not a valid endpoint; the message names it and says why.</exception>
+    public static TcpEndpoint Parse(string value)
+    {
+        if (TryParse(value, out TcpEndpoint? endpoint, out string? error))
+        {
+            return endpoint;
+        }
+
+        throw new ArgumentException($"'{Quote(value)}' is not a valid TCP endpoint: {error}.", nameof(value));
+    }
+
+    /// <summary>Parses <c>host:port</c> without throwing.</summary>
+    /// <param name="value">The text.</param>
+    /// <param name="endpoint">The endpoint when the text is valid.</param>
+    /// <returns>Whether the text is valid.</returns>
+    public static bool TryParse([NotNullWhen(true)] string? value, [NotNullWhen(true)] out TcpEndpoint? endpoint) =>
+        TryParse(value, out endpoint, out _);
+
+    private static bool TryParse(string? value, [NotNullWhen(true)] out TcpEndpoint? endpoint, [NotNullWhen(false)] out string? error)
+    {
+        endpoint = null;
+        if (string.IsNullOrEmpty(value))
+        {
+            error = "expected host:port, got an empty string";
+            return false;
+        }
+
+        if (value.Length > MaxHostLength + 8)
+        {
+            error = $"it is {value.Length} characters long; a host name has at most {MaxHostLength}";
+            return false;
+        }
+
+        foreach (char c in value)
+        {
+            if (char.IsWhiteSpace(c) || char.IsControl(c))
+            {
+                error = "it contains white space or a control character";
+                return false;
+            }
+        }
+
+        string hostText;
+        string portText;
+        if (value[0] == '[')
+        {
+            int close = value.IndexOf(']', StringComparison.Ordinal);
+            if (close < 0)
+            {
+                error = "'[' opens an IPv6 address that no ']' closes";
+                return false;
+            }
+
+            if (close + 1 >= value.Length || value[close + 1] != ':')
+            {
+                error = "expected ':port' after the bracketed IPv6 address";
+                return false;
+            }
+
+            hostText = value[1..close];
+            portText = value[(close + 2)..];
+            if (!IPAddress.TryParse(hostText, out IPAddress? v6) || v6.AddressFamily != AddressFamily.InterNetworkV6)
+            {
+                error = $"'{Quote(hostText)}' inside the brackets is not an IPv6 address";
+                return false;
+            }
+
+            if (!TryParsePort(portText, out int v6Port, out error))
+            {
+                return false;
+            }
+
+            endpoint = new TcpEndpoint(hostText, v6Port, v6);
+            return true;
+        }
+
+        int colon = value.LastIndexOf(':');
+        if (colon < 0)
+        {
+            error = "no port: expected host:port";
+            return false;
+        }
+
+        if (value.IndexOf(':', StringComparison.Ordinal) != colon)
+        {
+            error = "an IPv6 address must be written in brackets, as [::1]:port";
+            return false;
+        }
+
+        hostText = value[..colon];
+        portText = value[(colon + 1)..];
+        if (hostText.Length == 0)
+        {
+            error = "no host before ':'";
+            return false;
+        }
+
+        if (!TryParsePort(portText, out int port, out error))
+        {
+            return false;
+        }
+
+        if (LooksNumeric(hostText))
+        {
+            if (!IPAddress.TryParse(hostText, out IPAddress? v4) || v4.AddressFamily != AddressFamily.InterNetwork || CountDots(hostText) != 3)
+            {
+                error = $"'{Quote(hostText)}' is not a valid IPv4 address";
+                return false;
+            }
+
+            endpoint = new TcpEndpoint(hostText, port, v4);
+            return true;
+        }
+
+        if (!TryNormalizeHostName(hostText, out string? host, out error))
+        {
+            return false;
+        }
+
+        endpoint = new TcpEndpoint(host, port, null);
+        return true;
+    }
+
+    private static bool TryParsePort(string text, out int port, [NotNullWhen(false)] out string? error)
+    {
+        port = 0;
+        if (text.Length == 0)
+        {
+            error = "no port after ':'";
+            return false;
+        }
+
+        if (text.Length > 5 || !text.All(char.IsAsciiDigit))
+        {
+            error = $"port '{Quote(text)}' is not a number from 1 to 65535";
+            return false;
+        }
+
+        port = int.Parse(text, NumberStyles.None, CultureInfo.InvariantCulture);
+        if (port is < 1 or > 65535)
+        {
+            error = $"port {port} is out of range: expected 1 to 65535";
+            return false;
+        }
+
+        error = null;
+        return true;
+    }
+
+    private static bool LooksNumeric(string host) => host.All(c => char.IsAsciiDigit(c) || c == '.');
+
+    private static int CountDots(string host) => host.Count(c => c == '.');
+
+    private static bool TryNormalizeHostName(string host, [NotNullWhen(true)] out string? normalized, [NotNullWhen(false)] out string? error)
+    {
+        normalized = null;
+        string ascii = host;
+        if (!host.All(char.IsAscii))
+        {
+            try
+            {
+                ascii = new IdnMapping().GetAscii(host);
+            }
+            catch (ArgumentException)
+            {
+                error = $"'{Quote(host)}' is not a valid internationalized host name";
+                return false;
+            }
+        }
+
+        string trimmed = ascii.EndsWith('.') ? ascii[..^1] : ascii;
+        if (trimmed.Length is 0 or > MaxHostLength)
+        {
+            error = $"host name must be 1 to {MaxHostLength} characters";
+            return false;
+        }
+
+        foreach (string label in trimmed.Split('.'))
+        {
+            if (label.Length is 0 or > 63)
+            {
+                error = $"'{Quote(host)}' has an empty label or one longer than 63 characters";
+                return false;
+            }
+
+            if (label[0] == '-' || label[^1] == '-' || !label.All(c => char.IsAsciiLetterOrDigit(c) || c is '-' or '_'))
+            {
+                error = $"'{Quote(host)}' is not a valid host name (letters, digits, '-' and '_' between dots)";
+                return false;
+            }
+        }
+
+        normalized = trimmed;
+        error = null;
+        return true;
+    }
+
+    /// <summary>Makes hostile input safe to put in an exception message: printable, and not too long.</summary>
+    internal static string Quote(string? value)
+    {
+        if (value is null)
+        {
+            return "(null)";
+        }
+
+        const int MaxShown = 80;
+        var builder = new System.Text.StringBuilder(Math.Min(value.Length, MaxShown) + 8);
+        foreach (char c in value.Length > MaxShown ? value[..MaxShown] : value)
+        {
+            if (char.IsControl(c) || char.IsSurrogate(c))
+            {
+                builder.Append(CultureInfo.InvariantCulture, $"\\u{(int)c:x4}");
+            }
+            else
+            {
+                builder.Append(c);
+            }
+        }
+
+        if (value.Length > MaxShown)
+        {
+            builder.Append("...");
+        }
+
+        return builder.ToString();
+    }
+
+    /// <summary>The endpoint as <c>host:port</c>, with IPv6 literals in brackets.</summary>
+    /// <returns>The text.</returns>
+    public override string ToString() =>
+        Address?.AddressFamily == AddressFamily.InterNetworkV6
+            ? $"[{Host}]:{Port.ToString(CultureInfo.InvariantCulture)}"
+            : $"{Host}:{Port.ToString(CultureInfo.InvariantCulture)}";
+
+    /// <inheritdoc />
+    public bool Equals(TcpEndpoint? other) =>
+        other is not null && Port == other.Port && string.Equals(Host, other.Host, StringComparison.OrdinalIgnoreCase);
+
+    /// <inheritdoc />
+    public override bool Equals(object? obj) => Equals(obj as TcpEndpoint);
+
+    /// <inheritdoc />
+    public override int GetHashCode() => HashCode.Combine(StringComparer.OrdinalIgnoreCase.GetHashCode(Host), Port);
+}

@@ -1,0 +1,108 @@
+using System.Diagnostics;
+using System.Net;
+using System.Threading.Tasks.Sources;
+
+namespace HealthChecks.TcpShaker.Engine;
+
+/// <summary>
+/// One check on its way through an <see cref="EpollLoop"/>: the request, and the awaitable the
+/// caller holds. Pooled and reused, so a check allocates nothing in steady state.
+/// </summary>
+/// <remarks>
+/// Only the loop thread completes an operation once it has been queued (the one exception is a
+/// request the loop can no longer take, which the enqueuing thread fails). Continuations always run
+/// on the thread pool, never on the loop thread.
+/// </remarks>
+internal sealed class CheckOperation : IValueTaskSource<TcpCheckResult>
+{
+    private static readonly Action<object?> s_onCancel = static state => ((CheckOperation)state!).OnCancel();
+
+    private ManualResetValueTaskSourceCore<TcpCheckResult> _core = new() { RunContinuationsAsynchronously = true };
+    private readonly OperationPool _pool;
+    private CancellationTokenRegistration _registration;
+    private int _cancelRequested;
+
+    internal CheckOperation(OperationPool pool) => _pool = pool;
+
+    /// <summary>The address to check.</summary>
+    internal IPEndPoint EndPoint { get; private set; } = null!;
+
+    /// <summary>When the caller asked, in <see cref="Stopwatch"/> ticks.</summary>
+    internal long RequestedAt { get; private set; }
+
+    /// <summary>When the check times out, in <see cref="Stopwatch"/> ticks.</summary>
+    internal long Deadline { get; private set; }
+
+    /// <summary>The loop the request was queued to.</summary>
+    internal EpollLoop Loop { get; private set; } = null!;
+
+    /// <summary>The in-flight slot while the loop has a socket open for this check, else -1. Loop thread only.</summary>
+    internal int Slot { get; set; } = -1;
+
+    internal CancellationToken CancellationToken { get; private set; }
+
+    internal bool IsCancellationRequested => Volatile.Read(ref _cancelRequested) != 0;
+
+    internal short Version => _core.Version;
+
+    internal ValueTask<TcpCheckResult> Start(EpollLoop loop, IPEndPoint endPoint, TimeSpan timeout, CancellationToken cancellationToken)
+    {
+        Loop = loop;
+        EndPoint = endPoint;
+        RequestedAt = Stopwatch.GetTimestamp();
+        Deadline = RequestedAt + (long)(timeout.TotalSeconds * Stopwatch.Frequency);
+        CancellationToken = cancellationToken;
+        if (cancellationToken.CanBeCanceled)
+        {
+            _registration = cancellationToken.UnsafeRegister(s_onCancel, this);
+        }
+
+        return new ValueTask<TcpCheckResult>(this, _core.Version);
+    }
+
+    private void OnCancel()
+    {
+        // The registration is disposed before the operation completes, so this cannot run for a
+        // later reuse: the version read here is the one the cancellation is meant for.
+        Volatile.Write(ref _cancelRequested, 1);
+        Loop.RequestCancellation(this, _core.Version);
+    }
+
+    internal void Complete(TcpCheckResult result)
+    {
+        _registration.Dispose();
+        _core.SetResult(result);
+    }
+
+    internal void Fail(Exception exception)
+    {
+        _registration.Dispose();
+        _core.SetException(exception);
+    }
+
+    internal void CompleteCanceled() =>
+        Fail(new OperationCanceledException("The TCP check was canceled.", CancellationToken));
+
+    TcpCheckResult IValueTaskSource<TcpCheckResult>.GetResult(short token)
+    {
+        try
+        {
+            return _core.GetResult(token);
+        }
+        finally
+        {
+            _core.Reset();
+            _registration = default;
+            _cancelRequested = 0;
+            CancellationToken = default;
+            EndPoint = null!;
+            Slot = -1;
+            _pool.Return(this);
+        }
+    }
+
+    ValueTaskSourceStatus IValueTaskSource<TcpCheckResult>.GetStatus(short token) => _core.GetStatus(token);
+
+    void IValueTaskSource<TcpCheckResult>.OnCompleted(Action<object?> continuation, object? state, short token, ValueTaskSourceOnCompletedFlags flags) =>
+        _core.OnCompleted(continuation, state, token, flags);
+}

@@ -1,0 +1,426 @@
+using System.Collections.Concurrent;
+using System.Diagnostics;
+using System.Net;
+using System.Runtime.InteropServices;
+using System.Threading.Channels;
+using HealthChecks.TcpShaker.Diagnostics;
+using HealthChecks.TcpShaker.Interop;
+
+namespace HealthChecks.TcpShaker.Engine;
+
+/// <summary>
+/// One half-open checking loop on a dedicated thread: take requests from a channel, start at most
+/// <see cref="TcpShakerOptions.MaxConnectsPerIteration"/> connects, wait in epoll, and on each
+/// event read <c>SO_ERROR</c> and close the socket at once (RST, never the handshake ACK).
+/// Deadlines live in the loop; <c>epoll_wait</c> sleeps until the nearest one.
+/// </summary>
+internal sealed unsafe class EpollLoop
+{
+    private const int MaxEvents = 256;
+    private const ulong WakeToken = ulong.MaxValue;
+
+    private readonly Channel<CheckOperation> _requests = Channel.CreateUnbounded<CheckOperation>(
+        new UnboundedChannelOptions { SingleReader = true, AllowSynchronousContinuations = false });
+
+    private readonly ConcurrentQueue<(CheckOperation Operation, short Version)> _cancellations = new();
+    private readonly ConcurrentQueue<Action<EpollLoop>> _loopActions = new();
+    private readonly InFlightTable _inFlight = new(256);
+    private readonly DeadlineHeap _deadlines;
+    private readonly TcpShakerMetrics _metrics;
+    private readonly CheckLimiter _limiter;
+    private readonly int _maxConnectsPerIteration;
+    private readonly int _epollFd;
+    private readonly int _wakeFd;
+    private readonly Thread _thread;
+    private readonly TaskCompletionSource _stopped = new(TaskCreationOptions.RunContinuationsAsynchronously);
+    private int _wakeArmed;
+    private volatile bool _stopping;
+    private volatile Exception? _fault;
+
+    internal EpollLoop(int index, int maxConnectsPerIteration, TcpShakerMetrics metrics, CheckLimiter limiter)
+    {
+        _deadlines = new DeadlineHeap(_inFlight);
+        _metrics = metrics;
+        _limiter = limiter;
+        _maxConnectsPerIteration = maxConnectsPerIteration;
+        _epollFd = Libc.EpollCreate1(Libc.EPOLL_CLOEXEC);
+        if (_epollFd < 0)
+        {
+            throw new InvalidOperationException($"epoll_create1 failed with errno {Libc.LastErrno}.");
+        }
+
+        _wakeFd = Libc.EventFd(0, Libc.EFD_NONBLOCK | Libc.EFD_CLOEXEC);
+        if (_wakeFd < 0)
+        {
+            int errno = Libc.LastErrno;
+            Libc.Close(_epollFd);
+            throw new InvalidOperationException($"eventfd failed with errno {errno}.");
+        }
+
+        byte* record = stackalloc byte[16];
+        EpollEvent.Write(record, Libc.EPOLLIN, WakeToken);
+        if (Libc.EpollCtl(_epollFd, Libc.EPOLL_CTL_ADD, _wakeFd, record) != 0)
+        {
+            int errno = Libc.LastErrno;
+            Libc.Close(_wakeFd);
+            Libc.Close(_epollFd);
+            throw new InvalidOperationException($"epoll_ctl(eventfd) failed with errno {errno}.");
+        }
+
+        _thread = new Thread(Run) { IsBackground = true, Name = $"TcpShaker epoll loop {index}" };
+    }
+
+    /// <summary>Completes when the loop thread has exited and every check it held has completed.</summary>
+    internal Task Stopped => _stopped.Task;
+
+    /// <summary>The exception that killed the loop, if one did.</summary>
+    internal Exception? Fault => _fault;
+
+    internal void Start() => _thread.UnsafeStart();
+
+    /// <summary>Queues a check. Any thread.</summary>
+    internal void Enqueue(CheckOperation operation)
+    {
+        if (!_requests.Writer.TryWrite(operation))
+        {
+            Abandon(operation, StoppedException());
+            return;
+        }
+
+        Wake();
+    }
+
+    /// <summary>Asks the loop to cancel a check. Any thread (the token's callback).</summary>
+    internal void RequestCancellation(CheckOperation operation, short version)
+    {
+        _cancellations.Enqueue((operation, version));
+        Wake();
+    }
+
+    /// <summary>Runs <paramref name="action"/> on the loop thread between two iterations (tests and fault injection).</summary>
+    internal void Post(Action<EpollLoop> action)
+    {
+        _loopActions.Enqueue(action);
+        Wake();
+    }
+
+    internal void Stop()
+    {
+        _stopping = true;
+        Volatile.Write(ref _wakeArmed, 1);
+        Wake();
+    }
+
+    private Exception StoppedException() => _fault is { } fault
+        ? new InvalidOperationException("The TcpShaker checking loop failed and no longer runs checks; see the inner exception.", fault)
+        : new OperationCanceledException("The TcpShaker engine was stopped before the check ran.");
+
+    private void Wake()
+    {
+        // Only a loop that is about to block (or blocked) in epoll_wait needs the syscall.
+        if (Interlocked.Exchange(ref _wakeArmed, 0) == 1)
+        {
+            ulong one = 1;
+            Libc.Write(_wakeFd, &one, sizeof(ulong));
+        }
+    }
+
+    private void Run()
+    {
+        byte* events = (byte*)NativeMemory.Alloc((nuint)(MaxEvents * EpollEvent.Size));
+        try
+        {
+            while (!_stopping)
+            {
+                int timeout = WaitTimeout();
+                int count = Libc.EpollWait(_epollFd, events, MaxEvents, timeout);
+                long now = Stopwatch.GetTimestamp();
+                Volatile.Write(ref _wakeArmed, 0);
+                if (count < 0)
+                {
+                    int errno = Libc.LastErrno;
+                    if (errno == Errno.EINTR)
+                    {
+                        continue;
+                    }
+
+                    throw new InvalidOperationException($"epoll_wait failed with errno {errno}.");
+                }
+
+                for (int i = 0; i < count; i++)
+                {
+                    ulong token = EpollEvent.ReadData(events, i);
+                    if (token == WakeToken)
+                    {
+                        ulong value;
+                        Libc.Read(_wakeFd, &value, sizeof(ulong));
+                    }
+                    else
+                    {
+                        OnSocketEvent(token, now);
+                    }
+                }
+
+                RunLoopActions();
+                ProcessCancellations();
+                ExpireDeadlines(Stopwatch.GetTimestamp());
+                StartQueuedChecks();
+            }
+        }
+        catch (Exception exception)
+        {
+            _fault = exception;
+            _metrics.LoopFaulted(exception);
+        }
+        finally
+        {
+            NativeMemory.Free(events);
+            Shutdown();
+        }
+    }
+
+    private int WaitTimeout()
+    {
+        if (HasImmediateWork())
+        {
+            return 0;
+        }
+
+        // Arm the wake-up, then look again: a request queued between the two looks either is seen
+        // here or finds the flag set and writes the eventfd.
+        Interlocked.Exchange(ref _wakeArmed, 1);
+        if (HasImmediateWork() || _stopping)
+        {
+            Volatile.Write(ref _wakeArmed, 0);
+            return 0;
+        }
+
+        if (_deadlines.Count == 0)
+        {
+            return -1;
+        }
+
+        long remaining = _deadlines.NearestDeadline - Stopwatch.GetTimestamp();
+        if (remaining <= 0)
+        {
+            return 0;
+        }
+
+        // Round up: waking a little late is harmless, waking early spins.
+        long milliseconds = ((remaining * 1000) + Stopwatch.Frequency - 1) / Stopwatch.Frequency;
+        return (int)Math.Min(milliseconds, int.MaxValue);
+    }
+
+    private bool HasImmediateWork() =>
+        _requests.Reader.Count > 0 || !_cancellations.IsEmpty || !_loopActions.IsEmpty;
+
+    private void StartQueuedChecks()
+    {
+        for (int started = 0; started < _maxConnectsPerIteration && _requests.Reader.TryRead(out CheckOperation? operation); started++)
+        {
+            if (operation.IsCancellationRequested)
+            {
+                Abandon(operation, null);
+                continue;
+            }
+
+            StartCheck(operation);
+        }
+    }
+
+    private void StartCheck(CheckOperation operation)
+    {
+        byte* address = stackalloc byte[SocketAddressWriter.MaxSize];
+        (int length, int domain) = SocketAddressWriter.Write(operation.EndPoint, new Span<byte>(address, SocketAddressWriter.MaxSize));
+
+        int fd = Libc.Socket(domain, Libc.SOCK_STREAM | Libc.SOCK_NONBLOCK | Libc.SOCK_CLOEXEC, 0);
+        if (fd < 0)
+        {
+            Finish(operation, Libc.LastErrno, Stopwatch.GetTimestamp());
+            return;
+        }
+
+        // TCP_QUICKACK = 0 puts the socket in delayed-ACK mode: the kernel holds the handshake ACK for
+        // up to 200 ms, and the close() below (zero linger: RST) comes long before it.
+        int zero = 0;
+        Libc.Linger linger = new() { OnOff = 1, Seconds = 0 };
+        if (Libc.SetSockOpt(fd, Libc.IPPROTO_TCP, Libc.TCP_QUICKACK, &zero, sizeof(int)) != 0
+            || Libc.SetSockOpt(fd, Libc.SOL_SOCKET, Libc.SO_LINGER, &linger, sizeof(Libc.Linger)) != 0)
+        {
+            int errno = Libc.LastErrno;
+            Libc.Close(fd);
+            Finish(operation, errno, Stopwatch.GetTimestamp());
+            return;
+        }
+
+        if (Libc.Connect(fd, address, length) == 0)
+        {
+            Libc.Close(fd);
+            Finish(operation, 0, Stopwatch.GetTimestamp());
+            return;
+        }
+
+        int connectErrno = Libc.LastErrno;
+        if (connectErrno is not (Errno.EINPROGRESS or Errno.EINTR or Errno.EALREADY))
+        {
+            Libc.Close(fd);
+            Finish(operation, connectErrno, Stopwatch.GetTimestamp());
+            return;
+        }
+
+        int slot = _inFlight.Add(fd, operation);
+        byte* record = stackalloc byte[16];
+        EpollEvent.Write(record, Libc.EPOLLOUT | Libc.EPOLLERR | Libc.EPOLLHUP | Libc.EPOLLET, InFlightTable.Token(slot, _inFlight[slot].Generation));
+        if (Libc.EpollCtl(_epollFd, Libc.EPOLL_CTL_ADD, fd, record) != 0)
+        {
+            int errno = Libc.LastErrno;
+            _inFlight.Remove(slot);
+            Libc.Close(fd);
+            Finish(operation, errno, Stopwatch.GetTimestamp());
+            return;
+        }
+
+        operation.Slot = slot;
+        _deadlines.Add(slot);
+    }
+
+    private void OnSocketEvent(ulong token, long eventTime)
+    {
+        int slot = _inFlight.Resolve(token);
+        if (slot < 0)
+        {
+            return; // stale: that socket is already closed and its slot reused or free
+        }
+
+        int fd = _inFlight[slot].Fd;
+        int error = 0;
+        int errorLength = sizeof(int);
+        if (Libc.GetSockOpt(fd, Libc.SOL_SOCKET, Libc.SO_ERROR, &error, &errorLength) != 0)
+        {
+            error = Libc.LastErrno;
+        }
+
+        Libc.Close(fd);
+        long closedAt = Stopwatch.GetTimestamp();
+        _metrics.LoopReaction(closedAt - eventTime);
+        Finish(Release(slot), error, closedAt);
+    }
+
+    /// <summary>Test hook: handles <paramref name="token"/> as if epoll had reported it.</summary>
+    internal void InjectEvent(ulong token) => OnSocketEvent(token, Stopwatch.GetTimestamp());
+
+    /// <summary>Test hook: the epoll token of the in-flight check of <paramref name="operation"/>, if it is in flight.</summary>
+    internal ulong? TokenOf(CheckOperation operation) =>
+        operation.Slot >= 0 && _inFlight[operation.Slot].Operation == operation
+            ? InFlightTable.Token(operation.Slot, _inFlight[operation.Slot].Generation)
+            : null;
+
+    /// <summary>Test hook: the in-flight slots' tokens, in slot order.</summary>
+    internal List<ulong> InFlightTokens()
+    {
+        var tokens = new List<ulong>();
+        for (int slot = 0; slot < _inFlight.Capacity; slot++)
+        {
+            if (_inFlight[slot].Operation is not null)
+            {
+                tokens.Add(InFlightTable.Token(slot, _inFlight[slot].Generation));
+            }
+        }
+
+        return tokens;
+    }
+
+    private CheckOperation Release(int slot)
+    {
+        _deadlines.Remove(slot);
+        CheckOperation operation = _inFlight.Remove(slot);
+        operation.Slot = -1;
+        return operation;
+    }
+
+    private void ExpireDeadlines(long now)
+    {
+        while (_deadlines.Count > 0 && _deadlines.NearestDeadline <= now)
+        {
+            int slot = _deadlines.NearestSlot;
+            Libc.Close(_inFlight[slot].Fd);
+            Finish(Release(slot), Errno.ETIMEDOUT, Stopwatch.GetTimestamp(), TcpCheckStatus.Timeout);
+        }
+    }
+
+    private void ProcessCancellations()
+    {
+        while (_cancellations.TryDequeue(out (CheckOperation Operation, short Version) request))
+        {
+            CheckOperation operation = request.Operation;
+            if (operation.Version != request.Version || operation.Loop != this || operation.Slot < 0)
+            {
+                continue; // already completed, or still queued (then its flag is seen when it is dequeued)
+            }
+
+            int slot = operation.Slot;
+            Libc.Close(_inFlight[slot].Fd);
+            Release(slot);
+            Abandon(operation, null);
+        }
+    }
+
+    private void RunLoopActions()
+    {
+        while (_loopActions.TryDequeue(out Action<EpollLoop>? action))
+        {
+            action(this);
+        }
+    }
+
+    private void Finish(CheckOperation operation, int errno, long now, TcpCheckStatus? status = null)
+    {
+        TcpCheckStatus outcome = status ?? ErrnoClassifier.Classify(errno);
+        var elapsed = Stopwatch.GetElapsedTime(operation.RequestedAt, now);
+        _metrics.CheckCompleted(outcome, TcpShakerMode.HalfOpen, elapsed, operation.EndPoint);
+        _limiter.Release();
+        operation.Complete(new TcpCheckResult(outcome, elapsed, operation.EndPoint, outcome == TcpCheckStatus.Open ? 0 : errno));
+    }
+
+    /// <summary>Completes a check without a result: canceled (<paramref name="exception"/> null) or failed.</summary>
+    private void Abandon(CheckOperation operation, Exception? exception)
+    {
+        _metrics.CheckEnded();
+        _limiter.Release();
+        if (exception is null)
+        {
+            operation.CompleteCanceled();
+        }
+        else
+        {
+            operation.Fail(exception);
+        }
+    }
+
+    /// <summary>Closes every socket still open and completes every check still held (loop thread, at exit).</summary>
+    private void Shutdown()
+    {
+        _requests.Writer.TryComplete();
+        for (int slot = 0; slot < _inFlight.Capacity; slot++)
+        {
+            if (_inFlight[slot].Operation is not null)
+            {
+                Libc.Close(_inFlight[slot].Fd);
+                Abandon(Release(slot), StoppedException());
+            }
+        }
+
+        while (_requests.Reader.TryRead(out CheckOperation? operation))
+        {
+            Abandon(operation, StoppedException());
+        }
+
+        while (_loopActions.TryDequeue(out _))
+        {
+        }
+
+        Libc.Close(_wakeFd);
+        Libc.Close(_epollFd);
+        _stopped.TrySetResult();
+    }
+}

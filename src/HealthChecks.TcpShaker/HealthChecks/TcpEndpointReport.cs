@@ -1,0 +1,23 @@
+namespace HealthChecks.TcpShaker;
+
+/// <summary>
+/// What a TCP health check found at one address; the values of <see cref="Microsoft.Extensions.Diagnostics.HealthChecks.HealthCheckResult.Data"/>
+/// are lists of these, keyed by endpoint. Shown by HealthChecks UI and any JSON writer.
+/// </summary>
+public sealed class TcpEndpointReport
+{
+    /// <summary>The address checked (<c>127.0.0.1:5432</c>), or the endpoint text when it did not resolve.</summary>
+    public required string Address { get; init; }
+
+    /// <summary>The outcome, as <see cref="TcpCheckStatus"/> text.</summary>
+    public required string Status { get; init; }
+
+    /// <summary>Milliseconds from request to answer (for an open port, the handshake time).</summary>
+    public required double HandshakeMilliseconds { get; init; }
+
+    /// <summary>The errno (or resolver error) behind a failure; 0 when there was none.</summary>
+    public required int ErrorCode { get; init; }
+
+    /// <summary><c>HalfOpen</c> or <c>FullConnect</c>.</summary>
+    public required string Mode { get; init; }
+}

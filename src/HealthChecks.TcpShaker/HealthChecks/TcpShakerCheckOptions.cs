@@ -1,0 +1,69 @@
+using System.Net.Sockets;
+
+namespace HealthChecks.TcpShaker;
+
+/// <summary>What one TCP health-check registration checks, and how it judges the answers. Binds from configuration.</summary>
+public sealed class TcpShakerCheckOptions
+{
+    /// <summary>The default <see cref="Timeout"/>: 2 seconds, so a black-holed target never hangs a probe.</summary>
+    public static readonly TimeSpan DefaultTimeout = TimeSpan.FromSeconds(2);
+
+    /// <summary>
+    /// The endpoints, each <c>host:port</c> (<c>db:5432</c>, <c>10.0.0.5:6379</c>, <c>[::1]:80</c>).
+    /// The check is healthy when every one of them is.
+    /// </summary>
+    public IList<string> Endpoints { get; } = [];
+
+    /// <summary>
+    /// How long each check may take (resolving included) when the registration sets no timeout.
+    /// Default <see cref="DefaultTimeout"/>.
+    /// </summary>
+    public TimeSpan Timeout { get; set; } = DefaultTimeout;
+
+    /// <summary>
+    /// Report <see cref="Microsoft.Extensions.Diagnostics.HealthChecks.HealthStatus.Degraded"/> when every
+    /// endpoint is open but a handshake took longer than this. <see langword="null"/> (default): never degraded.
+    /// </summary>
+    public TimeSpan? DegradedThreshold { get; set; }
+
+    /// <summary>
+    /// For a host name with several addresses: healthy only when every address is open.
+    /// Default <see langword="false"/>: one open address is enough.
+    /// </summary>
+    public bool RequireAllAddresses { get; set; }
+
+    /// <summary>
+    /// Only check addresses of this family: <see cref="System.Net.Sockets.AddressFamily.InterNetwork"/> (IPv4) or
+    /// <see cref="System.Net.Sockets.AddressFamily.InterNetworkV6"/> (IPv6). <see langword="null"/> (default): both.
+    /// </summary>
+    public AddressFamily? AddressFamily { get; set; }
+
+    /// <summary>Checks the options and parses the endpoints, naming whatever is wrong.</summary>
+    /// <param name="name">The registration's name, for the message (and the exceptions' parameter name).</param>
+    /// <returns>The parsed endpoints.</returns>
+    /// <exception cref="ArgumentException">An endpoint or a setting is invalid.</exception>
+    internal TcpEndpoint[] Validate(string name)
+    {
+        if (Endpoints.Count == 0)
+        {
+            throw new ArgumentException($"The TCP health check '{name}' has no endpoint: add at least one host:port to Endpoints.", nameof(name));
+        }
+
+        if (Timeout <= TimeSpan.Zero || Timeout > TcpShaker.MaxTimeout)
+        {
+            throw new ArgumentException($"The TCP health check '{name}' has Timeout {Timeout}: it must be more than zero and at most {TcpShaker.MaxTimeout}.", nameof(name));
+        }
+
+        if (DegradedThreshold is { } threshold && threshold <= TimeSpan.Zero)
+        {
+            throw new ArgumentException($"The TCP health check '{name}' has DegradedThreshold {threshold}: it must be more than zero.", nameof(name));
+        }
+
+        if (AddressFamily is not (null or System.Net.Sockets.AddressFamily.InterNetwork or System.Net.Sockets.AddressFamily.InterNetworkV6))
+        {
+            throw new ArgumentException($"The TCP health check '{name}' has AddressFamily {AddressFamily}: only InterNetwork and InterNetworkV6 can be checked.", nameof(name));
+        }
+
+        return Endpoints.Select(e => TcpEndpoint.Parse(e)).ToArray();
+    }
+}
