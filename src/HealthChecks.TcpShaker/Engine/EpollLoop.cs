@@ -212,7 +212,7 @@ internal sealed unsafe class EpollLoop
     }
 
     private bool HasImmediateWork() =>
-        _requests.Reader.Count > 0 || !_cancellations.IsEmpty || !_loopActions.IsEmpty;
+        _requests.Reader.TryPeek(out _) || !_cancellations.IsEmpty || !_loopActions.IsEmpty;
 
     private void StartQueuedChecks()
     {
