@@ -161,10 +161,10 @@ internal sealed unsafe class EpollLoop
                     }
                 }
 
-                RunLoopActions();
                 ProcessCancellations();
                 ExpireDeadlines(Stopwatch.GetTimestamp());
                 StartQueuedChecks();
+                RunLoopActions();
             }
         }
         catch (Exception exception)

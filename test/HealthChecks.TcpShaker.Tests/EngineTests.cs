@@ -1,0 +1,402 @@
+using System.Net;
+using System.Net.Sockets;
+using HealthChecks.TcpShaker.Engine;
+using HealthChecks.TcpShaker.Tests.Support;
+
+namespace HealthChecks.TcpShaker.Tests;
+
+/// <summary>The half-open engine against real loopback sockets.</summary>
+public sealed class EngineTests
+{
+    private static readonly TimeSpan Timeout = TimeSpan.FromSeconds(5);
+
+    private static CancellationToken Ct => TestContext.Current.CancellationToken;
+
+    [Fact]
+    public async Task An_open_port_is_open_and_the_server_never_sees_a_connection()
+    {
+        Assert.SkipUnless(OperatingSystem.IsLinux(), "Half-open checking is Linux only.");
+        await using var shaker = new TcpShaker();
+        using var listener = new LoopbackListener();
+
+        TcpCheckResult result = await shaker.CheckAsync(listener.EndPoint, Timeout, Ct);
+
+        Assert.Equal(TcpShakerMode.HalfOpen, shaker.Mode);
+        Assert.Equal(TcpCheckStatus.Open, result.Status);
+        Assert.Equal(listener.EndPoint, result.RemoteEndPoint);
+        Assert.Equal(0, result.ErrorCode);
+        Assert.InRange(result.Elapsed, TimeSpan.Zero, Timeout);
+        Assert.Equal(0, listener.DrainAcceptQueue());
+    }
+
+    [Fact]
+    public async Task A_closed_port_is_refused()
+    {
+        await using var shaker = new TcpShaker();
+        using var closed = new ClosedPort();
+
+        TcpCheckResult result = await shaker.CheckAsync(closed.EndPoint, Timeout, Ct);
+
+        Assert.Equal(TcpCheckStatus.Refused, result.Status);
+        Assert.Equal(111, result.ErrorCode); // ECONNREFUSED
+        Assert.Equal($"{closed.EndPoint} refused the connection", result.Describe());
+    }
+
+    [Fact]
+    public async Task A_silent_target_times_out_at_the_deadline_as_a_result()
+    {
+        await using var shaker = new TcpShaker();
+        await shaker.StartAsync(Ct);
+        using var silent = new SilentTarget();
+        var timeout = TimeSpan.FromMilliseconds(300);
+
+        TcpCheckResult result = await shaker.CheckAsync(silent.EndPoint, timeout, Ct);
+
+        Assert.Equal(TcpCheckStatus.Timeout, result.Status);
+        Assert.InRange(result.Elapsed, timeout, timeout + TimeSpan.FromMilliseconds(250));
+        Assert.Contains("did not answer within", result.Describe(), StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task Ipv6_loopback_is_checked_half_open()
+    {
+        Assert.SkipUnless(Socket.OSSupportsIPv6, "IPv6 is not available.");
+        using var listener = TryListen(IPAddress.IPv6Loopback);
+        Assert.SkipWhen(listener is null, "::1 cannot be bound here.");
+        using var closed = new ClosedPort(IPAddress.IPv6Loopback);
+        await using var shaker = new TcpShaker();
+
+        TcpCheckResult open = await shaker.CheckAsync($"[::1]:{listener.Port}", Timeout, Ct);
+        TcpCheckResult refused = await shaker.CheckAsync(closed.EndPoint, Timeout, Ct);
+
+        Assert.Equal(TcpCheckStatus.Open, open.Status);
+        Assert.Equal(IPAddress.IPv6Loopback, open.RemoteEndPoint!.Address);
+        Assert.Equal(TcpCheckStatus.Refused, refused.Status);
+        Assert.Equal(0, listener.DrainAcceptQueue());
+    }
+
+    [Fact]
+    public async Task Localhost_resolves_to_every_address_and_any_open_one_makes_it_open()
+    {
+        await using var shaker = new TcpShaker();
+        using var listener = new LoopbackListener(IPAddress.Loopback); // IPv4 only
+        IPAddress[] expected = await Dns.GetHostAddressesAsync("localhost", Ct);
+
+        IReadOnlyList<TcpCheckResult> all = await shaker.CheckAllAddressesAsync(TcpEndpoint.Parse($"localhost:{listener.Port}"), Timeout, null, Ct);
+        TcpCheckResult any = await shaker.CheckAsync($"localhost:{listener.Port}", Timeout, Ct);
+
+        Assert.Equal(expected.Distinct().Count(), all.Count);
+        Assert.Equal(TcpCheckStatus.Open, Assert.Single(all, r => r.RemoteEndPoint!.Address.Equals(IPAddress.Loopback)).Status);
+        Assert.All(all.Where(r => r.RemoteEndPoint!.AddressFamily == AddressFamily.InterNetworkV6), r => Assert.NotEqual(TcpCheckStatus.Open, r.Status));
+        Assert.Equal(TcpCheckStatus.Open, any.Status);
+        Assert.Equal(0, listener.DrainAcceptQueue());
+    }
+
+    [Fact]
+    public async Task A_family_filter_keeps_only_that_family()
+    {
+        await using var shaker = new TcpShaker();
+        using var listener = new LoopbackListener();
+
+        IReadOnlyList<TcpCheckResult> v4 = await shaker.CheckAllAddressesAsync(TcpEndpoint.Parse($"localhost:{listener.Port}"), Timeout, AddressFamily.InterNetwork, Ct);
+        IReadOnlyList<TcpCheckResult> literalOtherFamily = await shaker.CheckAllAddressesAsync(TcpEndpoint.Parse($"127.0.0.1:{listener.Port}"), Timeout, AddressFamily.InterNetworkV6, Ct);
+
+        Assert.All(v4, r => Assert.Equal(AddressFamily.InterNetwork, r.RemoteEndPoint!.AddressFamily));
+        Assert.Equal(TcpCheckStatus.ResolveFailed, Assert.Single(literalOtherFamily).Status);
+    }
+
+    [Theory]
+    [InlineData("")]
+    [InlineData("localhost")]
+    [InlineData("localhost:0")]
+    [InlineData("localhost:70000")]
+    [InlineData("::1:80")]
+    [InlineData("local host:80")]
+    public async Task Bad_endpoint_strings_throw_before_any_check(string text)
+    {
+        await using var shaker = new TcpShaker();
+
+        var exception = await Assert.ThrowsAsync<ArgumentException>(async () => await shaker.CheckAsync(text, Timeout, Ct));
+
+        Assert.Contains($"'{text}'", exception.Message, StringComparison.Ordinal);
+        Assert.Null(shaker.Engine); // nothing was started for it
+    }
+
+    [Theory]
+    [InlineData(0)]
+    [InlineData(-1)]
+    [InlineData(24 * 60 * 60 * 1000)]
+    public async Task Timeouts_outside_the_allowed_range_are_rejected(int milliseconds)
+    {
+        await using var shaker = new TcpShaker();
+        using var listener = new LoopbackListener();
+
+        var exception = await Assert.ThrowsAsync<ArgumentOutOfRangeException>(
+            async () => await shaker.CheckAsync(listener.EndPoint, TimeSpan.FromMilliseconds(milliseconds), Ct));
+
+        Assert.Contains("must be more than zero and at most", exception.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task Cancelling_a_check_in_flight_throws_promptly_and_closes_its_socket()
+    {
+        await using var shaker = new TcpShaker();
+        await shaker.StartAsync(Ct);
+        using var silent = new SilentTarget();
+        int socketsBefore = ProcessFds.CountSockets();
+        using var cts = new CancellationTokenSource();
+
+        ValueTask<TcpCheckResult> check = shaker.CheckAsync(silent.EndPoint, TimeSpan.FromSeconds(30), cts.Token);
+        await Task.Delay(100, Ct);
+        int socketsDuring = ProcessFds.CountSockets();
+        var started = DateTime.UtcNow;
+        await cts.CancelAsync();
+        var exception = await Assert.ThrowsAnyAsync<OperationCanceledException>(async () => await check);
+
+        Assert.True(DateTime.UtcNow - started < TimeSpan.FromMilliseconds(500));
+        Assert.Equal(cts.Token, exception.CancellationToken);
+        Assert.Equal(socketsBefore + 1, socketsDuring);
+        Assert.Equal(socketsBefore, await ProcessFds.WaitForSocketsAtMost(socketsBefore, TimeSpan.FromSeconds(2)));
+    }
+
+    [Fact]
+    public async Task An_already_cancelled_token_throws_without_checking()
+    {
+        await using var shaker = new TcpShaker();
+        using var listener = new LoopbackListener();
+
+        await Assert.ThrowsAnyAsync<OperationCanceledException>(
+            async () => await shaker.CheckAsync(listener.EndPoint, Timeout, new CancellationToken(canceled: true)));
+    }
+
+    [Fact]
+    public async Task Dispose_with_checks_in_flight_completes_every_caller_and_leaves_no_socket()
+    {
+        using var silent = new SilentTarget();
+        int socketsBefore = ProcessFds.CountSockets();
+        var shaker = new TcpShaker();
+        await shaker.StartAsync(Ct);
+        Task<TcpCheckResult>[] checks = Enumerable.Range(0, 500)
+            .Select(_ => shaker.CheckAsync(silent.EndPoint, TimeSpan.FromSeconds(60), Ct).AsTask())
+            .ToArray();
+        await WaitUntil(() => ProcessFds.CountSockets() >= socketsBefore + 500, TimeSpan.FromSeconds(10));
+
+        await shaker.DisposeAsync().AsTask().WaitAsync(TimeSpan.FromSeconds(5), Ct);
+        Task all = Task.WhenAll(checks);
+        await Task.WhenAny(all, Task.Delay(TimeSpan.FromSeconds(5), Ct));
+
+        Assert.All(checks, c => Assert.True(c.IsCanceled, $"expected canceled, got {c.Status}"));
+        Assert.Equal(socketsBefore, await ProcessFds.WaitForSocketsAtMost(socketsBefore, TimeSpan.FromSeconds(2)));
+        await Assert.ThrowsAsync<ObjectDisposedException>(async () => await shaker.CheckAsync(silent.EndPoint, Timeout, Ct));
+    }
+
+    [Fact]
+    public async Task A_thousand_concurrent_checks_all_answer_and_the_server_sees_none()
+    {
+        await using var shaker = new TcpShaker();
+        using var listener = new LoopbackListener();
+        using var closed = new ClosedPort();
+
+        TcpCheckResult[] results = await Task.WhenAll(Enumerable.Range(0, 1000)
+            .Select(i => shaker.CheckAsync(i % 2 == 0 ? listener.EndPoint : closed.EndPoint, Timeout, Ct).AsTask()));
+
+        Assert.Equal(500, results.Count(r => r.Status == TcpCheckStatus.Open));
+        Assert.Equal(500, results.Count(r => r.Status == TcpCheckStatus.Refused));
+        Assert.Equal(0, listener.DrainAcceptQueue());
+    }
+
+    [Fact]
+    public async Task Full_connect_checks_do_reach_the_accept_queue()
+    {
+        // The counterpart of the half-open tests above: the same listener does see full connects,
+        // so an empty accept queue there really means the handshake was never completed.
+        await using var shaker = new TcpShaker(new TcpShakerOptions { ForceFullConnect = true });
+        using var listener = new LoopbackListener();
+
+        TcpCheckResult result = await shaker.CheckAsync(listener.EndPoint, Timeout, Ct);
+
+        Assert.Equal(TcpShakerMode.FullConnect, shaker.Mode);
+        Assert.Equal(TcpCheckStatus.Open, result.Status);
+        Assert.Equal(1, listener.DrainAcceptQueue());
+    }
+
+    [Fact]
+    public async Task The_fallback_checker_classifies_open_refused_and_timeout()
+    {
+        await using var shaker = new TcpShaker(new TcpShakerOptions { ForceFullConnect = true });
+        using var listener = new LoopbackListener();
+        using var closed = new ClosedPort();
+        using var silent = new SilentTarget();
+
+        TcpCheckResult open = await shaker.CheckAsync(listener.EndPoint, Timeout, Ct);
+        TcpCheckResult refused = await shaker.CheckAsync(closed.EndPoint, Timeout, Ct);
+        TcpCheckResult timeout = await shaker.CheckAsync(silent.EndPoint, TimeSpan.FromMilliseconds(300), Ct);
+
+        Assert.Equal(TcpShakerMode.FullConnect, shaker.Mode);
+        Assert.IsType<Fallback.ConnectAbortChecker>(shaker.Engine);
+        Assert.Equal(TcpCheckStatus.Open, open.Status);
+        Assert.Equal(TcpCheckStatus.Refused, refused.Status);
+        Assert.Equal(TcpCheckStatus.Timeout, timeout.Status);
+        Assert.InRange(timeout.Elapsed, TimeSpan.FromMilliseconds(300), TimeSpan.FromMilliseconds(800));
+    }
+
+    [Fact]
+    public async Task A_stale_event_for_a_reused_slot_cannot_report_a_pending_check_open()
+    {
+        // The Go anchor keys checks by fd: a late event for a closed fd, now reused by a new socket
+        // still waiting for its SYN-ACK, reads SO_ERROR = 0 there and reports a false success.
+        Assert.SkipUnless(OperatingSystem.IsLinux(), "The epoll engine is Linux only.");
+        await using var shaker = new TcpShaker();
+        await shaker.StartAsync(Ct);
+        EpollLoop loop = Assert.IsType<EpollEngine>(shaker.Engine).Loops[0];
+        using var silent = new SilentTarget();
+
+        ValueTask<TcpCheckResult> first = shaker.CheckAsync(silent.EndPoint, TimeSpan.FromMilliseconds(200), Ct);
+        ulong staleToken = await OnLoop(loop, l => l.InFlightTokens().Single());
+        Assert.Equal(TcpCheckStatus.Timeout, (await first).Status);
+
+        ValueTask<TcpCheckResult> second = shaker.CheckAsync(silent.EndPoint, TimeSpan.FromMilliseconds(500), Ct);
+        ulong liveToken = await OnLoop(loop, l => l.InFlightTokens().Single());
+        await OnLoop(loop, l =>
+        {
+            l.InjectEvent(staleToken);
+            return 0;
+        });
+        TcpCheckResult result = await second;
+
+        Assert.Equal((uint)staleToken, (uint)liveToken); // same slot...
+        Assert.NotEqual(staleToken >> 32, liveToken >> 32); // ...a new generation
+        Assert.Equal(TcpCheckStatus.Timeout, result.Status);
+    }
+
+    [Fact]
+    public async Task Continuations_never_run_on_the_loop_thread()
+    {
+        await using var shaker = new TcpShaker();
+        using var listener = new LoopbackListener();
+
+        // Off xunit's synchronization context, so the continuation runs wherever the engine sends it.
+        string?[] threads = await Task.Run(async () =>
+        {
+            var names = new string?[20];
+            for (int i = 0; i < names.Length; i++)
+            {
+                await shaker.CheckAsync(listener.EndPoint, Timeout, Ct).ConfigureAwait(false);
+                names[i] = Thread.CurrentThread.Name;
+            }
+
+            return names;
+        }, Ct);
+
+        Assert.All(threads, name => Assert.DoesNotContain("TcpShaker epoll loop", name ?? string.Empty, StringComparison.Ordinal));
+    }
+
+    [Fact]
+    public async Task The_loop_starts_on_first_use_and_verifies_the_technique()
+    {
+        Assert.SkipUnless(OperatingSystem.IsLinux(), "The epoll engine is Linux only.");
+        await using var shaker = new TcpShaker();
+        using var listener = new LoopbackListener();
+
+        Assert.Null(shaker.Engine);
+        TcpCheckResult result = await shaker.CheckAsync(listener.EndPoint, Timeout, Ct);
+
+        Assert.IsType<EpollEngine>(shaker.Engine);
+        Assert.Equal(TcpCheckStatus.Open, result.Status);
+    }
+
+    [Fact]
+    public async Task A_broken_technique_falls_back_to_full_connect()
+    {
+        await using var shaker = new TcpShaker { ForceBrokenTechnique = "forced by the test" };
+        using var listener = new LoopbackListener();
+
+        await shaker.StartAsync(Ct);
+        TcpCheckResult result = await shaker.CheckAsync(listener.EndPoint, Timeout, Ct);
+
+        Assert.Equal(TcpShakerMode.FullConnect, shaker.Mode);
+        Assert.Equal(TcpCheckStatus.Open, result.Status);
+        Assert.Equal(1, listener.DrainAcceptQueue());
+    }
+
+    [Fact]
+    public async Task A_dead_loop_fails_pending_and_new_checks_fast_with_a_clear_error()
+    {
+        Assert.SkipUnless(OperatingSystem.IsLinux(), "The epoll engine is Linux only.");
+        await using var shaker = new TcpShaker();
+        await shaker.StartAsync(Ct);
+        EpollLoop loop = Assert.IsType<EpollEngine>(shaker.Engine).Loops[0];
+        using var silent = new SilentTarget();
+        ValueTask<TcpCheckResult> pending = shaker.CheckAsync(silent.EndPoint, TimeSpan.FromSeconds(30), Ct);
+        await OnLoop(loop, l => l.InFlightTokens().Count);
+
+        loop.Post(_ => throw new InvalidOperationException("injected fault"));
+        var pendingError = await Assert.ThrowsAsync<InvalidOperationException>(async () => await pending.AsTask().WaitAsync(TimeSpan.FromSeconds(5), Ct));
+        var newError = await Assert.ThrowsAsync<InvalidOperationException>(
+            async () => await shaker.CheckAsync(silent.EndPoint, Timeout, Ct).AsTask().WaitAsync(TimeSpan.FromSeconds(5), Ct));
+
+        Assert.Contains("checking loop failed", pendingError.Message, StringComparison.Ordinal);
+        Assert.Equal("injected fault", pendingError.InnerException!.Message);
+        Assert.Contains("checking loop failed", newError.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task Past_the_in_flight_cap_a_check_is_a_local_error()
+    {
+        await using var shaker = new TcpShaker(new TcpShakerOptions { MaxChecksInFlight = 2 });
+        await shaker.StartAsync(Ct);
+        using var silent = new SilentTarget();
+        using var listener = new LoopbackListener();
+
+        ValueTask<TcpCheckResult> a = shaker.CheckAsync(silent.EndPoint, TimeSpan.FromMilliseconds(500), Ct);
+        ValueTask<TcpCheckResult> b = shaker.CheckAsync(silent.EndPoint, TimeSpan.FromMilliseconds(500), Ct);
+        TcpCheckResult third = await shaker.CheckAsync(listener.EndPoint, Timeout, Ct);
+        await a;
+        await b;
+        TcpCheckResult afterwards = await shaker.CheckAsync(listener.EndPoint, Timeout, Ct);
+
+        Assert.Equal(TcpCheckStatus.LocalError, third.Status);
+        Assert.Contains("too many checks in flight", third.Describe(), StringComparison.Ordinal);
+        Assert.Equal(TcpCheckStatus.Open, afterwards.Status);
+    }
+
+    private static LoopbackListener? TryListen(IPAddress address)
+    {
+        try
+        {
+            return new LoopbackListener(address);
+        }
+        catch (SocketException)
+        {
+            return null;
+        }
+    }
+
+    private static Task<T> OnLoop<T>(EpollLoop loop, Func<EpollLoop, T> action)
+    {
+        var result = new TaskCompletionSource<T>(TaskCreationOptions.RunContinuationsAsynchronously);
+        loop.Post(l =>
+        {
+            try
+            {
+                result.SetResult(action(l));
+            }
+            catch (Exception e) when (e is not InvalidOperationException { Message: "injected fault" })
+            {
+                result.SetException(e);
+            }
+        });
+        return result.Task.WaitAsync(TimeSpan.FromSeconds(5));
+    }
+
+    private static async Task WaitUntil(Func<bool> condition, TimeSpan within)
+    {
+        var until = DateTime.UtcNow + within;
+        while (!condition() && DateTime.UtcNow < until)
+        {
+            await Task.Delay(10);
+        }
+
+        Assert.True(condition(), "condition not reached in time");
+    }
+}
