@@ -1,0 +1,229 @@
+using System.Net;
+using HealthChecks.TcpShaker.Tests.Support;
+using Microsoft.Extensions.Configuration;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Diagnostics.HealthChecks;
+using Microsoft.Extensions.Hosting;
+using Microsoft.Extensions.Logging;
+
+namespace HealthChecks.TcpShaker.Tests;
+
+/// <summary>The health-check registration in real hosts, against real loopback listeners.</summary>
+public sealed class HealthCheckTests
+{
+    private static CancellationToken Ct => TestContext.Current.CancellationToken;
+
+    [Fact]
+    public async Task An_open_and_a_closed_endpoint_report_healthy_and_unhealthy_with_their_data()
+    {
+        using var listener = new LoopbackListener();
+        using var closed = new ClosedPort();
+        using IHost host = await StartHostAsync(checks => checks
+            .AddTcpShaker("up", listener.EndPoint.ToString(), tags: ["ready"])
+            .AddTcpShaker("down", closed.EndPoint.ToString()));
+
+        HealthReport report = await host.Services.GetRequiredService<HealthCheckService>().CheckHealthAsync(Ct);
+
+        HealthReportEntry up = report.Entries["up"];
+        Assert.Equal(HealthStatus.Healthy, up.Status);
+        Assert.StartsWith("All 1 endpoint(s) are open", up.Description, StringComparison.Ordinal);
+        TcpEndpointReport upReport = Assert.Single(Assert.IsType<TcpEndpointReport[]>(up.Data[listener.EndPoint.ToString()]));
+        Assert.Equal(listener.EndPoint.ToString(), upReport.Address);
+        Assert.Equal("Open", upReport.Status);
+        Assert.Equal("HalfOpen", upReport.Mode);
+        Assert.Equal("HalfOpen", up.Data["mode"]);
+        Assert.Contains("ready", up.Tags);
+
+        HealthReportEntry down = report.Entries["down"];
+        Assert.Equal(HealthStatus.Unhealthy, down.Status);
+        Assert.Equal($"{closed.EndPoint} refused the connection", down.Description);
+        TcpEndpointReport downReport = Assert.Single(Assert.IsType<TcpEndpointReport[]>(down.Data[closed.EndPoint.ToString()]));
+        Assert.Equal(111, downReport.ErrorCode);
+        Assert.Equal(0, listener.DrainAcceptQueue());
+    }
+
+    [Fact]
+    public async Task Many_registrations_share_one_engine_and_one_hosted_service()
+    {
+        var services = new ServiceCollection();
+        services.AddHealthChecks()
+            .AddTcpShaker("a", "127.0.0.1:1")
+            .AddTcpShaker("b", "127.0.0.1:2")
+            .AddTcpShaker("c", o => o.Endpoints.Add("127.0.0.1:3"));
+
+        Assert.Single(services, d => d.ServiceType == typeof(TcpShaker));
+        Assert.Single(services, d => d.ServiceType == typeof(IHostedService) && d.ImplementationType?.Name == "TcpShakerHostedService");
+        await using ServiceProvider provider = services.BuildServiceProvider();
+        Assert.Same(provider.GetRequiredService<TcpShaker>(), provider.GetRequiredService<TcpShaker>());
+    }
+
+    [Theory]
+    [InlineData("")]
+    [InlineData("db")]
+    [InlineData("db:0")]
+    [InlineData("db:99999")]
+    [InlineData("::1:5432")]
+    [InlineData("db :5432")]
+    public void A_bad_endpoint_throws_at_registration_naming_it(string endpoint)
+    {
+        var checks = new ServiceCollection().AddHealthChecks();
+
+        var exception = Assert.Throws<ArgumentException>(() => checks.AddTcpShaker("db", endpoint));
+
+        Assert.Contains($"'{endpoint}'", exception.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void Bad_options_throw_at_registration()
+    {
+        var checks = new ServiceCollection().AddHealthChecks();
+
+        Assert.Contains("no endpoint", Assert.Throws<ArgumentException>(() => checks.AddTcpShaker("x", _ => { })).Message, StringComparison.Ordinal);
+        Assert.Contains("Timeout", Assert.Throws<ArgumentException>(() => checks.AddTcpShaker("x", o =>
+        {
+            o.Endpoints.Add("127.0.0.1:1");
+            o.Timeout = TimeSpan.Zero;
+        })).Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task A_check_before_the_host_starts_still_completes()
+    {
+        using var listener = new LoopbackListener();
+        var services = new ServiceCollection();
+        services.AddLogging();
+        services.AddHealthChecks().AddTcpShaker("up", listener.EndPoint.ToString());
+        await using ServiceProvider provider = services.BuildServiceProvider();
+
+        HealthReport report = await provider.GetRequiredService<HealthCheckService>().CheckHealthAsync(Ct);
+
+        Assert.Equal(HealthStatus.Healthy, report.Status);
+    }
+
+    [Fact]
+    public async Task Options_bind_from_configuration()
+    {
+        using var listener = new LoopbackListener();
+        using var second = new LoopbackListener();
+        IConfiguration configuration = new ConfigurationBuilder().AddInMemoryCollection(new Dictionary<string, string?>
+        {
+            ["Checks:Db:Endpoints:0"] = listener.EndPoint.ToString(),
+            ["Checks:Db:Endpoints:1"] = $"localhost:{second.Port}",
+            ["Checks:Db:Timeout"] = "00:00:01",
+            ["Checks:Db:AddressFamily"] = "InterNetwork",
+            ["Checks:Db:RequireAllAddresses"] = "true",
+        }).Build();
+        using IHost host = await StartHostAsync(checks => checks.AddTcpShaker("db", configuration.GetSection("Checks:Db")));
+
+        HealthReport report = await host.Services.GetRequiredService<HealthCheckService>().CheckHealthAsync(Ct);
+
+        HealthReportEntry entry = report.Entries["db"];
+        Assert.Equal(HealthStatus.Healthy, entry.Status);
+        Assert.StartsWith("All 2 endpoint(s) are open", entry.Description, StringComparison.Ordinal);
+        Assert.True(entry.Data.ContainsKey($"localhost:{second.Port}"));
+    }
+
+    [Fact]
+    public void Bad_configuration_throws_at_registration()
+    {
+        IConfiguration configuration = new ConfigurationBuilder().AddInMemoryCollection(new Dictionary<string, string?>
+        {
+            ["Db:Endpoints:0"] = "db.internal:http",
+        }).Build();
+        var checks = new ServiceCollection().AddHealthChecks();
+
+        var exception = Assert.Throws<ArgumentException>(() => checks.AddTcpShaker("db", configuration.GetSection("Db")));
+
+        Assert.Contains("'db.internal:http'", exception.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task A_silent_endpoint_times_out_within_the_registration_timeout_and_says_which()
+    {
+        using var silent = new SilentTarget();
+        using IHost host = await StartHostAsync(checks => checks.AddTcpShaker("slow", silent.EndPoint.ToString(), timeout: TimeSpan.FromMilliseconds(400)));
+
+        var started = DateTime.UtcNow;
+        HealthReport report = await host.Services.GetRequiredService<HealthCheckService>().CheckHealthAsync(Ct);
+
+        HealthReportEntry entry = report.Entries["slow"];
+        Assert.Equal(HealthStatus.Unhealthy, entry.Status);
+        Assert.StartsWith($"{silent.EndPoint} did not answer within", entry.Description, StringComparison.Ordinal);
+        Assert.True(DateTime.UtcNow - started < TimeSpan.FromSeconds(2));
+    }
+
+    [Fact]
+    public async Task The_failure_status_and_the_degraded_threshold_are_honoured()
+    {
+        using var listener = new LoopbackListener();
+        using var closed = new ClosedPort();
+        using IHost host = await StartHostAsync(checks => checks
+            .AddTcpShaker("optional", closed.EndPoint.ToString(), failureStatus: HealthStatus.Degraded)
+            .AddTcpShaker("slowish", o =>
+            {
+                o.Endpoints.Add(listener.EndPoint.ToString());
+                o.DegradedThreshold = TimeSpan.FromTicks(1);
+            }));
+
+        HealthReport report = await host.Services.GetRequiredService<HealthCheckService>().CheckHealthAsync(Ct);
+
+        Assert.Equal(HealthStatus.Degraded, report.Entries["optional"].Status);
+        Assert.Equal(HealthStatus.Degraded, report.Entries["slowish"].Status);
+        Assert.Contains("slowest handshake took", report.Entries["slowish"].Description, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task Several_endpoints_name_only_the_ones_that_failed()
+    {
+        using var listener = new LoopbackListener();
+        using var closed = new ClosedPort();
+        using IHost host = await StartHostAsync(checks => checks.AddTcpShaker("pair", o =>
+        {
+            o.Endpoints.Add(listener.EndPoint.ToString());
+            o.Endpoints.Add(closed.EndPoint.ToString());
+        }));
+
+        HealthReport report = await host.Services.GetRequiredService<HealthCheckService>().CheckHealthAsync(Ct);
+
+        Assert.Equal($"{closed.EndPoint} refused the connection", report.Entries["pair"].Description);
+    }
+
+    [Fact]
+    public async Task Stopping_the_host_stops_the_engine()
+    {
+        using var listener = new LoopbackListener();
+        IHost host = await StartHostAsync(checks => checks.AddTcpShaker("up", listener.EndPoint.ToString()));
+        TcpShaker shaker = host.Services.GetRequiredService<TcpShaker>();
+        Assert.NotNull(shaker.Engine);
+
+        await host.StopAsync(Ct);
+
+        await Assert.ThrowsAsync<ObjectDisposedException>(async () => await shaker.CheckAsync(listener.EndPoint, TimeSpan.FromSeconds(1), Ct));
+        host.Dispose();
+    }
+
+    [Fact]
+    public async Task Engine_options_come_from_dependency_injection()
+    {
+        using var listener = new LoopbackListener();
+        using IHost host = await StartHostAsync(
+            checks => checks.AddTcpShaker("up", listener.EndPoint.ToString()),
+            services => services.AddTcpShaker(o => o.ForceFullConnect = true));
+
+        HealthReport report = await host.Services.GetRequiredService<HealthCheckService>().CheckHealthAsync(Ct);
+
+        Assert.Equal("FullConnect", report.Entries["up"].Data["mode"]);
+        Assert.Equal(1, listener.DrainAcceptQueue());
+    }
+
+    private static async Task<IHost> StartHostAsync(Action<IHealthChecksBuilder> configure, Action<IServiceCollection>? services = null)
+    {
+        HostApplicationBuilder builder = Host.CreateApplicationBuilder();
+        builder.Logging.ClearProviders();
+        services?.Invoke(builder.Services);
+        configure(builder.Services.AddHealthChecks());
+        IHost host = builder.Build();
+        await host.StartAsync(Ct);
+        return host;
+    }
+}
