@@ -59,8 +59,11 @@
     const height = 64, top = 6, bottom = height - 6;
     svg.setAttribute("viewBox", `0 0 ${width} ${height}`);
     svg.replaceChildren();
-    const max = Math.max(...points.map((p) => p.ms), 0.001) * 1.15;
-    const x = (t) => ((t - (now - WINDOW_MS)) / WINDOW_MS) * (width - 8) + 4;
+    const highest = Math.max(...points.map((p) => p.ms), 0.001);
+    const max = highest * 1.15;
+    // The time axis spans the history kept so far: at least a minute, at most the window.
+    const span = Math.min(WINDOW_MS, Math.max(60_000, now - points[0].t));
+    const x = (t) => ((t - (now - span)) / span) * (width - 8) + 4;
     const y = (ms) => bottom - (ms / max) * (bottom - top);
     for (const fraction of [0, 0.5, 1]) {
       const line = document.createElementNS(SVG, "line");
@@ -92,10 +95,19 @@
       dot.setAttribute("cx", x(p.t).toFixed(1));
       dot.setAttribute("cy", y(p.ms).toFixed(1));
       dot.setAttribute("r", p.ok ? 1.8 : 2.6);
+      const tip = document.createElementNS(SVG, "title");
+      tip.textContent = `${time(p.t)}  ${formatMs(p.ms)}${p.ok ? "" : " (failed)"}`;
+      dot.appendChild(tip);
       svg.appendChild(dot);
     }
+    const label = document.createElementNS(SVG, "text");
+    label.setAttribute("class", "scale");
+    label.setAttribute("x", 4);
+    label.setAttribute("y", 11);
+    label.textContent = formatMs(highest);
+    svg.appendChild(label);
     svg.dataset.points = String(points.length);
-    svg.setAttribute("aria-label", `${points.length} measurements, highest ${formatMs(max / 1.15)}`);
+    svg.setAttribute("aria-label", `${points.length} measurements, highest ${formatMs(highest)}`);
   }
 
   function stats(points) {
@@ -149,7 +161,8 @@
         status.textContent = row.status;
         status.dataset.status = row.status;
         item.querySelector(".ms").textContent = formatMs(row.ms);
-        item.querySelector(".range").textContent = `last ${Math.round((now - points[0].t) / 1000)} s`;
+        const kept = Math.round((now - points[0].t) / 1000);
+        item.querySelector(".range").textContent = kept < 120 ? `last ${kept} s` : `last ${Math.round(kept / 60)} min`;
         item.querySelector(".stats").textContent = stats(points);
         drawChart(item.querySelector(".chart"), points, now);
       }
