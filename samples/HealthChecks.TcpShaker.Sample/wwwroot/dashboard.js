@@ -78,7 +78,7 @@
     const flush = () => {
       if (run.length > 1) {
         const path = document.createElementNS(SVG, "polyline");
-        path.setAttribute("class", "line");
+        path.setAttribute("class", points[points.length - 1].ok ? "line" : "line failing");
         path.setAttribute("points", run.map((p) => `${x(p.t).toFixed(1)},${y(p.ms).toFixed(1)}`).join(" "));
         svg.appendChild(path);
       }
