@@ -77,6 +77,21 @@ public sealed class SampleHostTests : IDisposable
     }
 
     [Fact]
+    public async Task Forced_full_connects_reach_the_listeners_accept_queue_so_the_half_open_assertion_can_fail()
+    {
+        using WebApplicationFactory<Program> fullConnect = _factory.WithWebHostBuilder(web => web.UseSetting("HealthChecks:Engine:ForceFullConnect", "true"));
+        using HttpClient client = fullConnect.CreateClient();
+
+        using HttpResponseMessage response = await client.GetAsync("/readyz", TestContext.Current.CancellationToken);
+
+        HealthJson health = await HealthJson.ReadAsync(response, TestContext.Current.CancellationToken);
+        Assert.Equal("FullConnect", health.EndpointReport("self-http", Endpoint(_listener.EndPoint)).GetProperty("mode").GetString());
+        Assert.Equal("Healthy", health.EntryStatus("self-http"));
+        // The kernel completed the handshake: the connection waits in the accept queue (then was reset by the checker).
+        Assert.Equal(1, _listener.DrainAcceptQueue());
+    }
+
+    [Fact]
     public async Task Metrics_expose_tcpshaker_series_after_a_health_call()
     {
         using HttpClient client = _factory.CreateClient();
