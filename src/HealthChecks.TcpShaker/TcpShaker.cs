@@ -184,19 +184,18 @@ public sealed class TcpShaker : IAsyncDisposable
 
     private async ValueTask<TcpCheckResult> CheckWithActivityAsync(IPEndPoint endpoint, TimeSpan timeout, CancellationToken cancellationToken)
     {
-        using Activity? activity = TcpShakerActivity.Source.StartActivity("tcpshaker.check", ActivityKind.Client);
-        activity?.SetTag("server.address", endpoint.Address.ToString());
-        activity?.SetTag("server.port", endpoint.Port);
-        ICheckEngine engine = _engine ?? await EnsureStarted().WaitAsync(cancellationToken).ConfigureAwait(false);
-        activity?.SetTag("tcpshaker.mode", TcpShakerMetrics.ToTag(engine.Mode));
-        TcpCheckResult result = await engine.CheckAsync(endpoint, timeout, cancellationToken).ConfigureAwait(false);
-        activity?.SetTag("tcpshaker.status", TcpShakerMetrics.ToTag(result.Status));
-        if (!result.IsOpen)
+        using Activity? activity = TcpShakerActivity.StartCheck(endpoint);
+        try
         {
-            activity?.SetStatus(ActivityStatusCode.Error, result.Describe());
+            ICheckEngine engine = _engine ?? await EnsureStarted().WaitAsync(cancellationToken).ConfigureAwait(false);
+            TcpCheckResult result = await engine.CheckAsync(endpoint, timeout, cancellationToken).ConfigureAwait(false);
+            TcpShakerActivity.Complete(activity, engine.Mode, result);
+            return result;
         }
-
-        return result;
+        catch (Exception exception) when (TcpShakerActivity.Fail(activity, exception))
+        {
+            throw; // never reached: the filter only marks the span
+        }
     }
 
     private Task<ICheckEngine> EnsureStarted()

@@ -28,6 +28,7 @@ internal sealed class TcpShakerMetrics : IDisposable
     private readonly Histogram<double> _reaction;
     private readonly Counter<long> _ackLeakRisk;
     private readonly Counter<long> _loopFaults;
+    private readonly EndpointTags _endpointTags = new();
 
     internal TcpShakerMetrics(IMeterFactory? meterFactory)
     {
@@ -75,10 +76,10 @@ internal sealed class TcpShakerMetrics : IDisposable
             { "tcpshaker.status", s_statusNames[(int)status] },
             { "tcpshaker.mode", mode == TcpShakerMode.HalfOpen ? s_halfOpen : s_fullConnect },
         };
-        if (endPoint is not null)
+        if (endPoint is not null && _endpointTags.TryGet(endPoint, out object? address, out object? port))
         {
-            tags.Add("server.address", endPoint.Address.ToString());
-            tags.Add("server.port", endPoint.Port);
+            tags.Add("server.address", address);
+            tags.Add("server.port", port);
         }
 
         _checks.Add(1, tags);

@@ -1,0 +1,72 @@
+using HealthChecks.TcpShaker.Sample;
+using HealthChecks.UI.Client;
+using Microsoft.AspNetCore.Diagnostics.HealthChecks;
+using Microsoft.Extensions.Diagnostics.HealthChecks;
+using OpenTelemetry;
+using OpenTelemetry.Metrics;
+using OpenTelemetry.Resources;
+using OpenTelemetry.Trace;
+
+WebApplicationBuilder builder = WebApplication.CreateBuilder(args);
+IConfigurationSection checks = builder.Configuration.GetSection("HealthChecks");
+
+// The shared engine's settings (TcpShakerOptions: LoopCount, ForceFullConnect, ...), from HealthChecks:Engine.
+builder.Services.AddTcpShaker(engine => checks.GetSection("Engine").Bind(engine));
+
+builder.Services.AddHealthChecks()
+    // Liveness: is this process able to answer at all? No dependency belongs here.
+    .AddCheck("self", () => HealthCheckResult.Healthy("The process answers requests."), tags: [SampleTags.Live])
+    // Readiness: this app's own HTTP port, checked half-open. With no Endpoints configured it
+    // follows the URL the app listens on (Urls, --urls, ASPNETCORE_URLS or HTTP_PORTS).
+    .AddTcpShaker("self-http", options =>
+    {
+        checks.GetSection("SelfHttp").Bind(options);
+        if (options.Endpoints.Count == 0)
+        {
+            options.Endpoints.Add(SelfEndpoint.FromConfiguration(builder.Configuration));
+        }
+    }, tags: [SampleTags.Ready])
+    // Readiness: the dependencies, bound from appsettings.json (a closed loopback port by default).
+    .AddTcpShaker("dependencies", checks.GetSection("Dependencies"), tags: [SampleTags.Ready]);
+
+// Logs each check's state changes once (Healthy -> Unhealthy and back), not every period.
+builder.Services.Configure<HealthCheckPublisherOptions>(checks.GetSection("Publisher"));
+builder.Services.AddSingleton<IHealthCheckPublisher, HealthStateChangeLogger>();
+
+OpenTelemetryBuilder otel = builder.Services.AddOpenTelemetry()
+    .ConfigureResource(resource => resource.AddService("HealthChecks.TcpShaker.Sample"))
+    .WithMetrics(metrics => metrics
+        .AddMeter("HealthChecks.TcpShaker", "Microsoft.AspNetCore.Hosting")
+        .AddPrometheusExporter())
+    .WithTracing(tracing => tracing.AddSource("HealthChecks.TcpShaker"));
+if (!string.IsNullOrWhiteSpace(builder.Configuration["OTEL_EXPORTER_OTLP_ENDPOINT"]))
+{
+    // Traces and metrics to a collector, only when one is configured.
+    otel.UseOtlpExporter();
+}
+
+WebApplication app = builder.Build();
+
+app.UseDefaultFiles();
+app.UseStaticFiles();
+
+app.MapHealthChecks("/livez", new HealthCheckOptions
+{
+    Predicate = registration => registration.Tags.Contains(SampleTags.Live),
+    ResponseWriter = UIResponseWriter.WriteHealthCheckUIResponse,
+});
+app.MapHealthChecks("/readyz", new HealthCheckOptions
+{
+    Predicate = registration => registration.Tags.Contains(SampleTags.Ready),
+    ResponseWriter = UIResponseWriter.WriteHealthCheckUIResponse,
+});
+app.MapHealthChecks("/health", new HealthCheckOptions
+{
+    ResponseWriter = UIResponseWriter.WriteHealthCheckUIResponse,
+});
+app.MapPrometheusScrapingEndpoint("/metrics");
+
+app.Run();
+
+/// <summary>The sample app; public so tests can host it with <c>WebApplicationFactory&lt;Program&gt;</c>.</summary>
+public partial class Program;

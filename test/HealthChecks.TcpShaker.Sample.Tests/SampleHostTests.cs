@@ -1,0 +1,138 @@
+using System.Net;
+using HealthChecks.TcpShaker.Tests.Support;
+using Microsoft.AspNetCore.Hosting;
+using Microsoft.AspNetCore.Mvc.Testing;
+
+namespace HealthChecks.TcpShaker.Sample.Tests;
+
+/// <summary>
+/// The sample hosted in memory (TestServer has no real port), its TCP checks pointed at real loopback
+/// sockets this test opens: a listener that never accepts (healthy) and a bound, closed port (refused).
+/// </summary>
+public sealed class SampleHostTests : IDisposable
+{
+    private readonly LoopbackListener _listener = new();
+    private readonly ClosedPort _closed = new();
+    private readonly WebApplicationFactory<Program> _factory;
+
+    public SampleHostTests()
+    {
+        _factory = new WebApplicationFactory<Program>().WithWebHostBuilder(web => web
+            // Settings, not ConfigureAppConfiguration: Program reads them while registering the checks.
+            .UseSetting("HealthChecks:SelfHttp:Endpoints:0", Endpoint(_listener.EndPoint))
+            .UseSetting("HealthChecks:Dependencies:Endpoints:0", Endpoint(_closed.EndPoint)));
+    }
+
+    private static string ExpectedMode => OperatingSystem.IsLinux() ? "HalfOpen" : "FullConnect";
+
+    private static string Endpoint(IPEndPoint endPoint) => endPoint.ToString();
+
+    [Fact]
+    public async Task Livez_is_healthy_and_checks_no_dependency()
+    {
+        using HttpClient client = _factory.CreateClient();
+
+        using HttpResponseMessage response = await client.GetAsync("/livez", TestContext.Current.CancellationToken);
+
+        Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+        HealthJson health = await HealthJson.ReadAsync(response, TestContext.Current.CancellationToken);
+        Assert.Equal("Healthy", health.Status);
+        Assert.Equal(["self"], health.EntryNames);
+    }
+
+    [Theory]
+    [InlineData("/readyz", new[] { "self-http", "dependencies" })]
+    [InlineData("/health", new[] { "self", "self-http", "dependencies" })]
+    public async Task Readyz_and_health_report_the_open_and_the_refused_target_with_the_library_data(string path, string[] entries)
+    {
+        using HttpClient client = _factory.CreateClient();
+
+        using HttpResponseMessage response = await client.GetAsync(path, TestContext.Current.CancellationToken);
+
+        Assert.Equal(HttpStatusCode.ServiceUnavailable, response.StatusCode);
+        HealthJson health = await HealthJson.ReadAsync(response, TestContext.Current.CancellationToken);
+        Assert.Equal("Unhealthy", health.Status);
+        Assert.Equal(entries.Order(), health.EntryNames.Order());
+
+        Assert.Equal("Healthy", health.EntryStatus("self-http"));
+        Assert.Equal(ExpectedMode, health.Entry("self-http").GetProperty("data").GetProperty("mode").GetString());
+        var open = health.EndpointReport("self-http", Endpoint(_listener.EndPoint));
+        Assert.Equal("Open", open.GetProperty("status").GetString());
+        Assert.Equal(ExpectedMode, open.GetProperty("mode").GetString());
+        Assert.Equal(0, open.GetProperty("errorCode").GetInt32());
+        Assert.True(open.GetProperty("handshakeMilliseconds").GetDouble() > 0);
+
+        Assert.Equal("Unhealthy", health.EntryStatus("dependencies"));
+        Assert.Contains("refused", health.Entry("dependencies").GetProperty("description").GetString(), StringComparison.Ordinal);
+        var refused = health.EndpointReport("dependencies", Endpoint(_closed.EndPoint));
+        Assert.Equal("Refused", refused.GetProperty("status").GetString());
+        Assert.NotEqual(0, refused.GetProperty("errorCode").GetInt32());
+
+        if (OperatingSystem.IsLinux())
+        {
+            // Half-open: the kernel never completed a connection for the listener's application.
+            Assert.False(_listener.HasPendingConnection, "the check left a connection in the listener's accept queue");
+            Assert.Equal(0, _listener.DrainAcceptQueue());
+        }
+    }
+
+    [Fact]
+    public async Task Forced_full_connects_reach_the_listeners_accept_queue_so_the_half_open_assertion_can_fail()
+    {
+        using WebApplicationFactory<Program> fullConnect = _factory.WithWebHostBuilder(web => web.UseSetting("HealthChecks:Engine:ForceFullConnect", "true"));
+        using HttpClient client = fullConnect.CreateClient();
+
+        using HttpResponseMessage response = await client.GetAsync("/readyz", TestContext.Current.CancellationToken);
+
+        HealthJson health = await HealthJson.ReadAsync(response, TestContext.Current.CancellationToken);
+        Assert.Equal("FullConnect", health.EndpointReport("self-http", Endpoint(_listener.EndPoint)).GetProperty("mode").GetString());
+        Assert.Equal("Healthy", health.EntryStatus("self-http"));
+        // The kernel completed the handshake: the connection waits in the accept queue (then was reset by the checker).
+        Assert.Equal(1, _listener.DrainAcceptQueue());
+    }
+
+    [Fact]
+    public async Task Metrics_expose_tcpshaker_series_after_a_health_call()
+    {
+        using HttpClient client = _factory.CreateClient();
+        using (await client.GetAsync("/health", TestContext.Current.CancellationToken))
+        {
+        }
+
+        string metrics = await client.GetStringAsync("/metrics", TestContext.Current.CancellationToken);
+
+        string port = _listener.Port.ToString(System.Globalization.CultureInfo.InvariantCulture);
+        Assert.Contains("# TYPE tcpshaker_checks_total counter", metrics, StringComparison.Ordinal);
+        Assert.Contains("# TYPE tcpshaker_check_duration_seconds histogram", metrics, StringComparison.Ordinal);
+        Assert.Contains("tcpshaker_checks_in_flight", metrics, StringComparison.Ordinal);
+        Assert.Contains(
+            metrics.Split('\n'),
+            line => line.StartsWith("tcpshaker_checks_total{", StringComparison.Ordinal)
+                && line.Contains($"server_port=\"{port}\"", StringComparison.Ordinal)
+                && line.Contains("tcpshaker_status=\"open\"", StringComparison.Ordinal));
+        Assert.Contains(
+            metrics.Split('\n'),
+            line => line.StartsWith("tcpshaker_checks_total{", StringComparison.Ordinal)
+                && line.Contains($"server_port=\"{_closed.EndPoint.Port}\"", StringComparison.Ordinal)
+                && line.Contains("tcpshaker_status=\"refused\"", StringComparison.Ordinal));
+    }
+
+    [Fact]
+    public async Task The_dashboard_is_served_as_static_files()
+    {
+        using HttpClient client = _factory.CreateClient();
+
+        string html = await client.GetStringAsync("/", TestContext.Current.CancellationToken);
+        string script = await client.GetStringAsync("/dashboard.js", TestContext.Current.CancellationToken);
+
+        Assert.Contains("<title>TCP health</title>", html, StringComparison.Ordinal);
+        Assert.Contains("/health", script, StringComparison.Ordinal);
+    }
+
+    public void Dispose()
+    {
+        _factory.Dispose();
+        _listener.Dispose();
+        _closed.Dispose();
+    }
+}
