@@ -1,4 +1,5 @@
 using System.CommandLine;
+using System.CommandLine.Help;
 using System.CommandLine.Invocation;
 using HealthChecks.TcpShaker.Tool.Commands;
 
@@ -10,9 +11,15 @@ namespace HealthChecks.TcpShaker.Tool;
 /// </summary>
 internal static class Cli
 {
-    internal static RootCommand CreateRootCommand(ToolConsole console) =>
-        new("tcp-shaker: half-open TCP checks (SYN, SYN-ACK, RST) from the command line. The mode (HalfOpen or FullConnect) is in every command's output.")
+    /// <summary>
+    /// The command tree. A plain <see cref="Command"/> named <c>tcp-shaker</c> rather than a <see cref="RootCommand"/>,
+    /// whose name would be the host's executable (<c>dotnet</c> or a test runner) when run in-process.
+    /// </summary>
+    internal static Command CreateRootCommand(ToolConsole console) =>
+        new("tcp-shaker", "tcp-shaker: half-open TCP checks (SYN, SYN-ACK, RST) from the command line. The mode (HalfOpen or FullConnect) is in every command's output.")
         {
+            new HelpOption(),
+            new VersionOption(),
             CheckCommand.Create(console),
             BenchCommand.Create(console),
             WatchCommand.Create(console),
@@ -25,7 +32,7 @@ internal static class Cli
     /// <param name="cancellationToken">Stops a running command as Ctrl+C would.</param>
     internal static async Task<int> RunAsync(string[] args, ToolConsole console, bool handleSignals = false, CancellationToken cancellationToken = default)
     {
-        RootCommand root = CreateRootCommand(console);
+        Command root = CreateRootCommand(console);
         ParseResult parse = root.Parse(args);
         if (parse.Action is ParseErrorAction)
         {
@@ -34,7 +41,7 @@ internal static class Cli
                 await console.Error.WriteLineAsync($"tcp-shaker: {error.Message}");
             }
 
-            string command = parse.CommandResult.Command is RootCommand ? string.Empty : parse.CommandResult.Command.Name + " ";
+            string command = parse.CommandResult.Command == root ? string.Empty : parse.CommandResult.Command.Name + " ";
             await console.Error.WriteLineAsync($"Run 'tcp-shaker {command}--help' for usage.");
             return ExitCodes.Usage;
         }

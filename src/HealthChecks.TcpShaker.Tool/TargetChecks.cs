@@ -18,12 +18,15 @@ internal static class TargetChecks
         var reports = new TargetReport[targets.Count];
         for (int i = 0; i < targets.Count; i++)
         {
-            bool open = requireAllAddresses ? results[i].All(r => r.IsOpen) : results[i].Any(r => r.IsOpen);
-            reports[i] = new TargetReport(targets[i], results[i], open);
+            reports[i] = new TargetReport(targets[i], results[i], IsOpen(results[i], requireAllAddresses));
         }
 
         return reports;
     }
+
+    /// <summary>A target is open when any of its addresses is, or with <paramref name="requireAllAddresses"/> when all are.</summary>
+    internal static bool IsOpen(IReadOnlyList<TcpCheckResult> results, bool requireAllAddresses) =>
+        results.Count > 0 && (requireAllAddresses ? results.All(r => r.IsOpen) : results.Any(r => r.IsOpen));
 
     internal static bool AllOpen(IEnumerable<TargetReport> reports) => reports.All(r => r.IsOpen);
 
