@@ -26,66 +26,49 @@ internal static class CliSymbols
     };
 
     /// <summary>A duration option (<c>500ms</c>, <c>2s</c>, <c>1m</c>), more than zero and at most <paramref name="max"/>.</summary>
-    internal static DefaultedOption<TimeSpan> Duration(string name, string description, TimeSpan defaultValue, TimeSpan max, string maxReason) => new(name, defaultValue)
-    {
-        Description = $"{description} [default: {Durations.Format(defaultValue)}]",
-        HelpName = "duration",
-        CustomParser = result =>
-        {
-            if (result.Tokens.Count == 0)
-            {
-                return defaultValue;
-            }
-
-            string text = result.Tokens[0].Value;
-            if (!Durations.TryParse(text, out TimeSpan value, out string? error))
-            {
-                result.AddError($"{name}: '{text}' is not a duration: {error}. Write it as 500ms, 2s or 1m.");
-                return defaultValue;
-            }
-
-            if (value <= TimeSpan.Zero || value > max)
-            {
-                result.AddError($"{name}: {text} is out of range: it must be more than 0 and at most {Durations.Format(max)} ({maxReason}).");
-                return defaultValue;
-            }
-
-            return value;
-        },
-    };
+    internal static DefaultedOption<TimeSpan> Duration(string name, string description, TimeSpan defaultValue, TimeSpan max, string maxReason) =>
+        Parsed(name, description, defaultValue, Durations.Format(defaultValue), "duration", [], text =>
+            !Durations.TryParse(text, out TimeSpan value, out string? error) ? (value, $"'{text}' is not a duration: {error}. Write it as 500ms, 2s or 1m.")
+            : value <= TimeSpan.Zero || value > max ? (value, $"{text} is out of range: it must be more than 0 and at most {Durations.Format(max)} ({maxReason}).")
+            : (value, null));
 
     /// <summary>The check timeout, bounded by <see cref="TcpShaker.MaxTimeout"/>.</summary>
     internal static DefaultedOption<TimeSpan> Timeout(string description) =>
         Duration("--timeout", description, TimeSpan.FromSeconds(1), TcpShaker.MaxTimeout, "TcpShaker.MaxTimeout: a probe must not hang");
 
     /// <summary>An integer option within [<paramref name="min"/>, <paramref name="max"/>].</summary>
-    internal static DefaultedOption<int> Integer(string name, string description, int defaultValue, int min, int max, params string[] aliases) => new(name, defaultValue, aliases)
-    {
-        Description = $"{description} [default: {defaultValue.ToString(CultureInfo.InvariantCulture)}]",
-        HelpName = "N",
-        CustomParser = result =>
+    internal static DefaultedOption<int> Integer(string name, string description, int defaultValue, int min, int max, params string[] aliases) =>
+        Parsed(name, description, defaultValue, defaultValue.ToString(CultureInfo.InvariantCulture), "N", aliases, text =>
+            !int.TryParse(text, NumberStyles.AllowThousands, CultureInfo.InvariantCulture, out int value) ? (value, $"'{text}' is not a whole number.")
+            : value < min || value > max ? (value, $"{value.ToString(CultureInfo.InvariantCulture)} is out of range: expected {min.ToString("N0", CultureInfo.InvariantCulture)} to {max.ToString("N0", CultureInfo.InvariantCulture)}.")
+            : (value, null));
+
+    /// <summary>
+    /// An option whose one value <paramref name="parse"/> turns into a value or an error; the error is
+    /// reported as "<c>--name: error</c>" and makes the command line bad usage (exit code 2).
+    /// </summary>
+    private static DefaultedOption<T> Parsed<T>(string name, string description, T defaultValue, string defaultText, string helpName, string[] aliases, Func<string, (T Value, string? Error)> parse) =>
+        new(name, defaultValue, aliases)
         {
-            if (result.Tokens.Count == 0)
+            Description = $"{description} [default: {defaultText}]",
+            HelpName = helpName,
+            CustomParser = result =>
             {
-                return defaultValue;
-            }
+                if (result.Tokens.Count == 0)
+                {
+                    return defaultValue;
+                }
 
-            string text = result.Tokens[0].Value;
-            if (!int.TryParse(text, NumberStyles.AllowThousands, CultureInfo.InvariantCulture, out int value))
-            {
-                result.AddError($"{name}: '{text}' is not a whole number.");
-                return defaultValue;
-            }
+                (T value, string? error) = parse(result.Tokens[0].Value);
+                if (error is not null)
+                {
+                    result.AddError($"{name}: {error}");
+                    return defaultValue;
+                }
 
-            if (value < min || value > max)
-            {
-                result.AddError($"{name}: {value.ToString(CultureInfo.InvariantCulture)} is out of range: expected {min.ToString("N0", CultureInfo.InvariantCulture)} to {max.ToString("N0", CultureInfo.InvariantCulture)}.");
-                return defaultValue;
-            }
-
-            return value;
-        },
-    };
+                return value;
+            },
+        };
 
     /// <summary>A switch.</summary>
     internal static Option<bool> Flag(string name, string description, params string[] aliases) => new(name, aliases)
