@@ -156,7 +156,7 @@ internal sealed class WatchHistory
                 Markup.Escape(address),
                 $"[{ResultText.StatusColor(status)}]{ResultText.StatusWord(status)}[/]",
                 ResultText.Milliseconds(entry.Last.Elapsed),
-                Durations.Format(TimeSpan.FromSeconds(Math.Round((now - entry.Since).TotalSeconds))),
+                Durations.Format(TimeSpan.FromSeconds(Math.Floor((now - entry.Since).TotalSeconds))),
                 $"{entry.Open.ToString(CultureInfo.InvariantCulture)}/{entry.Checks.ToString(CultureInfo.InvariantCulture)}");
         }
 
