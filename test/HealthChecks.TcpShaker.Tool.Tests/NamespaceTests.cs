@@ -11,15 +11,18 @@ public sealed class NamespaceTests
 {
     private const string Hosts = "127.0.0.1 localhost\n::1 localhost\n127.0.0.1 svc.test\n::1 svc.test\n";
 
-    private static CancellationToken Ct => TestContext.Current.CancellationToken;
+    private static Task<NetworkNamespace> CreateOrSkipAsync()
+    {
+        string? unavailable = NetworkNamespace.Unavailable();
+        Assert.SkipWhen(unavailable is not null, unavailable ?? string.Empty);
+        return NetworkNamespace.CreateAsync(Hosts);
+    }
 
     [Fact]
     [Trait("Category", "Netns")]
     public async Task All_addresses_fails_a_name_with_an_open_and_a_closed_address_that_any_accepts()
     {
-        string? unavailable = NetworkNamespace.Unavailable();
-        Assert.SkipWhen(unavailable is not null, unavailable ?? string.Empty);
-        using NetworkNamespace ns = await NetworkNamespace.CreateAsync(Hosts);
+        using NetworkNamespace ns = await CreateOrSkipAsync();
         using System.Net.Sockets.Socket listener = ns.Listen(new System.Net.IPEndPoint(System.Net.IPAddress.Loopback, 7000));
 
         ToolRun any = await ns.RunAsync("dotnet", ToolRunner.AssemblyPath, "check", "svc.test:7000", "--json");
@@ -43,9 +46,7 @@ public sealed class NamespaceTests
     [Trait("Category", "Netns")]
     public async Task Unreachable_port_shows_the_errno()
     {
-        string? unavailable = NetworkNamespace.Unavailable();
-        Assert.SkipWhen(unavailable is not null, unavailable ?? string.Empty);
-        using NetworkNamespace ns = await NetworkNamespace.CreateAsync(Hosts);
+        using NetworkNamespace ns = await CreateOrSkipAsync();
         ToolRun reject = await ns.RunAsync("iptables", "-A", "INPUT", "-p", "tcp", "--dport", "7001", "-j", "REJECT", "--reject-with", "icmp-host-unreachable");
         Assert.SkipWhen(reject.ExitCode != 0, $"iptables could not add a REJECT rule in the namespace: {reject}");
 
