@@ -70,7 +70,7 @@ internal static class WatchCommand
             {
                 int open = reports.Count(r => r.IsOpen);
                 await console.Out.WriteLineAsync(
-                    $"round {round.ToString(CultureInfo.InvariantCulture)} at {DateTimeOffset.UtcNow:yyyy-MM-ddTHH:mm:ss.fffZ}: {open} of {reports.Length} targets open");
+                    $"round {round.ToString(CultureInfo.InvariantCulture)} at {DateTimeOffset.UtcNow.ToString("yyyy-MM-dd'T'HH:mm:ss.fff'Z'", CultureInfo.InvariantCulture)}: {open} of {reports.Length} targets open");
                 ResultText.Write(console, ResultText.Rows(reports), prefix: "  ", header: false);
                 await console.Out.FlushAsync(CancellationToken.None);
             };
