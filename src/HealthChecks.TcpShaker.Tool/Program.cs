@@ -1,0 +1,3 @@
+using HealthChecks.TcpShaker.Tool;
+
+return await Cli.RunAsync(args, ToolConsole.FromSystemConsole(), handleSignals: true);

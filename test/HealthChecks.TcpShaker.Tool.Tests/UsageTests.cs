@@ -1,0 +1,64 @@
+using HealthChecks.TcpShaker.Tool.Tests.Support;
+
+namespace HealthChecks.TcpShaker.Tool.Tests;
+
+public sealed class UsageTests
+{
+    private static CancellationToken Ct => TestContext.Current.CancellationToken;
+
+    [Theory]
+    [InlineData("'127.0.0.1:99999' is not a valid TCP endpoint: port 99999 is out of range", "check", "127.0.0.1:99999")]
+    [InlineData("'localhost' is not a valid TCP endpoint: no port", "check", "localhost")]
+    [InlineData("'::1:80' is not a valid TCP endpoint: an IPv6 address must be written in brackets", "check", "::1:80")]
+    [InlineData("HOST:PORT: '300.1.1.1:80' is not a valid TCP endpoint", "check", "127.0.0.1:80", "300.1.1.1:80")]
+    [InlineData("--timeout: '5x' is not a duration: unknown unit 'x'", "check", "127.0.0.1:80", "--timeout", "5x")]
+    [InlineData("--timeout: '5' is not a duration: '5' has no unit", "check", "127.0.0.1:80", "--timeout", "5")]
+    [InlineData("--timeout: 0s is out of range: it must be more than 0 and at most 10m", "check", "127.0.0.1:80", "--timeout", "0s")]
+    [InlineData("--timeout: 11m is out of range", "check", "127.0.0.1:80", "--timeout", "11m")]
+    [InlineData("--interval: 'soon' is not a duration", "watch", "127.0.0.1:80", "--interval", "soon")]
+    [InlineData("--count: '-1' is not a whole number", "watch", "127.0.0.1:80", "--count", "-1")]
+    [InlineData("--requests: 0 is out of range: expected 1 to 10,000,000", "bench", "127.0.0.1:80", "-n", "0")]
+    [InlineData("--requests: 'many' is not a whole number", "bench", "127.0.0.1:80", "-n", "many")]
+    [InlineData("--concurrency: 0 is out of range", "bench", "127.0.0.1:80", "-c", "0")]
+    [InlineData("--loops: 65 is out of range: expected 1 to 64", "bench", "127.0.0.1:80", "--loops", "65")]
+    [InlineData("'--bogus'", "check", "127.0.0.1:80", "--bogus")]
+    [InlineData("Required argument missing for command: 'check'", "check")]
+    [InlineData("Required command was not provided", new string[0])]
+    [InlineData("'frobnicate'", "frobnicate")]
+    public async Task Bad_usage_exits_2_naming_the_argument(string expected, params string[] args)
+    {
+        ToolRun run = await ToolRunner.RunAsync(args, cancellationToken: Ct);
+
+        Assert.True(run.ExitCode == 2, run.ToString());
+        Assert.Contains(expected, run.Error, StringComparison.Ordinal);
+        Assert.Contains("--help' for usage.", run.Error, StringComparison.Ordinal);
+        Assert.Empty(run.Out);
+    }
+
+    [Fact]
+    public async Task Help_lists_the_commands()
+    {
+        ToolRun run = await ToolRunner.RunAsync(["--help"], cancellationToken: Ct);
+
+        Assert.True(run.ExitCode == 0, run.ToString());
+        Assert.Contains("check", run.Out, StringComparison.Ordinal);
+        Assert.Contains("bench", run.Out, StringComparison.Ordinal);
+        Assert.Contains("watch", run.Out, StringComparison.Ordinal);
+    }
+
+    [Theory]
+    [InlineData("check", "--timeout <duration>", "[default: 1s]", "--all-addresses", "--full-connect", "--json", "-q, --quiet")]
+    [InlineData("bench", "-n, --requests <N>", "-c, --concurrency <N>", "--loops <N>", "--timeout <duration>", "--full-connect")]
+    [InlineData("watch", "--interval <duration>", "--count <N>", "--timeout <duration>", "--all-addresses")]
+    public async Task Each_command_has_help(string command, params string[] expected)
+    {
+        ToolRun run = await ToolRunner.RunAsync([command, "--help"], cancellationToken: Ct);
+        ToolRun shortForm = await ToolRunner.RunAsync([command, "-h"], cancellationToken: Ct);
+
+        Assert.True(run.ExitCode == 0, run.ToString());
+        Assert.Equal(run.Out, shortForm.Out);
+        Assert.Contains($"tcp-shaker {command} <HOST:PORT>", run.Out, StringComparison.Ordinal);
+        Assert.All(expected, e => Assert.Contains(e, run.Out, StringComparison.Ordinal));
+        Assert.DoesNotContain("00:00:01", run.Out, StringComparison.Ordinal);
+    }
+}
