@@ -81,6 +81,17 @@ public sealed class TcpShakerCheckOptions
             throw new ArgumentException($"The TCP health check '{name}' has AddressFamily {AddressFamily}: only InterNetwork and InterNetworkV6 can be checked.", nameof(name));
         }
 
-        return Endpoints.Select(e => TcpEndpoint.Parse(e)).ToArray();
+        var endpoints = new TcpEndpoint[Endpoints.Count];
+        for (int i = 0; i < endpoints.Length; i++)
+        {
+            if (!TcpEndpoint.TryParse(Endpoints[i], out TcpEndpoint? endpoint, out string? error))
+            {
+                throw new ArgumentException($"The TCP health check '{name}' has an invalid endpoint: '{TcpEndpoint.Quote(Endpoints[i])}' is not a valid TCP endpoint: {error}.", nameof(name));
+            }
+
+            endpoints[i] = endpoint;
+        }
+
+        return endpoints;
     }
 }
