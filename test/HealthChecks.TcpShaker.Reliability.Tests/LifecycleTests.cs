@@ -34,8 +34,10 @@ public sealed class LifecycleTests
 
         Task<TcpCheckResult>[] checks = Start(shaker, target);
         int socketsInFlight = await WaitForSocketsAtLeast(socketsBefore + InFlight);
+        var clock = System.Diagnostics.Stopwatch.StartNew();
         await shaker.DisposeAsync().AsTask().WaitAsync(TimeSpan.FromSeconds(10));
         (int results, int canceled) = await Outcomes(checks);
+        TestContext.Current.TestOutputHelper?.WriteLine($"dispose with {socketsInFlight - socketsBefore} sockets open: every caller done after {clock.Elapsed.TotalMilliseconds:0} ms ({canceled} canceled, {results} results)");
         int socketsAfter = await ProcessFds.WaitForSocketsAtMost(socketsBefore, TimeSpan.FromSeconds(5));
 
         Assert.True(socketsInFlight >= socketsBefore + InFlight, $"only {socketsInFlight - socketsBefore} sockets were open");
@@ -68,8 +70,10 @@ public sealed class LifecycleTests
 
         Task<TcpCheckResult>[] checks = Start(shaker, target);
         int socketsInFlight = await WaitForSocketsAtLeast(socketsBefore + InFlight);
+        var clock = System.Diagnostics.Stopwatch.StartNew();
         await host.StopAsync(TestContext.Current.CancellationToken).WaitAsync(TimeSpan.FromSeconds(10));
         (int results, int canceled) = await Outcomes(checks);
+        TestContext.Current.TestOutputHelper?.WriteLine($"host stop with {socketsInFlight - socketsBefore} sockets open: every caller done after {clock.Elapsed.TotalMilliseconds:0} ms ({canceled} canceled, {results} results)");
         HealthReport health = await report.WaitAsync(TimeSpan.FromSeconds(10));
         int socketsAfter = await ProcessFds.WaitForSocketsAtMost(socketsBefore, TimeSpan.FromSeconds(5));
 
@@ -94,7 +98,9 @@ public sealed class LifecycleTests
         var pending = Enumerable.Range(0, 100).Select(_ => shaker.CheckAsync(silent.EndPoint, Long).AsTask()).ToArray();
         Assert.Equal(100, await CountInFlight(loop, 100));
         loop.Post(_ => throw new InvalidOperationException("injected fault"));
+        var clock = System.Diagnostics.Stopwatch.StartNew();
         await Task.WhenAny(Task.WhenAll(pending), Task.Delay(TimeSpan.FromSeconds(10)));
+        TestContext.Current.TestOutputHelper?.WriteLine($"loop killed: 100 pending checks failed within {clock.Elapsed.TotalMilliseconds:0.#} ms");
         var newCheck = shaker.CheckAsync(listener.EndPoint, Long).AsTask();
         await Task.WhenAny(newCheck, Task.Delay(TimeSpan.FromSeconds(10)));
 

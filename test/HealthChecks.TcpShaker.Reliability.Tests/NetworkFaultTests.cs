@@ -23,6 +23,7 @@ public sealed class NetworkFaultTests
 
         var result = await shaker.CheckAsync(new IPEndPoint(ns.InsideAddress!, 7001), Timeout, TestContext.Current.CancellationToken);
 
+        TestContext.Current.TestOutputHelper?.WriteLine($"silent: {result.Describe()} (deadline {Timeout.TotalMilliseconds} ms)");
         Assert.Equal(TcpCheckStatus.Timeout, result.Status);
         Assert.Equal(Errno.ETIMEDOUT, result.ErrorCode);
         Assert.InRange(result.Elapsed, Timeout, Timeout + TimeSpan.FromMilliseconds(100));
@@ -42,6 +43,7 @@ public sealed class NetworkFaultTests
 
         var result = await shaker.CheckAsync(new IPEndPoint(ns.InsideAddress!, 7002), deadline, TestContext.Current.CancellationToken);
 
+        TestContext.Current.TestOutputHelper?.WriteLine($"unreachable: {result.Describe()} after {result.Elapsed.TotalMilliseconds:0.###} ms (deadline {deadline.TotalMilliseconds} ms)");
         Assert.Equal(TcpCheckStatus.Unreachable, result.Status);
         Assert.Equal(Errno.EHOSTUNREACH, result.ErrorCode);
         Assert.True(result.Elapsed < deadline / 2, $"answered after {result.Elapsed}, deadline {deadline}");
@@ -166,6 +168,7 @@ public sealed class NetworkFaultTests
         listener.DrainAcceptQueue();
         var recovered = await shaker.CheckAsync(listener.EndPoint, Timeout, ct);
 
+        TestContext.Current.TestOutputHelper?.WriteLine($"ports exhausted: {exhausted.Describe()}; after release: {recovered.Describe()}");
         Assert.Equal(TcpCheckStatus.LocalError, exhausted.Status);
         Assert.Equal(Errno.EADDRNOTAVAIL, exhausted.ErrorCode);
         Assert.Contains("no local ephemeral port is free (EADDRNOTAVAIL)", exhausted.Describe(), StringComparison.Ordinal);
