@@ -23,11 +23,9 @@ public sealed class AmplificationTests
     {
         NetNamespace.SkipUnlessAvailable();
         using var ns = NetNamespace.Create();
-        using var listener = ns.RunInside(() => new LoopbackListener(IPAddress.Any));
-        ns.Iptables("-A", "INPUT", "-p", "tcp", "--syn", "--dport", listener.Port.ToString(System.Globalization.CultureInfo.InvariantCulture), "-j", "ACCEPT");
-        ns.AssertRoutedThroughVeth();
+        (LoopbackListener listener, IPEndPoint target) = ns.ListenCountingSyns();
+        using var _ = listener;
         await using var shaker = new TcpShaker(new TcpShakerOptions { VerifyOnStart = false });
-        var target = new IPEndPoint(ns.InsideAddress!, listener.Port);
 
         var results = await Task.WhenAll(Enumerable.Range(0, 50).Select(_ => shaker.CheckAsync(target, TimeSpan.FromSeconds(2), TestContext.Current.CancellationToken).AsTask()));
 
@@ -41,9 +39,8 @@ public sealed class AmplificationTests
     {
         NetNamespace.SkipUnlessAvailable();
         using var ns = NetNamespace.Create();
-        ns.Iptables("-A", "INPUT", "-p", "tcp", "--syn", "--dport", "7020", "-j", "DROP");
-        ns.AssertRoutedThroughVeth();
-        await using var app = await StartAppAsync($"{ns.InsideAddress}:7020", TimeSpan.Zero, TimeSpan.FromSeconds(3));
+        var target = ns.DropPort(7020);
+        await using var app = await StartAppAsync(target.ToString(), TimeSpan.Zero, TimeSpan.FromSeconds(3));
 
         HttpStatusCode[] statuses = await FloodAsync(app);
         long syns = ns.IptablesPackets("INPUT", "DROP");
@@ -60,10 +57,9 @@ public sealed class AmplificationTests
     {
         NetNamespace.SkipUnlessAvailable();
         using var ns = NetNamespace.Create();
-        using var listener = ns.RunInside(() => new LoopbackListener(IPAddress.Any));
-        ns.Iptables("-A", "INPUT", "-p", "tcp", "--syn", "--dport", listener.Port.ToString(System.Globalization.CultureInfo.InvariantCulture), "-j", "ACCEPT");
-        ns.AssertRoutedThroughVeth();
-        await using var app = await StartAppAsync($"{ns.InsideAddress}:{listener.Port}", TimeSpan.FromMinutes(5), TimeSpan.FromSeconds(2));
+        (LoopbackListener listener, IPEndPoint target) = ns.ListenCountingSyns();
+        using var _ = listener;
+        await using var app = await StartAppAsync(target.ToString(), TimeSpan.FromMinutes(5), TimeSpan.FromSeconds(2));
 
         HttpStatusCode[] statuses = await FloodAsync(app);
         long syns = ns.IptablesPackets("INPUT", "ACCEPT");
@@ -80,11 +76,10 @@ public sealed class AmplificationTests
     {
         NetNamespace.SkipUnlessAvailable();
         using var ns = NetNamespace.Create();
-        ns.Iptables("-A", "INPUT", "-p", "tcp", "--syn", "--dport", "7021", "-j", "DROP");
-        ns.AssertRoutedThroughVeth();
+        var target = ns.DropPort(7021);
         await using var shaker = new TcpShaker(new TcpShakerOptions { VerifyOnStart = false });
         var coordinator = new HealthChecks.TcpProbeCoordinator();
-        var endpoint = TcpEndpoint.Parse($"{ns.InsideAddress}:7021");
+        var endpoint = TcpEndpoint.FromIPEndPoint(target);
         var timeout = TimeSpan.FromMilliseconds(800);
         using var impatient = new CancellationTokenSource();
 

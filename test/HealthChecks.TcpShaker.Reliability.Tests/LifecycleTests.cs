@@ -25,9 +25,7 @@ public sealed class LifecycleTests
     {
         NetNamespace.SkipUnlessAvailable();
         using var ns = NetNamespace.Create();
-        ns.Iptables("-A", "INPUT", "-p", "tcp", "--dport", "7010", "-j", "DROP");
-        ns.AssertRoutedThroughVeth();
-        var target = new IPEndPoint(ns.InsideAddress!, 7010);
+        var target = ns.DropPort(7010);
         int socketsBefore = ProcessFds.CountSockets();
         var shaker = new TcpShaker(new TcpShakerOptions { VerifyOnStart = false });
         await shaker.StartAsync(TestContext.Current.CancellationToken);
@@ -52,9 +50,7 @@ public sealed class LifecycleTests
     {
         NetNamespace.SkipUnlessAvailable();
         using var ns = NetNamespace.Create();
-        ns.Iptables("-A", "INPUT", "-p", "tcp", "--dport", "7011", "-j", "DROP");
-        ns.AssertRoutedThroughVeth();
-        var target = new IPEndPoint(ns.InsideAddress!, 7011);
+        var target = ns.DropPort(7011);
         int socketsBefore = ProcessFds.CountSockets();
         var builder = Host.CreateApplicationBuilder();
         builder.Logging.ClearProviders();

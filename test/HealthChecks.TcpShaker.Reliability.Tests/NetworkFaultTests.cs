@@ -17,11 +17,10 @@ public sealed class NetworkFaultTests
     {
         NetNamespace.SkipUnlessAvailable();
         using var ns = NetNamespace.Create();
-        ns.Iptables("-A", "INPUT", "-p", "tcp", "--dport", "7001", "-j", "DROP");
+        var target = ns.DropPort(7001);
         await using var shaker = new TcpShaker(new TcpShakerOptions { VerifyOnStart = false });
-        ns.AssertRoutedThroughVeth();
 
-        var result = await shaker.CheckAsync(new IPEndPoint(ns.InsideAddress!, 7001), Timeout, TestContext.Current.CancellationToken);
+        var result = await shaker.CheckAsync(target, Timeout, TestContext.Current.CancellationToken);
 
         TestContext.Current.TestOutputHelper?.WriteLine($"silent: {result.Describe()} (deadline {Timeout.TotalMilliseconds} ms)");
         Assert.Equal(TcpCheckStatus.Timeout, result.Status);
@@ -36,12 +35,11 @@ public sealed class NetworkFaultTests
     {
         NetNamespace.SkipUnlessAvailable();
         using var ns = NetNamespace.Create();
-        ns.Iptables("-A", "INPUT", "-p", "tcp", "--dport", "7002", "-j", "REJECT", "--reject-with", "icmp-host-unreachable");
+        var target = ns.RejectPort(7002);
         await using var shaker = new TcpShaker(new TcpShakerOptions { VerifyOnStart = false });
-        ns.AssertRoutedThroughVeth();
         var deadline = TimeSpan.FromSeconds(5);
 
-        var result = await shaker.CheckAsync(new IPEndPoint(ns.InsideAddress!, 7002), deadline, TestContext.Current.CancellationToken);
+        var result = await shaker.CheckAsync(target, deadline, TestContext.Current.CancellationToken);
 
         TestContext.Current.TestOutputHelper?.WriteLine($"unreachable: {result.Describe()} after {result.Elapsed.TotalMilliseconds:0.###} ms (deadline {deadline.TotalMilliseconds} ms)");
         Assert.Equal(TcpCheckStatus.Unreachable, result.Status);
@@ -69,16 +67,17 @@ public sealed class NetworkFaultTests
     {
         NetNamespace.SkipUnlessAvailable();
         using var ns = NetNamespace.Create();
-        using var listener = ns.RunInside(() => new LoopbackListener(IPAddress.Any));
+        (LoopbackListener listener, IPEndPoint target) = ns.ListenCountingSyns();
+        using var _ = listener;
         await using var shaker = new TcpShaker(new TcpShakerOptions { VerifyOnStart = false });
-        ns.AssertRoutedThroughVeth();
 
-        var result = await shaker.CheckAsync(new IPEndPoint(ns.InsideAddress!, listener.Port), Timeout, TestContext.Current.CancellationToken);
+        var result = await shaker.CheckAsync(target, Timeout, TestContext.Current.CancellationToken);
 
         Assert.Equal(TcpCheckStatus.Open, result.Status);
         Assert.False(listener.HasPendingConnection);
         Assert.Equal(0, ns.Counter("TcpPassiveOpens"));
         Assert.Equal(1, ns.Counter("TcpExtEmbryonicRsts"));
+        Assert.Equal(1, ns.IptablesPackets("INPUT", "ACCEPT"));
     }
 
     [Fact]

@@ -1,5 +1,6 @@
 using System.Globalization;
 using System.Net;
+using HealthChecks.TcpShaker.Tests.Support;
 using Microsoft.Win32.SafeHandles;
 
 namespace HealthChecks.TcpShaker.Reliability.Tests.Support;
@@ -164,6 +165,26 @@ public sealed class NetNamespace : IDisposable
         {
             throw new InvalidOperationException($"refusing to send: {HostInterface} is not up: {link.Trim()}");
         }
+    }
+
+    /// <summary>Makes <paramref name="port"/> on <see cref="InsideAddress"/> silent (iptables DROP of its SYNs, which the rule counts) and checks the route.</summary>
+    public IPEndPoint DropPort(int port) => Target(port, "DROP");
+
+    /// <summary>Makes <paramref name="port"/> answer SYNs with ICMP host unreachable, and checks the route.</summary>
+    public IPEndPoint RejectPort(int port) => Target(port, "REJECT", "--reject-with", "icmp-host-unreachable");
+
+    /// <summary>A listener inside the namespace (never accepting), whose SYNs an iptables ACCEPT rule counts; the route is checked.</summary>
+    public (LoopbackListener Listener, IPEndPoint Target) ListenCountingSyns()
+    {
+        LoopbackListener listener = RunInside(() => new LoopbackListener(IPAddress.Any));
+        return (listener, Target(listener.Port, "ACCEPT"));
+    }
+
+    private IPEndPoint Target(int port, params string[] rule)
+    {
+        Iptables(["-A", "INPUT", "-p", "tcp", "--syn", "--dport", port.ToString(CultureInfo.InvariantCulture), "-j", .. rule]);
+        AssertRoutedThroughVeth();
+        return new IPEndPoint(InsideAddress!, port);
     }
 
     /// <summary>Runs a command inside the namespace (<c>ip netns exec</c>).</summary>
