@@ -139,7 +139,10 @@ public sealed class NetworkFaultTests
         using var ns = NetNamespace.Create(veth: false);
         using var listener = ns.RunInside(() => new LoopbackListener(IPAddress.Loopback));
         // Two ephemeral ports in all (after the listener took its own from the default range).
-        ns.Exec("sysctl", "-q", "-w", "net.ipv4.ip_local_port_range=40000 40001");
+        string rootRange = File.ReadAllText("/proc/sys/net/ipv4/ip_local_port_range");
+        ns.Exec("sh", "-c", "echo '40000 40001' > /proc/sys/net/ipv4/ip_local_port_range");
+        Assert.Equal("40000\t40001", ns.Exec("cat", "/proc/sys/net/ipv4/ip_local_port_range").Trim());
+        Assert.Equal(rootRange, File.ReadAllText("/proc/sys/net/ipv4/ip_local_port_range")); // the machine's own range is untouched
         // Hold both ephemeral ports with established connections to the one destination checked.
         var holders = ns.RunInside(() =>
         {
