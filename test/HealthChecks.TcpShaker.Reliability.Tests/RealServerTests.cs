@@ -9,7 +9,11 @@ namespace HealthChecks.TcpShaker.Reliability.Tests;
 /// <summary>
 /// A real server that counts its connections: redis-server on a loopback port of its own. Half-open
 /// checks must not show up in its <c>total_connections_received</c>; full connects must.
+/// Runs alone in the process: a half-open check stays invisible only while the loop closes each socket
+/// within 200 ms of its SYN-ACK, and CPU-heavy tests beside it (the fuzzers' garbage collections pause
+/// the loop thread too) can stretch that on a 2-core machine.
 /// </summary>
+[Collection(nameof(ProcessWide))]
 public sealed class RealServerTests
 {
     private const int HalfOpenChecks = 10_000;
