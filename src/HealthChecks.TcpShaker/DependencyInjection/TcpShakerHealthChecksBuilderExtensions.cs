@@ -19,9 +19,9 @@ public static class TcpShakerHealthChecksBuilderExtensions
     /// <param name="endpoint"><c>host:port</c>: <c>db:5432</c>, <c>10.0.0.5:6379</c> or <c>[::1]:80</c>.</param>
     /// <param name="failureStatus">The status when the port is not open; <see langword="null"/> for <see cref="HealthStatus.Unhealthy"/>.</param>
     /// <param name="tags">Tags to filter checks by (for example <c>ready</c>).</param>
-    /// <param name="timeout">The registration's timeout; the check then answers within it. <see langword="null"/>: 2 seconds per check.</param>
+    /// <param name="timeout">The registration's timeout (more than zero, at most <see cref="TcpShaker.MaxTimeout"/>); the check then answers within it. <see langword="null"/>: 2 seconds per check.</param>
     /// <returns>The builder.</returns>
-    /// <exception cref="ArgumentException"><paramref name="endpoint"/> is not a valid <c>host:port</c>.</exception>
+    /// <exception cref="ArgumentException"><paramref name="endpoint"/> is not a valid <c>host:port</c>, or <paramref name="timeout"/> is out of range.</exception>
     public static IHealthChecksBuilder AddTcpShaker(this IHealthChecksBuilder builder, string name, string endpoint,
         HealthStatus? failureStatus = null, IEnumerable<string>? tags = null, TimeSpan? timeout = null)
     {
@@ -35,7 +35,7 @@ public static class TcpShakerHealthChecksBuilderExtensions
     /// <param name="configure">Sets the endpoints and how to judge them; it runs once, at registration.</param>
     /// <param name="failureStatus">The status when an endpoint is not open; <see langword="null"/> for <see cref="HealthStatus.Unhealthy"/>.</param>
     /// <param name="tags">Tags to filter checks by (for example <c>ready</c>).</param>
-    /// <param name="timeout">The registration's timeout; the check then answers within it.</param>
+    /// <param name="timeout">The registration's timeout (more than zero, at most <see cref="TcpShaker.MaxTimeout"/>); the check then answers within it.</param>
     /// <returns>The builder.</returns>
     /// <exception cref="ArgumentException">An endpoint or setting is invalid (checked here, not at the first check).</exception>
     public static IHealthChecksBuilder AddTcpShaker(this IHealthChecksBuilder builder, string name, Action<TcpShakerCheckOptions> configure,
@@ -56,14 +56,14 @@ public static class TcpShakerHealthChecksBuilderExtensions
     /// <param name="configuration">A section with the properties of <see cref="TcpShakerCheckOptions"/>: <c>Endpoints</c>, <c>Timeout</c>, ...</param>
     /// <param name="failureStatus">The status when an endpoint is not open; <see langword="null"/> for <see cref="HealthStatus.Unhealthy"/>.</param>
     /// <param name="tags">Tags to filter checks by (for example <c>ready</c>).</param>
-    /// <param name="timeout">The registration's timeout; the check then answers within it.</param>
+    /// <param name="timeout">The registration's timeout (more than zero, at most <see cref="TcpShaker.MaxTimeout"/>); the check then answers within it.</param>
     /// <returns>The builder.</returns>
     /// <exception cref="ArgumentException">The section holds an invalid endpoint or setting (checked here, not at the first check).</exception>
     public static IHealthChecksBuilder AddTcpShaker(this IHealthChecksBuilder builder, string name, IConfiguration configuration,
         HealthStatus? failureStatus = null, IEnumerable<string>? tags = null, TimeSpan? timeout = null)
     {
         ArgumentNullException.ThrowIfNull(configuration);
-        return builder.AddTcpShaker(name, options => configuration.Bind(options), failureStatus, tags, timeout);
+        return builder.AddTcpShaker(name, options => Bind(configuration, options, name), failureStatus, tags, timeout);
     }
 
     /// <summary>
@@ -90,15 +90,37 @@ public static class TcpShakerHealthChecksBuilderExtensions
         return services;
     }
 
+    /// <summary>Binds, turning the binder's "cannot convert" into an <see cref="ArgumentException"/> naming the check and the value.</summary>
+    private static void Bind(IConfiguration configuration, TcpShakerCheckOptions options, string name)
+    {
+        try
+        {
+            configuration.Bind(options);
+        }
+        catch (InvalidOperationException exception)
+        {
+            throw new ArgumentException($"The TCP health check '{name}' has a setting that cannot be read: {exception.Message}", nameof(configuration), exception);
+        }
+    }
+
     private static IHealthChecksBuilder AddTcpShaker(this IHealthChecksBuilder builder, string name, TcpShakerCheckOptions options,
         HealthStatus? failureStatus, IEnumerable<string>? tags, TimeSpan? timeout)
     {
         TcpEndpoint[] endpoints = options.Validate(name);
+        if (timeout is { } registrationTimeout && registrationTimeout != System.Threading.Timeout.InfiniteTimeSpan
+            && (registrationTimeout <= TimeSpan.Zero || registrationTimeout > TcpShaker.MaxTimeout))
+        {
+            throw new ArgumentOutOfRangeException(nameof(timeout), registrationTimeout,
+                $"The TCP health check '{name}' has registration timeout {registrationTimeout}: it must be more than zero and at most {TcpShaker.MaxTimeout} (or null / Timeout.InfiniteTimeSpan for none).");
+        }
+
         builder.Services.AddTcpShaker();
+        builder.Services.TryAddSingleton<TcpProbeCoordinator>();
         return builder.Add(new HealthCheckRegistration(
             name,
             sp => new TcpShakerHealthCheck(
                 sp.GetRequiredService<TcpShaker>(),
+                sp.GetRequiredService<TcpProbeCoordinator>(),
                 options,
                 endpoints,
                 sp.GetService<ILoggerFactory>()?.CreateLogger<TcpShakerHealthCheck>() ?? (ILogger)Microsoft.Extensions.Logging.Abstractions.NullLogger.Instance),

@@ -64,7 +64,7 @@ public sealed class TcpEndpoint : IEquatable<TcpEndpoint>
     public static bool TryParse([NotNullWhen(true)] string? value, [NotNullWhen(true)] out TcpEndpoint? endpoint) =>
         TryParse(value, out endpoint, out _);
 
-    private static bool TryParse(string? value, [NotNullWhen(true)] out TcpEndpoint? endpoint, [NotNullWhen(false)] out string? error)
+    internal static bool TryParse(string? value, [NotNullWhen(true)] out TcpEndpoint? endpoint, [NotNullWhen(false)] out string? error)
     {
         endpoint = null;
         if (string.IsNullOrEmpty(value))
@@ -156,6 +156,13 @@ public sealed class TcpEndpoint : IEquatable<TcpEndpoint>
                 return false;
             }
 
+            // IPAddress.Parse (like inet_aton) reads "010" as octal: 010.010.010.010 is 8.8.8.8. Refuse the ambiguity.
+            if (hostText.Split('.').Any(octet => octet.Length > 1 && octet[0] == '0'))
+            {
+                error = $"'{Quote(hostText)}' has an IPv4 part with a leading zero, which some parsers read as octal; write it without";
+                return false;
+            }
+
             endpoint = new TcpEndpoint(hostText, port, v4);
             return true;
         }
@@ -236,6 +243,14 @@ public sealed class TcpEndpoint : IEquatable<TcpEndpoint>
                 error = $"'{Quote(host)}' is not a valid host name (letters, digits, '-' and '_' between dots)";
                 return false;
             }
+        }
+
+        // A last label of digits reads as an IPv4 address to the resolver (getaddrinfo takes "0x7f.0.0.1" or
+        // fullwidth digits mapped by IDNA as 127.0.0.1): no valid host name ends so (RFC 3696, section 2).
+        if (trimmed[(trimmed.LastIndexOf('.') + 1)..].All(char.IsAsciiDigit))
+        {
+            error = $"'{Quote(host)}' is neither a valid IPv4 address nor a host name (its last label is all digits)";
+            return false;
         }
 
         normalized = trimmed;

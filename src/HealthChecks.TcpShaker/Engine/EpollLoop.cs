@@ -112,7 +112,9 @@ internal sealed unsafe class EpollLoop
     }
 
     private Exception StoppedException() => _fault is { } fault
-        ? new InvalidOperationException("The TcpShaker checking loop failed and no longer runs checks; see the inner exception.", fault)
+        ? new InvalidOperationException(
+            $"The TcpShaker checking loop failed ({fault.GetType().Name}: {fault.Message}) and no longer runs checks.",
+            fault)
         : new OperationCanceledException("The TcpShaker engine was stopped before the check ran.");
 
     private void Wake()

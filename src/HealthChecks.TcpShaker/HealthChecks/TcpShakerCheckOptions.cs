@@ -38,6 +38,18 @@ public sealed class TcpShakerCheckOptions
     /// </summary>
     public AddressFamily? AddressFamily { get; set; }
 
+    /// <summary>
+    /// Reuse the last result of an endpoint for this long instead of probing it again. Concurrent runs
+    /// always share one probe in flight per endpoint; this also bounds the probe rate when the health
+    /// endpoint is hit in a tight loop (at most one probe per endpoint per interval, however many requests).
+    /// Default <see cref="TimeSpan.Zero"/>: off, every run probes (or joins the probe in flight). At most
+    /// <see cref="MaxMinimumInterval"/>.
+    /// </summary>
+    public TimeSpan MinimumInterval { get; set; }
+
+    /// <summary>The longest <see cref="MinimumInterval"/> accepted: 1 hour.</summary>
+    public static readonly TimeSpan MaxMinimumInterval = TimeSpan.FromHours(1);
+
     /// <summary>Checks the options and parses the endpoints, naming whatever is wrong.</summary>
     /// <param name="name">The registration's name, for the message (and the exceptions' parameter name).</param>
     /// <returns>The parsed endpoints.</returns>
@@ -59,11 +71,27 @@ public sealed class TcpShakerCheckOptions
             throw new ArgumentException($"The TCP health check '{name}' has DegradedThreshold {threshold}: it must be more than zero.", nameof(name));
         }
 
+        if (MinimumInterval < TimeSpan.Zero || MinimumInterval > MaxMinimumInterval)
+        {
+            throw new ArgumentException($"The TCP health check '{name}' has MinimumInterval {MinimumInterval}: it must be zero (off) or positive, and at most {MaxMinimumInterval}.", nameof(name));
+        }
+
         if (AddressFamily is not (null or System.Net.Sockets.AddressFamily.InterNetwork or System.Net.Sockets.AddressFamily.InterNetworkV6))
         {
             throw new ArgumentException($"The TCP health check '{name}' has AddressFamily {AddressFamily}: only InterNetwork and InterNetworkV6 can be checked.", nameof(name));
         }
 
-        return Endpoints.Select(e => TcpEndpoint.Parse(e)).ToArray();
+        var endpoints = new TcpEndpoint[Endpoints.Count];
+        for (int i = 0; i < endpoints.Length; i++)
+        {
+            if (!TcpEndpoint.TryParse(Endpoints[i], out TcpEndpoint? endpoint, out string? error))
+            {
+                throw new ArgumentException($"The TCP health check '{name}' has an invalid endpoint: '{TcpEndpoint.Quote(Endpoints[i])}' is not a valid TCP endpoint: {error}.", nameof(name));
+            }
+
+            endpoints[i] = endpoint;
+        }
+
+        return endpoints;
     }
 }

@@ -7,9 +7,10 @@ namespace HealthChecks.TcpShaker.HealthChecks;
 
 /// <summary>
 /// A health check that checks one or more TCP endpoints through the shared <see cref="TcpShaker"/>.
-/// Created per run by the health-check service; holds nothing but its settings.
+/// Created per run by the health-check service; holds nothing but its settings. Probes go through the
+/// shared <see cref="TcpProbeCoordinator"/>: concurrent runs share one probe per endpoint.
 /// </summary>
-internal sealed class TcpShakerHealthCheck(TcpShaker shaker, TcpShakerCheckOptions options, TcpEndpoint[] endpoints, ILogger logger) : IHealthCheck
+internal sealed class TcpShakerHealthCheck(TcpShaker shaker, TcpProbeCoordinator coordinator, TcpShakerCheckOptions options, TcpEndpoint[] endpoints, ILogger logger) : IHealthCheck
 {
     /// <summary>Time left for the report when the registration's own timeout bounds the check.</summary>
     private static readonly TimeSpan ReportMargin = TimeSpan.FromMilliseconds(50);
@@ -20,7 +21,7 @@ internal sealed class TcpShakerHealthCheck(TcpShaker shaker, TcpShakerCheckOptio
         var checks = new Task<IReadOnlyList<TcpCheckResult>>[endpoints.Length];
         for (int i = 0; i < endpoints.Length; i++)
         {
-            checks[i] = shaker.CheckAllAddressesAsync(endpoints[i], timeout, options.AddressFamily, cancellationToken);
+            checks[i] = coordinator.CheckAllAddressesAsync(shaker, endpoints[i], options.AddressFamily, timeout, options.MinimumInterval, cancellationToken);
         }
 
         IReadOnlyList<TcpCheckResult>[] results = await Task.WhenAll(checks).ConfigureAwait(false);

@@ -1,0 +1,178 @@
+using System.Net;
+using HealthChecks.TcpShaker.Interop;
+using HealthChecks.TcpShaker.Reliability.Tests.Support;
+using HealthChecks.TcpShaker.Tests.Support;
+using Microsoft.AspNetCore.Builder;
+using Microsoft.AspNetCore.Hosting;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Logging;
+
+namespace HealthChecks.TcpShaker.Reliability.Tests;
+
+/// <summary>
+/// A flood of requests to /health must not become a flood of SYNs at the target. The target lives in
+/// a namespace of the test's own; an iptables rule there counts every SYN that reaches it.
+/// </summary>
+[Collection(nameof(ProcessWide))]
+public sealed class AmplificationTests
+{
+    private const int Requests = 1_000;
+
+    [Fact]
+    public async Task The_counter_counts_one_SYN_per_direct_check()
+    {
+        NetNamespace.SkipUnlessAvailable();
+        using var ns = NetNamespace.Create();
+        (LoopbackListener listener, IPEndPoint target) = ns.ListenCountingSyns();
+        using var _ = listener;
+        await using var shaker = new TcpShaker(new TcpShakerOptions { VerifyOnStart = false });
+
+        var results = await Task.WhenAll(Enumerable.Range(0, 50).Select(_ => shaker.CheckAsync(target, TimeSpan.FromSeconds(2), TestContext.Current.CancellationToken).AsTask()));
+
+        Assert.All(results, r => Assert.Equal(TcpCheckStatus.Open, r.Status));
+        Assert.Equal(50, ns.IptablesPackets("INPUT", "ACCEPT"));
+        Assert.Equal(50, ns.Counter("TcpExtEmbryonicRsts"));
+    }
+
+    [Fact]
+    public async Task A_thousand_concurrent_health_requests_to_a_slow_target_share_one_probe()
+    {
+        NetNamespace.SkipUnlessAvailable();
+        using var ns = NetNamespace.Create();
+        var target = ns.DropPort(7020);
+        await using var app = await StartAppAsync(target.ToString(), TimeSpan.Zero, TimeSpan.FromSeconds(3));
+
+        HttpStatusCode[] statuses = await FloodAsync(app);
+        long syns = ns.IptablesPackets("INPUT", "DROP");
+        long probes = app.Services.GetRequiredService<HealthChecks.TcpProbeCoordinator>().ProbesStarted;
+
+        TestContext.Current.TestOutputHelper?.WriteLine($"{Requests} requests -> {probes} probe(s), {syns} SYN(s) counted in the namespace");
+        Assert.All(statuses, s => Assert.Equal(HttpStatusCode.ServiceUnavailable, s));
+        Assert.InRange(probes, 1, 5);
+        Assert.InRange(syns, 1, 3 * probes); // each probe: its SYN and the retransmissions at 1 s and 3 s
+    }
+
+    [Fact]
+    public async Task With_a_minimum_interval_a_thousand_requests_cause_one_SYN()
+    {
+        NetNamespace.SkipUnlessAvailable();
+        using var ns = NetNamespace.Create();
+        (LoopbackListener listener, IPEndPoint target) = ns.ListenCountingSyns();
+        using var _ = listener;
+        await using var app = await StartAppAsync(target.ToString(), TimeSpan.FromMinutes(5), TimeSpan.FromSeconds(2));
+
+        HttpStatusCode[] statuses = await FloodAsync(app);
+        long syns = ns.IptablesPackets("INPUT", "ACCEPT");
+
+        TestContext.Current.TestOutputHelper?.WriteLine($"{Requests} requests -> {syns} SYN(s), {ns.Counter("TcpExtEmbryonicRsts")} embryonic reset(s), {ns.Counter("TcpPassiveOpens")} passive open(s)");
+        Assert.All(statuses, s => Assert.Equal(HttpStatusCode.OK, s));
+        Assert.Equal(1, syns);
+        Assert.Equal(0, ns.Counter("TcpPassiveOpens"));
+        Assert.False(listener.HasPendingConnection);
+    }
+
+    [Fact]
+    public async Task A_caller_that_gives_up_does_not_cancel_the_shared_probe()
+    {
+        NetNamespace.SkipUnlessAvailable();
+        using var ns = NetNamespace.Create();
+        var target = ns.DropPort(7021);
+        await using var shaker = new TcpShaker(new TcpShakerOptions { VerifyOnStart = false });
+        var coordinator = new HealthChecks.TcpProbeCoordinator();
+        var endpoint = TcpEndpoint.FromIPEndPoint(target);
+        var timeout = TimeSpan.FromMilliseconds(800);
+        using var impatient = new CancellationTokenSource();
+
+        var first = coordinator.CheckAllAddressesAsync(shaker, endpoint, null, timeout, TimeSpan.Zero, impatient.Token);
+        var second = coordinator.CheckAllAddressesAsync(shaker, endpoint, null, timeout, TimeSpan.Zero, TestContext.Current.CancellationToken);
+        await Task.Delay(100, TestContext.Current.CancellationToken);
+        impatient.Cancel();
+
+        await Assert.ThrowsAnyAsync<OperationCanceledException>(() => first);
+        var shared = await second;
+        Assert.Equal(TcpCheckStatus.Timeout, Assert.Single(shared).Status);
+        Assert.True(Assert.Single(shared).Elapsed >= timeout, "the probe ran to its own timeout");
+        Assert.Equal(1, coordinator.ProbesStarted);
+    }
+
+    [Theory]
+    [InlineData(false)]
+    [InlineData(true)]
+    public async Task Checks_past_MaxChecksInFlight_fail_at_once_with_EAGAIN_and_the_engine_recovers(bool forceFullConnect)
+    {
+        using var silent = new SilentTarget();
+        using var listener = new LoopbackListener();
+        await using var shaker = new TcpShaker(new TcpShakerOptions { VerifyOnStart = false, MaxChecksInFlight = 10, ForceFullConnect = forceFullConnect });
+        var ct = TestContext.Current.CancellationToken;
+
+        var held = Enumerable.Range(0, 10).Select(_ => shaker.CheckAsync(silent.EndPoint, TimeSpan.FromMilliseconds(500), ct).AsTask()).ToArray();
+        var refused = await shaker.CheckAsync(listener.EndPoint, TimeSpan.FromSeconds(2), ct);
+        var heldResults = await Task.WhenAll(held);
+        var after = await shaker.CheckAsync(listener.EndPoint, TimeSpan.FromSeconds(2), ct);
+
+        Assert.Equal(TcpCheckStatus.LocalError, refused.Status);
+        Assert.Equal(Errno.EAGAIN, refused.ErrorCode);
+        Assert.Equal(TimeSpan.Zero, refused.Elapsed);
+        Assert.Contains("too many checks in flight", refused.Describe(), StringComparison.Ordinal);
+        Assert.All(heldResults, r => Assert.Equal(TcpCheckStatus.Timeout, r.Status));
+        Assert.Equal(TcpCheckStatus.Open, after.Status);
+        Assert.Equal(forceFullConnect ? 1 : 0, listener.DrainAcceptQueue());
+    }
+
+    [Fact]
+    public async Task MaxChecksInFlight_set_through_DI_caps_the_shared_engine()
+    {
+        using var silent = new SilentTarget();
+        var services = new ServiceCollection();
+        services.AddLogging();
+        services.AddTcpShaker(o =>
+        {
+            o.MaxChecksInFlight = 3;
+            o.VerifyOnStart = false;
+        });
+        await using ServiceProvider provider = services.BuildServiceProvider();
+        var shaker = provider.GetRequiredService<TcpShaker>();
+        var ct = TestContext.Current.CancellationToken;
+
+        var held = Enumerable.Range(0, 3).Select(_ => shaker.CheckAsync(silent.EndPoint, TimeSpan.FromMilliseconds(300), ct).AsTask()).ToArray();
+        var fourth = await shaker.CheckAsync(silent.EndPoint, TimeSpan.FromMilliseconds(300), ct);
+        await Task.WhenAll(held);
+
+        Assert.Equal(TcpCheckStatus.LocalError, fourth.Status);
+        Assert.Equal(Errno.EAGAIN, fourth.ErrorCode);
+    }
+
+    private static async Task<WebApplication> StartAppAsync(string endpoint, TimeSpan minimumInterval, TimeSpan timeout)
+    {
+        var builder = WebApplication.CreateSlimBuilder();
+        builder.WebHost.UseUrls("http://127.0.0.1:0");
+        builder.Logging.ClearProviders();
+        builder.Services.AddTcpShaker(o => o.VerifyOnStart = false);
+        builder.Services.AddHealthChecks().AddTcpShaker("target", o =>
+        {
+            o.Endpoints.Add(endpoint);
+            o.Timeout = timeout;
+            o.MinimumInterval = minimumInterval;
+        });
+        WebApplication app = builder.Build();
+        app.MapHealthChecks("/health");
+        await app.StartAsync(TestContext.Current.CancellationToken);
+        return app;
+    }
+
+    /// <summary><see cref="Requests"/> GET /health at once, each on a connection of its own.</summary>
+    private static async Task<HttpStatusCode[]> FloodAsync(WebApplication app)
+    {
+        using var client = new HttpClient(new SocketsHttpHandler { MaxConnectionsPerServer = Requests }) { Timeout = TimeSpan.FromSeconds(60) };
+        var url = new Uri(app.Urls.First() + "/health");
+        using var start = new SemaphoreSlim(0);
+        var requests = Enumerable.Range(0, Requests).Select(async _ =>
+        {
+            await start.WaitAsync(TestContext.Current.CancellationToken);
+            using HttpResponseMessage response = await client.GetAsync(url, TestContext.Current.CancellationToken);
+            return response.StatusCode;
+        }).ToArray();
+        start.Release(Requests);
+        return await Task.WhenAll(requests);
+    }
+}

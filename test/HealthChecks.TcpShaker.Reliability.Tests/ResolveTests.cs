@@ -1,0 +1,61 @@
+using System.Globalization;
+using System.Net.Sockets;
+using HealthChecks.TcpShaker.Reliability.Tests.Support;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Diagnostics.HealthChecks;
+
+namespace HealthChecks.TcpShaker.Reliability.Tests;
+
+/// <summary>
+/// A name that does not resolve. The lookup runs in a child process inside a fresh network namespace
+/// holding only loopback, so the resolver's query cannot leave the machine (this machine's resolver
+/// is not on loopback); the name is under the reserved <c>.invalid</c> TLD (RFC 6761) besides.
+/// </summary>
+public sealed class ResolveTests
+{
+    private const string ChildVariable = "TCPSHAKER_RELIABILITY_CHILD";
+    private const string Name = "nonexistent.invalid";
+
+    [Fact]
+    public void An_unresolvable_name_is_ResolveFailed_with_the_name_in_the_health_check_description()
+    {
+        NetNamespace.SkipUnlessAvailable();
+        using var ns = NetNamespace.Create(veth: false);
+        string self = Environment.ProcessPath!;
+
+        (int code, string stdout, string stderr) = Sh.TryRun(TimeSpan.FromMinutes(1), "ip",
+            "netns", "exec", ns.Name, "env", $"{ChildVariable}=resolve", self,
+            "-method", $"{typeof(ResolveTests).FullName}.{nameof(Child_resolves_an_unresolvable_name)}");
+
+        TestContext.Current.TestOutputHelper?.WriteLine(stdout);
+        Assert.True(code == 0, $"child exited with {code}: {stdout} {stderr}");
+        Assert.Contains("Total: 1, Errors: 0, Failed: 0, Skipped: 0", stdout, StringComparison.Ordinal);
+    }
+
+    /// <summary>Runs only as the child of the test above, inside the namespace.</summary>
+    [Fact]
+    public async Task Child_resolves_an_unresolvable_name()
+    {
+        Assert.SkipUnless(Environment.GetEnvironmentVariable(ChildVariable) == "resolve", "runs only inside the namespace, as the child of the test above");
+        var ct = TestContext.Current.CancellationToken;
+        await using var shaker = new TcpShaker(new TcpShakerOptions { VerifyOnStart = false });
+
+        var direct = await shaker.CheckAsync($"{Name}:80", TimeSpan.FromSeconds(5), ct);
+
+        var services = new ServiceCollection();
+        services.AddLogging();
+        services.AddHealthChecks().AddTcpShaker("dns", $"{Name}:80");
+        await using ServiceProvider provider = services.BuildServiceProvider();
+        HealthReport report = await provider.GetRequiredService<HealthCheckService>().CheckHealthAsync(ct);
+        HealthReportEntry entry = report.Entries["dns"];
+
+        Assert.Equal(TcpCheckStatus.ResolveFailed, direct.Status);
+        Assert.Null(direct.RemoteEndPoint);
+        Assert.NotEqual((int)SocketError.Success, direct.ErrorCode);
+        Assert.Equal(HealthStatus.Unhealthy, entry.Status);
+        Assert.Contains($"{Name}:80 could not be resolved", entry.Description, StringComparison.Ordinal);
+        var reports = Assert.IsType<TcpEndpointReport[]>(entry.Data[$"{Name}:80"]);
+        Assert.Equal("ResolveFailed", Assert.Single(reports).Status);
+        Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"child: {entry.Description}"));
+    }
+}
