@@ -117,6 +117,42 @@ public sealed class MetricsTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task A_loop_starved_past_the_delayed_ack_window_counts_the_ack_it_leaked()
+    {
+        Assert.SkipUnless(OperatingSystem.IsLinux(), "The epoll loop exists on Linux only.");
+        CancellationToken ct = TestContext.Current.CancellationToken;
+        using var leaked = new MetricCollector<long>(_meterFactory, Meter, "tcpshaker.loop.acks_leaked");
+        using var risk = new MetricCollector<long>(_meterFactory, Meter, "tcpshaker.loop.ack_leak_risk");
+        using var listener = new LoopbackListener();
+        Engine.EpollLoop loop = Assert.IsType<Engine.EpollEngine>(_shaker.Engine).Loops[0];
+
+        // A loop that answers at once leaks nothing.
+        Assert.Equal(TcpCheckStatus.Open, (await _shaker.CheckAsync(listener.EndPoint, Timeout, ct)).Status);
+        Assert.Equal(0, leaked.GetMeasurementSnapshot().Sum(m => m.Value));
+        Assert.False(listener.HasPendingConnection);
+
+        // Hold the loop, queue a check, then let one iteration start its connect and stall 300 ms
+        // before it can see the SYN-ACK: the kernel's 200 ms delayed ACK goes out first.
+        using var held = new ManualResetEventSlim();
+        using var release = new ManualResetEventSlim();
+        loop.Post(_ =>
+        {
+            held.Set();
+            release.Wait(TimeSpan.FromSeconds(5));
+        });
+        Assert.True(held.Wait(TimeSpan.FromSeconds(5), ct));
+        ValueTask<TcpCheckResult> starved = _shaker.CheckAsync(listener.EndPoint, Timeout, ct);
+        loop.Post(_ => Thread.Sleep(300));
+        release.Set();
+        TcpCheckResult result = await starved;
+
+        Assert.Equal(TcpCheckStatus.Open, result.Status);
+        Assert.Equal(1, leaked.GetMeasurementSnapshot().Sum(m => m.Value));
+        Assert.Equal(1, risk.GetMeasurementSnapshot().Sum(m => m.Value));
+        Assert.True(listener.HasPendingConnection, "the leaked ACK completed the handshake at the server");
+    }
+
+    [Fact]
     public async Task Endpoint_tags_stop_after_the_limit_so_series_stay_bounded()
     {
         using var checks = new MetricCollector<long>(_meterFactory, Meter, "tcpshaker.checks");

@@ -27,6 +27,7 @@ internal sealed class TcpShakerMetrics : IDisposable
     private readonly UpDownCounter<long> _inFlight;
     private readonly Histogram<double> _reaction;
     private readonly Counter<long> _ackLeakRisk;
+    private readonly Counter<long> _acksLeaked;
     private readonly Counter<long> _loopFaults;
     private readonly EndpointTags _endpointTags = new();
 
@@ -40,7 +41,8 @@ internal sealed class TcpShakerMetrics : IDisposable
         _inFlight = _meter.CreateUpDownCounter<long>("tcpshaker.checks.in_flight", "{check}", "TCP checks queued or waiting for an answer.");
         _reaction = _meter.CreateHistogram<double>("tcpshaker.loop.reaction_time", "s", "Time from the epoll event to close() of the checking socket.",
             advice: new InstrumentAdvice<double> { HistogramBucketBoundaries = [0.000005, 0.00001, 0.000025, 0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.005, 0.01, 0.1, 0.2] });
-        _ackLeakRisk = _meter.CreateCounter<long>("tcpshaker.loop.ack_leak_risk", "{event}", "Sockets closed more than 100 ms after their event: the handshake ACK may have leaked.");
+        _ackLeakRisk = _meter.CreateCounter<long>("tcpshaker.loop.ack_leak_risk", "{event}", "Open checks closed more than 100 ms after their SYN-ACK arrived (or, unmeasured, after their event): the 200 ms delayed ACK came close.");
+        _acksLeaked = _meter.CreateCounter<long>("tcpshaker.loop.acks_leaked", "{ack}", "Half-open checks whose handshake ACK the kernel sent before close() (read from TCP_INFO): the server saw a connection.");
         _loopFaults = _meter.CreateCounter<long>("tcpshaker.loop.faults", "{fault}", "Checking loops that stopped on an unexpected error.");
     }
 
@@ -86,16 +88,35 @@ internal sealed class TcpShakerMetrics : IDisposable
         _duration.Record(elapsed.TotalSeconds, tags);
     }
 
+    /// <summary>
+    /// Whether anyone listens to the ACK-leak instruments: only then does the loop pay one more
+    /// syscall per open check (<c>TCP_INFO</c>) to measure from the SYN-ACK itself.
+    /// </summary>
+    internal bool WatchesAckLeaks => _acksLeaked.Enabled || _ackLeakRisk.Enabled;
+
+    /// <param name="ticks">From the epoll event to <c>close()</c>.</param>
     internal void LoopReaction(long ticks)
     {
         if (_reaction.Enabled)
         {
             _reaction.Record((double)ticks / Stopwatch.Frequency);
         }
+    }
 
-        if (ticks > AckLeakRiskTicks)
+    /// <summary>Records how close an open check came to leaking its handshake ACK.</summary>
+    /// <param name="reactionTicks">From the epoll event to <c>close()</c>.</param>
+    /// <param name="sinceSynAckMilliseconds">From the SYN-ACK's arrival to the <c>TCP_INFO</c> read, or -1 when unknown.</param>
+    /// <param name="ackLeaked">Whether the kernel had already sent the handshake ACK.</param>
+    internal void HandshakeClosed(long reactionTicks, long sinceSynAckMilliseconds, bool ackLeaked)
+    {
+        if (reactionTicks > AckLeakRiskTicks || sinceSynAckMilliseconds >= AckLeakRiskTicks * 1000 / Stopwatch.Frequency)
         {
             _ackLeakRisk.Add(1);
+        }
+
+        if (ackLeaked)
+        {
+            _acksLeaked.Add(1);
         }
     }
 

@@ -302,9 +302,26 @@ internal sealed unsafe class EpollLoop
             error = Libc.LastErrno;
         }
 
+        // TCP_INFO before close, and only when watched: it sees what epoll cannot, how long ago the
+        // SYN-ACK arrived (a loop starved of CPU before epoll_wait returned) and whether the kernel's
+        // delayed ACK already went out.
+        bool watched = error == 0 && _metrics.WatchesAckLeaks;
+        Libc.TcpInfoHead info = default;
+        int infoLength = sizeof(Libc.TcpInfoHead);
+        bool haveInfo = watched && Libc.GetSockOpt(fd, Libc.IPPROTO_TCP, Libc.TCP_INFO, &info, &infoLength) == 0
+            && infoLength >= Libc.TcpInfoHead.RequiredLength;
+
         Libc.Close(fd);
         long closedAt = Stopwatch.GetTimestamp();
         _metrics.LoopReaction(closedAt - eventTime);
+        if (watched)
+        {
+            _metrics.HandshakeClosed(
+                closedAt - eventTime,
+                haveInfo ? info.LastAckReceivedMilliseconds : -1,
+                haveInfo && info.SegmentsOut - info.TotalRetransmits > 1); // more than the SYN went out
+        }
+
         Finish(Release(slot), error, closedAt);
     }
 
@@ -367,9 +384,15 @@ internal sealed unsafe class EpollLoop
         }
     }
 
+    /// <summary>Runs the actions posted before this pass; one posted meanwhile waits for the next iteration.</summary>
     private void RunLoopActions()
     {
-        while (_loopActions.TryDequeue(out Action<EpollLoop>? action))
+        if (_loopActions.IsEmpty)
+        {
+            return;
+        }
+
+        for (int pending = _loopActions.Count; pending > 0 && _loopActions.TryDequeue(out Action<EpollLoop>? action); pending--)
         {
             action(this);
         }
