@@ -250,9 +250,11 @@ public sealed class TcpShaker : IAsyncDisposable
             return engine;
         }
 
+        _metrics.Muted = true;
         (TechniqueVerifier.Verdict verdict, string reason) = ForceBrokenTechnique is { } forced
             ? (TechniqueVerifier.Verdict.Broken, forced)
             : await TechniqueVerifier.VerifyAsync(engine, CancellationToken.None).ConfigureAwait(false);
+        _metrics.Muted = false;
 
         switch (verdict)
         {

@@ -117,6 +117,29 @@ public sealed class MetricsTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task The_start_up_verification_is_not_measured()
+    {
+        Assert.SkipUnless(OperatingSystem.IsLinux(), "The start-up verification runs on Linux only.");
+        CancellationToken ct = TestContext.Current.CancellationToken;
+        using var services = new ServiceCollection().AddMetrics().BuildServiceProvider();
+        var meterFactory = services.GetRequiredService<IMeterFactory>();
+        using var checks = new MetricCollector<long>(meterFactory, Meter, "tcpshaker.checks");
+        using var inFlight = new MetricCollector<long>(meterFactory, Meter, "tcpshaker.checks.in_flight");
+        using var reaction = new MetricCollector<double>(meterFactory, Meter, "tcpshaker.loop.reaction_time");
+        await using var shaker = new TcpShaker(new TcpShakerOptions(), null, meterFactory);
+        using var listener = new LoopbackListener();
+
+        await shaker.StartAsync(ct);
+        Assert.Empty(checks.GetMeasurementSnapshot());
+        Assert.Empty(inFlight.GetMeasurementSnapshot());
+        Assert.Empty(reaction.GetMeasurementSnapshot());
+
+        await shaker.CheckAsync(listener.EndPoint, Timeout, ct);
+        Assert.Single(checks.GetMeasurementSnapshot());
+        Assert.Equal(0, inFlight.GetMeasurementSnapshot().Sum(m => m.Value));
+    }
+
+    [Fact]
     public async Task A_loop_starved_past_the_delayed_ack_window_counts_the_ack_it_leaked()
     {
         Assert.SkipUnless(OperatingSystem.IsLinux(), "The epoll loop exists on Linux only.");

@@ -61,12 +61,35 @@ internal sealed class TcpShakerMetrics : IDisposable
 
     internal static string ToTag(TcpShakerMode mode) => mode == TcpShakerMode.HalfOpen ? "half_open" : "full_connect";
 
-    internal void CheckStarted() => _inFlight.Add(1);
+    /// <summary>
+    /// Set while the engine verifies itself at start, so its private loopback check (a random port)
+    /// never shows up as a series of its own. No other check can run meanwhile.
+    /// </summary>
+    internal bool Muted { get; set; }
 
-    internal void CheckEnded() => _inFlight.Add(-1);
+    internal void CheckStarted()
+    {
+        if (!Muted)
+        {
+            _inFlight.Add(1);
+        }
+    }
+
+    internal void CheckEnded()
+    {
+        if (!Muted)
+        {
+            _inFlight.Add(-1);
+        }
+    }
 
     internal void CheckCompleted(TcpCheckStatus status, TcpShakerMode mode, TimeSpan elapsed, IPEndPoint? endPoint)
     {
+        if (Muted)
+        {
+            return;
+        }
+
         _inFlight.Add(-1);
         if (!_checks.Enabled && !_duration.Enabled)
         {
@@ -92,12 +115,12 @@ internal sealed class TcpShakerMetrics : IDisposable
     /// Whether anyone listens to the ACK-leak instruments: only then does the loop pay one more
     /// syscall per open check (<c>TCP_INFO</c>) to measure from the SYN-ACK itself.
     /// </summary>
-    internal bool WatchesAckLeaks => _acksLeaked.Enabled || _ackLeakRisk.Enabled;
+    internal bool WatchesAckLeaks => !Muted && (_acksLeaked.Enabled || _ackLeakRisk.Enabled);
 
     /// <param name="ticks">From the epoll event to <c>close()</c>.</param>
     internal void LoopReaction(long ticks)
     {
-        if (_reaction.Enabled)
+        if (_reaction.Enabled && !Muted)
         {
             _reaction.Record((double)ticks / Stopwatch.Frequency);
         }
