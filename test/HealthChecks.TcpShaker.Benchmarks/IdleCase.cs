@@ -1,0 +1,106 @@
+using System.Diagnostics;
+using System.Globalization;
+using HealthChecks.TcpShaker.Tests.Support;
+
+namespace HealthChecks.TcpShaker.Benchmarks;
+
+/// <summary>
+/// A started engine with nothing to do: process CPU time and the loop thread's CPU time and
+/// context switches (from /proc/self/task/TID) over an idle window, and the managed heap.
+/// </summary>
+internal static class IdleCase
+{
+    internal static async Task RunAsync(CaseSpec spec, CaseResult result)
+    {
+        long heapBefore = GC.GetTotalMemory(true);
+        using var listener = new LoopbackListener(backlog: 4096);
+        await using var shaker = new TcpShaker(new TcpShakerOptions { LoopCount = spec.Loops });
+        await shaker.StartAsync();
+        for (int i = 0; i < 100; i++)
+        {
+            await shaker.CheckAsync(listener.EndPoint, TimeSpan.FromSeconds(5));
+        }
+
+        long heapStarted = GC.GetTotalMemory(true);
+        result.Extra["heap_process_bytes"] = heapStarted;
+        result.Extra["heap_engine_bytes"] = heapStarted - heapBefore;
+
+        // Let tiered compilation and the first checks' stragglers settle before the window.
+        await Task.Delay(1000);
+        List<int> loopThreads = FindThreads("TcpShaker epoll");
+        (long loopCpuBefore, long switchesBefore) = ThreadTotals(loopThreads);
+        TimeSpan cpuBefore = Process.GetCurrentProcess().TotalProcessorTime;
+        long started = Stopwatch.GetTimestamp();
+        Thread.Sleep(spec.TimeoutMs); // the idle window; a blocking sleep keeps the harness itself quiet
+        double seconds = Stopwatch.GetElapsedTime(started).TotalSeconds;
+        TimeSpan cpuAfter = Process.GetCurrentProcess().TotalProcessorTime;
+        (long loopCpuAfter, long switchesAfter) = ThreadTotals(loopThreads);
+
+        result.Seconds = seconds;
+        result.Extra["idle_seconds"] = seconds;
+        result.Extra["process_cpu_ms"] = (cpuAfter - cpuBefore).TotalMilliseconds;
+        result.Extra["loop_threads"] = loopThreads.Count;
+        result.Extra["loop_cpu_us"] = (loopCpuAfter - loopCpuBefore) / 1000.0;
+        result.Extra["loop_wakeups"] = switchesAfter - switchesBefore;
+
+        // What a burst leaves behind: the operation pool and in-flight table grow to the peak and stay.
+        var checks = new Task<TcpCheckResult>[Math.Max(1, spec.Concurrency)];
+        for (int i = 0; i < checks.Length; i++)
+        {
+            checks[i] = shaker.CheckAsync(listener.EndPoint, TimeSpan.FromSeconds(5)).AsTask();
+        }
+
+        await Task.WhenAll(checks);
+        checks = null;
+        result.Extra["burst_checks"] = spec.Concurrency;
+        result.Extra["heap_after_burst_bytes"] = GC.GetTotalMemory(true) - heapBefore;
+        if (loopThreads.Count == 0)
+        {
+            result.Notes.Add("loop thread not found in /proc/self/task: loop CPU and wake-ups not measured");
+        }
+    }
+
+    private static List<int> FindThreads(string namePrefix)
+    {
+        var found = new List<int>();
+        foreach (string task in Directory.EnumerateDirectories("/proc/self/task"))
+        {
+            try
+            {
+                if (File.ReadAllText(Path.Combine(task, "comm")).StartsWith(namePrefix, StringComparison.Ordinal))
+                {
+                    found.Add(int.Parse(Path.GetFileName(task), CultureInfo.InvariantCulture));
+                }
+            }
+            catch (IOException)
+            {
+                // the thread exited
+            }
+        }
+
+        return found;
+    }
+
+    /// <summary>CPU nanoseconds (schedstat) and context switches (status) summed over the threads.</summary>
+    private static (long CpuNs, long Switches) ThreadTotals(List<int> threads)
+    {
+        long cpu = 0;
+        long switches = 0;
+        foreach (int tid in threads)
+        {
+            string dir = $"/proc/self/task/{tid}";
+            cpu += long.Parse(File.ReadAllText($"{dir}/schedstat").Split(' ')[0], CultureInfo.InvariantCulture);
+            foreach (string line in File.ReadAllLines($"{dir}/status"))
+            {
+                if (line.StartsWith("voluntary_ctxt_switches:", StringComparison.Ordinal)
+                    || line.StartsWith("nonvoluntary_ctxt_switches:", StringComparison.Ordinal))
+                {
+                    switches += long.Parse(line.AsSpan(line.IndexOf(':', StringComparison.Ordinal) + 1).Trim(), CultureInfo.InvariantCulture);
+                }
+            }
+        }
+
+        return (cpu, switches);
+    }
+
+}
