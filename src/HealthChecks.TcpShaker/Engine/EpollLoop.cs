@@ -18,6 +18,7 @@ internal sealed unsafe class EpollLoop
 {
     private const int MaxEvents = 256;
     private const ulong WakeToken = ulong.MaxValue;
+    private const int MaxClosesPerIteration = 256;
 
     private readonly Channel<CheckOperation> _requests = Channel.CreateUnbounded<CheckOperation>(
         new UnboundedChannelOptions { SingleReader = true, AllowSynchronousContinuations = false });
@@ -25,6 +26,7 @@ internal sealed unsafe class EpollLoop
     private readonly ConcurrentQueue<(CheckOperation Operation, short Version)> _cancellations = new();
     private readonly ConcurrentQueue<Action<EpollLoop>> _loopActions = new();
     private readonly InFlightTable _inFlight = new(256);
+    private readonly Queue<int> _expiredFds = new();
     private readonly DeadlineHeap _deadlines;
     private readonly TcpShakerMetrics _metrics;
     private readonly CheckLimiter _limiter;
@@ -164,6 +166,7 @@ internal sealed unsafe class EpollLoop
                 RunLoopActions();
                 ProcessCancellations();
                 ExpireDeadlines(Stopwatch.GetTimestamp());
+                CloseExpiredSockets();
                 StartQueuedChecks();
             }
         }
@@ -212,7 +215,7 @@ internal sealed unsafe class EpollLoop
     }
 
     private bool HasImmediateWork() =>
-        _requests.Reader.TryPeek(out _) || !_cancellations.IsEmpty || !_loopActions.IsEmpty;
+        _requests.Reader.TryPeek(out _) || !_cancellations.IsEmpty || !_loopActions.IsEmpty || _expiredFds.Count > 0;
 
     private void StartQueuedChecks()
     {
@@ -340,11 +343,31 @@ internal sealed unsafe class EpollLoop
 
     private void ExpireDeadlines(long now)
     {
+        // Answer every check that is due now, and leave the closing of their sockets to
+        // CloseExpiredSockets. Closing a socket that is still connecting costs about 5 µs, and checks
+        // started together time out together: closing inline, the last of 10,000 would be answered
+        // some 50 ms late. The fds stay ours until closed (no number can be reused meanwhile), and
+        // their stale epoll events no longer resolve to a slot.
         while (_deadlines.Count > 0 && _deadlines.NearestDeadline <= now)
         {
             int slot = _deadlines.NearestSlot;
-            Libc.Close(_inFlight[slot].Fd);
+            _expiredFds.Enqueue(_inFlight[slot].Fd);
             Finish(Release(slot), Errno.ETIMEDOUT, Stopwatch.GetTimestamp(), TcpCheckStatus.Timeout);
+        }
+    }
+
+    /// <summary>
+    /// Closes up to <see cref="MaxClosesPerIteration"/> sockets of timed-out checks, oldest first, so a
+    /// wave of timeouts never keeps the loop from its events and deadlines for more than about a
+    /// millisecond. The queue drains at that rate between the loop's other work (10,000 timeouts in
+    /// some 60 ms); only a SYN-ACK arriving after its check timed out could meet a socket waiting here,
+    /// and its delayed ACK (200 ms) still loses to the RST of the close.
+    /// </summary>
+    private void CloseExpiredSockets()
+    {
+        for (int closed = 0; closed < MaxClosesPerIteration && _expiredFds.TryDequeue(out int fd); closed++)
+        {
+            Libc.Close(fd);
         }
     }
 
@@ -413,6 +436,11 @@ internal sealed unsafe class EpollLoop
         while (_requests.Reader.TryRead(out CheckOperation? operation))
         {
             Abandon(operation, StoppedException());
+        }
+
+        while (_expiredFds.TryDequeue(out int fd))
+        {
+            Libc.Close(fd);
         }
 
         while (_loopActions.TryDequeue(out _))
