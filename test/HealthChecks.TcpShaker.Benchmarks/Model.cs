@@ -77,7 +77,7 @@ public sealed record CaseSpec
 }
 
 /// <summary>A percentile summary, in the unit its name says.</summary>
-public sealed record Percentiles(double P50, double P99, double Max, int Samples)
+public sealed record Percentiles(double P50, double P99, double Max, int Samples, double Min = 0)
 {
     public static Percentiles? Of(Span<double> values)
     {
@@ -87,7 +87,7 @@ public sealed record Percentiles(double P50, double P99, double Max, int Samples
         }
 
         values.Sort();
-        return new Percentiles(At(values, 0.50), At(values, 0.99), values[^1], values.Length);
+        return new Percentiles(At(values, 0.50), At(values, 0.99), values[^1], values.Length, values[0]);
     }
 
     private static double At(Span<double> sorted, double q) =>

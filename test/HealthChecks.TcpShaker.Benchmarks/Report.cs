@@ -59,7 +59,7 @@ internal static class Report
             if (r.Error is null)
             {
                 md.AppendLine();
-                md.AppendLine(CultureInfo.InvariantCulture, $"- lateness of the timeout (result's Elapsed minus {r.Spec.TimeoutMs} ms), ms p50 / p99 / max: {r.TimeoutLatenessMs?.Format() ?? "-"}");
+                md.AppendLine(CultureInfo.InvariantCulture, $"- lateness of the timeout (result's Elapsed minus {r.Spec.TimeoutMs} ms), ms p50 / p99 / max: {r.TimeoutLatenessMs?.Format() ?? "-"} (min {N(r.TimeoutLatenessMs?.Min ?? 0, "0.00")})");
                 md.AppendLine(CultureInfo.InvariantCulture, $"- as the caller saw it (continuation ran, minus request time plus {r.Spec.TimeoutMs} ms), ms p50 / p99 / max: {r.TimeoutCallerLatenessMs?.Format() ?? "-"}");
                 md.AppendLine(CultureInfo.InvariantCulture, $"- statuses: {string.Join(", ", r.Statuses.Select(s => $"{s.Key} {s.Value}"))}; {string.Join("; ", r.Notes)}; kernel: {string.Join(", ", r.Counters.Select(c => $"{c.Key} {c.Value}"))}");
             }

@@ -35,6 +35,7 @@ internal sealed unsafe class EpollLoop
     private readonly int _wakeFd;
     private readonly Thread _thread;
     private readonly TaskCompletionSource _stopped = new(TaskCreationOptions.RunContinuationsAsynchronously);
+    private static bool s_preciseWait = Environment.Is64BitProcess;
     private int _wakeArmed;
     private volatile bool _stopping;
     private volatile Exception? _fault;
@@ -134,8 +135,7 @@ internal sealed unsafe class EpollLoop
         {
             while (!_stopping)
             {
-                int timeout = WaitTimeout();
-                int count = Libc.EpollWait(_epollFd, events, MaxEvents, timeout);
+                int count = Wait(events, WaitTimeout());
                 long now = Stopwatch.GetTimestamp();
                 Volatile.Write(ref _wakeArmed, 0);
                 if (count < 0)
@@ -182,7 +182,8 @@ internal sealed unsafe class EpollLoop
         }
     }
 
-    private int WaitTimeout()
+    /// <summary>Stopwatch ticks until the nearest deadline: 0 for at once, -1 for no deadline.</summary>
+    private long WaitTimeout()
     {
         if (HasImmediateWork())
         {
@@ -198,20 +199,44 @@ internal sealed unsafe class EpollLoop
             return 0;
         }
 
-        if (_deadlines.Count == 0)
-        {
-            return -1;
-        }
+        return _deadlines.Count == 0 ? -1 : Math.Max(0, _deadlines.NearestDeadline - Stopwatch.GetTimestamp());
+    }
 
-        long remaining = _deadlines.NearestDeadline - Stopwatch.GetTimestamp();
-        if (remaining <= 0)
+    /// <summary>
+    /// Waits in epoll for at most <paramref name="ticks"/>. <c>epoll_pwait2</c> sleeps to the
+    /// nanosecond, so a deadline fires within the kernel's timer slack; where it is missing (older
+    /// kernel or C library) <c>epoll_wait</c> rounds up to whole milliseconds, up to 1 ms late.
+    /// </summary>
+    private int Wait(byte* events, long ticks)
+    {
+        if (s_preciseWait && ticks != 0)
         {
-            return 0;
+            try
+            {
+                Libc.Timespec timeout = default;
+                if (ticks > 0)
+                {
+                    long nanoseconds = Stopwatch.Frequency == 1_000_000_000 ? ticks : (long)(ticks * (1e9 / Stopwatch.Frequency));
+                    timeout.Seconds = nanoseconds / 1_000_000_000;
+                    timeout.Nanoseconds = nanoseconds % 1_000_000_000;
+                }
+
+                int count = Libc.EpollPWait2(_epollFd, events, MaxEvents, ticks > 0 ? &timeout : null, null);
+                if (count >= 0 || Libc.LastErrno != Errno.ENOSYS)
+                {
+                    return count;
+                }
+            }
+            catch (EntryPointNotFoundException)
+            {
+            }
+
+            s_preciseWait = false;
         }
 
         // Round up: waking a little late is harmless, waking early spins.
-        long milliseconds = ((remaining * 1000) + Stopwatch.Frequency - 1) / Stopwatch.Frequency;
-        return (int)Math.Min(milliseconds, int.MaxValue);
+        long milliseconds = ticks <= 0 ? ticks : ((ticks * 1000) + Stopwatch.Frequency - 1) / Stopwatch.Frequency;
+        return Libc.EpollWait(_epollFd, events, MaxEvents, (int)Math.Min(milliseconds, int.MaxValue));
     }
 
     private bool HasImmediateWork() =>
