@@ -93,8 +93,11 @@ internal static class CaseRunner
         await LoadAsync(Math.Max(spec.Warmup, 2 * spec.Concurrency), spec.Concurrency, spec.BudgetMs, worker);
         GC.Collect();
         reaction?.Begin();
+        List<int> loopThreads = CpuTime.FindThreads("TcpShaker epoll");
+        (long loopCpu, _) = CpuTime.Threads(loopThreads);
         LoadRecorder load = await LoadAsync(spec.Total, spec.Concurrency, spec.BudgetMs, worker);
         load.Fill(result, StatusName);
+        result.Extra["loop_cpu_us_per_check"] = (CpuTime.Threads(loopThreads).CpuNs - loopCpu) / 1000.0 / result.Completed;
         result.ReactionUs = reaction?.Summary();
         result.Extra["accept_queue_nonempty"] = listener.HasPendingConnection ? 1 : 0;
     }
@@ -165,6 +168,7 @@ internal static class CaseRunner
                 port.ToString(CultureInfo.InvariantCulture),
             },
         };
+        TimeSpan childCpu = CpuTime.ReapedChildren();
         using Process process = Process.Start(start)!;
         using var budget = new CancellationTokenSource(spec.BudgetMs + 30_000);
         Task<string> output = process.StandardOutput.ReadToEndAsync(budget.Token);
@@ -193,6 +197,7 @@ internal static class CaseRunner
         result.Completed = result.Succeeded + result.Failed;
         result.Seconds = double.Parse(seconds, CultureInfo.InvariantCulture);
         result.ChecksPerSecond = result.Completed / result.Seconds;
+        result.Extra["cpu_us_per_check"] = (CpuTime.ReapedChildren() - childCpu).TotalMicroseconds / result.Completed;
         result.Statuses["ok"] = result.Succeeded;
         result.Statuses["fail"] = result.Failed;
         result.Extra["accept_queue_nonempty"] = listener.HasPendingConnection ? 1 : 0;
@@ -390,7 +395,15 @@ internal static class CaseRunner
         using var listener = new LoopbackListener(backlog: 4096);
         var services = new ServiceCollection();
         services.AddLogging();
-        services.AddHealthChecks().AddTcpShaker("tcp", listener.EndPoint.ToString());
+        if (spec.Baseline)
+        {
+            services.AddHealthChecks().AddCheck("noop", () => HealthCheckResult.Healthy());
+        }
+        else
+        {
+            services.AddHealthChecks().AddTcpShaker("tcp", listener.EndPoint.ToString());
+        }
+
         await using ServiceProvider provider = services.BuildServiceProvider();
         HealthCheckService healthChecks = provider.GetRequiredService<HealthCheckService>();
         await LoadAsync(spec.Warmup, spec.Concurrency, spec.BudgetMs, r => HealthWorker(r, healthChecks));

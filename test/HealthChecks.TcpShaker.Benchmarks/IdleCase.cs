@@ -1,5 +1,4 @@
 using System.Diagnostics;
-using System.Globalization;
 using HealthChecks.TcpShaker.Tests.Support;
 
 namespace HealthChecks.TcpShaker.Benchmarks;
@@ -27,14 +26,22 @@ internal static class IdleCase
 
         // Let tiered compilation and the first checks' stragglers settle before the window.
         await Task.Delay(1000);
-        List<int> loopThreads = FindThreads("TcpShaker epoll");
-        (long loopCpuBefore, long switchesBefore) = ThreadTotals(loopThreads);
-        TimeSpan cpuBefore = Process.GetCurrentProcess().TotalProcessorTime;
+        List<int> loopThreads = CpuTime.FindThreads("TcpShaker epoll");
+        (long loopCpuBefore, long switchesBefore) = CpuTime.Threads(loopThreads);
+        List<int> allThreads = CpuTime.FindThreads("");
+        Dictionary<int, long> threadCpuBefore = allThreads.ToDictionary(t => t, t => CpuTime.Threads([t]).CpuNs);
+        TimeSpan cpuBefore = CpuTime.Process();
         long started = Stopwatch.GetTimestamp();
         Thread.Sleep(spec.TimeoutMs); // the idle window; a blocking sleep keeps the harness itself quiet
         double seconds = Stopwatch.GetElapsedTime(started).TotalSeconds;
-        TimeSpan cpuAfter = Process.GetCurrentProcess().TotalProcessorTime;
-        (long loopCpuAfter, long switchesAfter) = ThreadTotals(loopThreads);
+        TimeSpan cpuAfter = CpuTime.Process();
+        (long loopCpuAfter, long switchesAfter) = CpuTime.Threads(loopThreads);
+        // Which threads used the process's CPU during the window (the runtime's own threads, not the loop's).
+        IEnumerable<string> busiest = allThreads
+            .Select(t => (Thread: t, Us: (CpuTime.Threads([t]).CpuNs - threadCpuBefore[t]) / 1000.0))
+            .Where(t => t.Us > 0).OrderByDescending(t => t.Us).Take(4)
+            .Select(t => $"{CpuTime.ThreadName(t.Thread)} {t.Us:0} µs");
+        result.Notes.Add("CPU in the idle window by thread: " + string.Join(", ", busiest));
 
         result.Seconds = seconds;
         result.Extra["idle_seconds"] = seconds;
@@ -59,48 +66,4 @@ internal static class IdleCase
             result.Notes.Add("loop thread not found in /proc/self/task: loop CPU and wake-ups not measured");
         }
     }
-
-    private static List<int> FindThreads(string namePrefix)
-    {
-        var found = new List<int>();
-        foreach (string task in Directory.EnumerateDirectories("/proc/self/task"))
-        {
-            try
-            {
-                if (File.ReadAllText(Path.Combine(task, "comm")).StartsWith(namePrefix, StringComparison.Ordinal))
-                {
-                    found.Add(int.Parse(Path.GetFileName(task), CultureInfo.InvariantCulture));
-                }
-            }
-            catch (IOException)
-            {
-                // the thread exited
-            }
-        }
-
-        return found;
-    }
-
-    /// <summary>CPU nanoseconds (schedstat) and context switches (status) summed over the threads.</summary>
-    private static (long CpuNs, long Switches) ThreadTotals(List<int> threads)
-    {
-        long cpu = 0;
-        long switches = 0;
-        foreach (int tid in threads)
-        {
-            string dir = $"/proc/self/task/{tid}";
-            cpu += long.Parse(File.ReadAllText($"{dir}/schedstat").Split(' ')[0], CultureInfo.InvariantCulture);
-            foreach (string line in File.ReadAllLines($"{dir}/status"))
-            {
-                if (line.StartsWith("voluntary_ctxt_switches:", StringComparison.Ordinal)
-                    || line.StartsWith("nonvoluntary_ctxt_switches:", StringComparison.Ordinal))
-                {
-                    switches += long.Parse(line.AsSpan(line.IndexOf(':', StringComparison.Ordinal) + 1).Trim(), CultureInfo.InvariantCulture);
-                }
-            }
-        }
-
-        return (cpu, switches);
-    }
-
 }

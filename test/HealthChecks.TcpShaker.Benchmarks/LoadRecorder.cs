@@ -23,6 +23,8 @@ internal sealed class LoadRecorder
     private long _allocatedAtHigh;
     private long _startedAt;
     private long _finishedAt;
+    private TimeSpan _cpuAtStart;
+    private TimeSpan _cpuAtEnd;
 
     internal LoadRecorder(int total, int budgetMs, int workers)
     {
@@ -38,7 +40,11 @@ internal sealed class LoadRecorder
 
     internal int Completed => Volatile.Read(ref _done);
 
-    internal void MarkStart() => _startedAt = Stopwatch.GetTimestamp();
+    internal void MarkStart()
+    {
+        _cpuAtStart = CpuTime.Process();
+        _startedAt = Stopwatch.GetTimestamp();
+    }
 
     /// <summary>The next check's number, or false when the run is complete or out of time.</summary>
     internal bool TryNext(out int index)
@@ -67,6 +73,7 @@ internal sealed class LoadRecorder
         if (Interlocked.Decrement(ref _workersLeft) == 0)
         {
             _finishedAt = Stopwatch.GetTimestamp();
+            _cpuAtEnd = CpuTime.Process();
             _allDone.TrySetResult();
         }
     }
@@ -87,6 +94,7 @@ internal sealed class LoadRecorder
 
         result.Seconds = Stopwatch.GetElapsedTime(_startedAt, _finishedAt).TotalSeconds;
         result.ChecksPerSecond = done / result.Seconds;
+        result.Extra["cpu_us_per_check"] = (_cpuAtEnd - _cpuAtStart).TotalMicroseconds / done;
         if (_allocatedAtHigh > 0 && done >= _highMark)
         {
             result.BytesPerCheck = (double)(_allocatedAtHigh - _allocatedAtLow) / (_highMark - _lowMark);

@@ -64,6 +64,12 @@ public sealed record CaseSpec
     /// <summary>For the timeout case: the parent made port 9 silent with iptables; else use the backlog-0 trick.</summary>
     public bool IptablesSilent { get; init; }
 
+    /// <summary>Environment variables for the child (runtime knobs such as the thread pool's spinning).</summary>
+    public Dictionary<string, string>? Environment { get; init; }
+
+    /// <summary>For the health-check case: register a no-op check instead of AddTcpShaker (what the framework itself costs).</summary>
+    public bool Baseline { get; init; }
+
     /// <summary>Where the compiled C reference is.</summary>
     public string? SynlimitPath { get; init; }
 

@@ -71,6 +71,11 @@ internal sealed class Orchestrator(bool useNamespaces, bool iptables)
             start.ArgumentList.Add(argument);
         }
 
+        foreach ((string name, string value) in spec.Environment ?? [])
+        {
+            start.Environment[name] = value;
+        }
+
         using Process child = Process.Start(start)!;
         Task<string> stdout = child.StandardOutput.ReadToEndAsync();
         Task<string> stderr = child.StandardError.ReadToEndAsync();

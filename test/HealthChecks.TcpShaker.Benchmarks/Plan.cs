@@ -24,6 +24,16 @@ internal static class Plan
 
             rows.Add(new CaseSpec { Name = cn, Kind = CaseKind.CReference, Loops = cores, Concurrency = conc, Total = total, SynlimitPath = synlimit });
             rows.Add(new CaseSpec { Name = $"TcpShaker, {cores} loops @{conc}", Kind = CaseKind.Shaker, Loops = cores, Concurrency = conc, Total = total, Warmup = warmup, CompareTo = cn });
+            if (!quick && conc is 1_000 or 19_000)
+            {
+                // The thread pool's idle workers spin before they sleep; with every core running a loop that spinning competes with the loops.
+                rows.Add(new CaseSpec
+                {
+                    Name = $"TcpShaker, {cores} loops, thread-pool spinning off @{conc}", Kind = CaseKind.Shaker, Loops = cores, Concurrency = conc, Total = total, Warmup = warmup, CompareTo = cn,
+                    Environment = new() { ["DOTNET_ThreadPool_UnfairSemaphoreSpinLimit"] = "0" },
+                });
+            }
+
             rows.Add(new CaseSpec { Name = $"naive .NET ConnectAsync @{conc}", Kind = CaseKind.Naive, Concurrency = conc, Total = total, Warmup = 1_000, TimeoutMs = 2_000, BudgetMs = 40_000, CompareTo = c1 });
             rows.Add(new CaseSpec { Name = $"full connect (TcpClient) @{conc}", Kind = CaseKind.FullConnect, Concurrency = conc, Total = total, Warmup = 1_000, TimeoutMs = 2_000, BudgetMs = 40_000, CompareTo = c1 });
         }
@@ -40,7 +50,8 @@ internal static class Plan
         }
 
         rows.Add(new CaseSpec { Name = "CheckAsync(string), IP literal @100", Kind = CaseKind.ShakerString, Concurrency = 100, Total = quick ? 10_000 : 50_000, Warmup = warmup, Reaction = false });
-        rows.Add(new CaseSpec { Name = "HealthCheckService.CheckHealthAsync @1", Kind = CaseKind.HealthCheckService, Concurrency = 1, Total = quick ? 500 : 5_000, Warmup = quick ? 100 : 500 });
+        rows.Add(new CaseSpec { Name = "HealthCheckService.CheckHealthAsync, AddTcpShaker @1", Kind = CaseKind.HealthCheckService, Concurrency = 1, Total = quick ? 500 : 5_000, Warmup = quick ? 100 : 500 });
+        rows.Add(new CaseSpec { Name = "HealthCheckService.CheckHealthAsync, a no-op check (baseline) @1", Kind = CaseKind.HealthCheckService, Concurrency = 1, Total = quick ? 500 : 5_000, Warmup = quick ? 100 : 500, Baseline = true });
         int pending = quick ? 2_000 : 10_000;
         rows.Add(new CaseSpec { Name = $"timeouts, {pending} pending, 500 ms", Kind = CaseKind.ShakerTimeout, Concurrency = pending, Total = pending, Warmup = 1_000, TimeoutMs = 500 });
         rows.Add(new CaseSpec { Name = "idle engine, 1 loop", Kind = CaseKind.Idle, Concurrency = quick ? 2_000 : 10_000, TimeoutMs = quick ? 1_000 : 3_000 });

@@ -38,18 +38,18 @@ internal static class Report
         var md = new StringBuilder();
         md.AppendLine(CultureInfo.InvariantCulture, $"Machine: {machine["nproc"]} cores ({machine["cpu"]}), Linux {machine["kernel"]}, {machine["dotnet"]}, open files {machine["open_files_limit"]}; {machine["isolation"]}; load average at start {machine["load_average_at_start"]}; {machine["date_utc"]}.");
         md.AppendLine();
-        md.AppendLine("| row | checks | ok | failed | checks/s | x C ref | ACKs leaked | passive opens | listen overflows | retrans segs | B/check | latency ms p50 / p99 / max | reaction µs p50 / p99 / max |");
-        md.AppendLine("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|---|");
+        md.AppendLine("| row | checks | ok | failed | checks/s | x C ref | CPU µs/check (loop thread) | ACKs leaked | passive opens | listen overflows | retrans segs | B/check | latency ms p50 / p99 / max | reaction µs p50 / p99 / max |");
+        md.AppendLine("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|---|");
         foreach (CaseResult r in results.Where(r => r.Spec.Kind is not (CaseKind.ShakerTimeout or CaseKind.Idle)))
         {
             if (r.Error is not null)
             {
-                md.AppendLine(CultureInfo.InvariantCulture, $"| {r.Spec.Name} | failed to run: {FirstLine(r.Error)} |||||||||||||");
+                md.AppendLine(CultureInfo.InvariantCulture, $"| {r.Spec.Name} | failed to run: {FirstLine(r.Error)} ||||||||||||||");
                 continue;
             }
 
             md.AppendLine(CultureInfo.InvariantCulture,
-                $"| {r.Spec.Name} | {r.Completed} | {r.Succeeded} | {r.Failed} | {N(r.ChecksPerSecond)} | {(r.RatioToC is { } x ? N(x, "0.00") : "")} | {C(r, "TcpExtDelayedACKs")} | {C(r, "TcpPassiveOpens")} | {C(r, "TcpExtListenOverflows")} | {C(r, "TcpRetransSegs")} | {(r.BytesPerCheck is { } b ? N(b, "0.0") : "-")} | {r.LatencyMs?.Format() ?? "-"} | {r.ReactionUs?.Format("0") ?? "-"} |");
+                $"| {r.Spec.Name} | {r.Completed} | {r.Succeeded} | {r.Failed} | {N(r.ChecksPerSecond)} | {(r.RatioToC is { } x ? N(x, "0.00") : "")} | {Cpu(r)} | {C(r, "TcpExtDelayedACKs")} | {C(r, "TcpPassiveOpens")} | {C(r, "TcpExtListenOverflows")} | {C(r, "TcpRetransSegs")} | {(r.BytesPerCheck is { } b ? N(b, "0.0") : "-")} | {r.LatencyMs?.Format() ?? "-"} | {r.ReactionUs?.Format("0") ?? "-"} |");
         }
 
         foreach (CaseResult r in results.Where(r => r.Spec.Kind == CaseKind.ShakerTimeout))
@@ -74,6 +74,7 @@ internal static class Report
                 double E(string key) => r.Extra.GetValueOrDefault(key);
                 md.AppendLine();
                 md.AppendLine(CultureInfo.InvariantCulture, $"- over {N(E("idle_seconds"), "0.0")} s idle: process CPU {N(E("process_cpu_ms"), "0.0")} ms, loop thread CPU {N(E("loop_cpu_us"), "0")} µs, loop thread wake-ups (context switches) {N(E("loop_wakeups"))}");
+                md.AppendLine(CultureInfo.InvariantCulture, $"- {string.Join("; ", r.Notes)}");
                 md.AppendLine(CultureInfo.InvariantCulture, $"- managed heap (GC.GetTotalMemory(true)) of the process with a started idle engine: {N(E("heap_process_bytes") / 1024, "0")} KiB; the engine's share (after minus before creating it): {N(E("heap_engine_bytes") / 1024, "0.0")} KiB");
                 md.AppendLine(CultureInfo.InvariantCulture, $"- after a burst of {N(E("burst_checks"))} concurrent checks the engine holds {N(E("heap_after_burst_bytes") / 1024, "0")} KiB (the operation pool and in-flight table keep their peak size)");
             }
@@ -81,6 +82,10 @@ internal static class Report
 
         return md.ToString();
     }
+
+    private static string Cpu(CaseResult r) =>
+        (r.Extra.TryGetValue("cpu_us_per_check", out double all) ? N(all, "0.0") : "-")
+        + (r.Extra.TryGetValue("loop_cpu_us_per_check", out double loop) ? $" ({N(loop, "0.0")})" : "");
 
     private static string Outcome(CaseResult r) => r.Error is null ? "" : $"failed to run: {FirstLine(r.Error)}";
 
