@@ -54,8 +54,8 @@ internal static partial class CpuTime
         return found;
     }
 
-    /// <summary>CPU nanoseconds (schedstat) and context switches (status) summed over the threads.</summary>
-    internal static (long CpuNs, long Switches) Threads(List<int> threads)
+    /// <summary>CPU nanoseconds (schedstat) and context switches (status; only the voluntary ones, the thread's own waits, if asked) summed over the threads.</summary>
+    internal static (long CpuNs, long Switches) Threads(List<int> threads, bool voluntaryOnly = false)
     {
         long cpu = 0;
         long switches = 0;
@@ -68,7 +68,7 @@ internal static partial class CpuTime
                 foreach (string line in File.ReadAllLines($"{dir}/status"))
                 {
                     if (line.StartsWith("voluntary_ctxt_switches:", StringComparison.Ordinal)
-                        || line.StartsWith("nonvoluntary_ctxt_switches:", StringComparison.Ordinal))
+                        || (!voluntaryOnly && line.StartsWith("nonvoluntary_ctxt_switches:", StringComparison.Ordinal)))
                     {
                         switches += long.Parse(line.AsSpan(line.IndexOf(':', StringComparison.Ordinal) + 1).Trim(), CultureInfo.InvariantCulture);
                     }

@@ -148,6 +148,9 @@ public sealed record CaseResult
     /// <summary>Checks per second relative to <see cref="CaseSpec.CompareTo"/>'s row, filled in by the parent.</summary>
     public double? RatioToC { get; set; }
 
+    /// <summary>The C reference's CPU time per check divided by this row's (1 = as frugal as C), filled in by the parent.</summary>
+    public double? CpuRatioToC { get; set; }
+
     public string ToJsonLine() => JsonSerializer.Serialize(this, Json.Compact);
 
     public static CaseResult? FromJsonLine(string line) => JsonSerializer.Deserialize<CaseResult>(line, Json.Compact);

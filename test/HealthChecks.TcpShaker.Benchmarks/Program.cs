@@ -8,6 +8,7 @@ using HealthChecks.TcpShaker.Benchmarks;
 //   --out DIR    where results.json, results.md and the compiled C reference go (default bench-results)
 //   --only TEXT  run only the rows whose name contains TEXT (the C reference rows they compare with too)
 //   --no-netns   run on the host's loopback even as root
+//   --report FILE  print the tables of an earlier run's results.json again
 // Internal: --case JSON runs one case in this process and prints "RESULT <json>".
 
 int caseIndex = Array.IndexOf(args, "--case");
@@ -16,6 +17,17 @@ if (caseIndex >= 0)
     CaseResult child = await CaseRunner.RunAsync(CaseSpec.FromArgument(args[caseIndex + 1]));
     Console.WriteLine("RESULT " + child.ToJsonLine());
     return child.Error is null ? 0 : 1;
+}
+
+if (Option("--report") is { } saved)
+{
+    // Re-render the tables of an earlier run's results.json (ratios recomputed).
+    using JsonDocument document = JsonDocument.Parse(await File.ReadAllTextAsync(saved));
+    List<CaseResult> savedResults = document.RootElement.GetProperty("results").Deserialize<List<CaseResult>>(Json.Options) ?? [];
+    Dictionary<string, string> savedMachine = document.RootElement.GetProperty("machine").Deserialize<Dictionary<string, string>>(Json.Options) ?? [];
+    FillRatios(savedResults);
+    Console.WriteLine(Report.Markdown(savedResults, savedMachine));
+    return 0;
 }
 
 bool quick = args.Contains("--quick");
@@ -63,13 +75,7 @@ foreach (CaseSpec spec in plan)
         : $"FAILED: {result.Error.Split('\n')[0]}");
 }
 
-foreach (CaseResult result in results)
-{
-    if (result.Spec.CompareTo is { } reference && results.FirstOrDefault(r => r.Spec.Name == reference) is { Error: null, ChecksPerSecond: > 0 } c)
-    {
-        result.RatioToC = result.ChecksPerSecond / c.ChecksPerSecond;
-    }
-}
+FillRatios(results);
 
 string markdown = Report.Markdown(results, machine);
 string jsonPath = Path.Combine(outDir, "results.json");
@@ -80,6 +86,21 @@ Console.WriteLine();
 Console.WriteLine(markdown);
 Console.WriteLine($"Took {clock.Elapsed:mm\\:ss}. JSON: {jsonPath}  Markdown: {markdownPath}");
 return results.Any(r => r.Error is not null) ? 1 : 0;
+
+static void FillRatios(List<CaseResult> results)
+{
+    foreach (CaseResult result in results)
+    {
+        if (result.Spec.CompareTo is { } reference && results.FirstOrDefault(r => r.Spec.Name == reference) is { Error: null, ChecksPerSecond: > 0 } c)
+        {
+            result.RatioToC = result.ChecksPerSecond / c.ChecksPerSecond;
+            if (c.Extra.TryGetValue("cpu_us_per_check", out double cCpu) && result.Extra.TryGetValue("cpu_us_per_check", out double cpu) && cpu > 0)
+            {
+                result.CpuRatioToC = cCpu / cpu;
+            }
+        }
+    }
+}
 
 string? Option(string name)
 {

@@ -38,18 +38,18 @@ internal static class Report
         var md = new StringBuilder();
         md.AppendLine(CultureInfo.InvariantCulture, $"Machine: {machine["nproc"]} cores ({machine["cpu"]}), Linux {machine["kernel"]}, {machine["dotnet"]}, open files {machine["open_files_limit"]}; {machine["isolation"]}; load average at start {machine["load_average_at_start"]}; {machine["date_utc"]}.");
         md.AppendLine();
-        md.AppendLine("| row | checks | ok | failed | checks/s | x C ref | CPU µs/check (loop thread) | ACKs leaked | passive opens | listen overflows | retrans segs | B/check | latency ms p50 / p99 / max | reaction µs p50 / p99 / max |");
-        md.AppendLine("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|---|");
+        md.AppendLine("| row | checks | ok | failed | checks/s | x C ref | CPU µs/check (loop threads) | C's CPU/check ÷ this | ACKs leaked | passive opens | listen overflows | retrans segs | B/check | latency ms p50 / p99 / max | reaction µs p50 / p99 / max |");
+        md.AppendLine("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|---|");
         foreach (CaseResult r in results.Where(r => r.Spec.Kind is not (CaseKind.ShakerTimeout or CaseKind.Idle)))
         {
             if (r.Error is not null)
             {
-                md.AppendLine(CultureInfo.InvariantCulture, $"| {r.Spec.Name} | failed to run: {FirstLine(r.Error)} ||||||||||||||");
+                md.AppendLine(CultureInfo.InvariantCulture, $"| {r.Spec.Name} | failed to run: {FirstLine(r.Error)} |||||||||||||||");
                 continue;
             }
 
             md.AppendLine(CultureInfo.InvariantCulture,
-                $"| {r.Spec.Name} | {r.Completed} | {r.Succeeded} | {r.Failed} | {N(r.ChecksPerSecond)} | {(r.RatioToC is { } x ? N(x, "0.00") : "")} | {Cpu(r)} | {C(r, "TcpExtDelayedACKs")} | {C(r, "TcpPassiveOpens")} | {C(r, "TcpExtListenOverflows")} | {C(r, "TcpRetransSegs")} | {(r.BytesPerCheck is { } b ? N(b, "0.0") : "-")} | {r.LatencyMs?.Format() ?? "-"} | {r.ReactionUs?.Format("0") ?? "-"} |");
+                $"| {r.Spec.Name} | {r.Completed} | {r.Succeeded} | {r.Failed} | {N(r.ChecksPerSecond)} | {(r.RatioToC is { } x ? N(x, "0.00") : "")} | {Cpu(r)} | {(r.CpuRatioToC is { } y ? N(y, "0.00") : "")} | {C(r, "TcpExtDelayedACKs")} | {C(r, "TcpPassiveOpens")} | {C(r, "TcpExtListenOverflows")} | {C(r, "TcpRetransSegs")} | {(r.BytesPerCheck is { } b ? N(b, "0.0") : "-")} | {r.LatencyMs?.Format() ?? "-"} | {r.ReactionUs?.Format("0") ?? "-"} |");
         }
 
         foreach (CaseResult r in results.Where(r => r.Spec.Kind == CaseKind.ShakerTimeout))
