@@ -370,16 +370,7 @@ internal static class CaseRunner
 
         await Task.WhenAll(checks);
         result.Seconds = Stopwatch.GetElapsedTime(begin).TotalSeconds;
-        result.Completed = n;
-        result.Succeeded = statuses[0];
-        result.Failed = n - statuses[0];
-        for (int s = 0; s < statuses.Length; s++)
-        {
-            if (statuses[s] > 0)
-            {
-                result.Statuses[StatusName(s)] = statuses[s];
-            }
-        }
+        result.SetCounts(statuses, n, StatusName);
 
         result.ChecksPerSecond = n / result.Seconds;
         result.TimeoutLatenessMs = Percentiles.Of(lateness);

@@ -81,16 +81,7 @@ internal sealed class LoadRecorder
     internal void Fill(CaseResult result, Func<int, string> statusName)
     {
         int done = Completed;
-        result.Completed = done;
-        result.Succeeded = _statuses[0];
-        result.Failed = done - _statuses[0];
-        for (int s = 0; s < _statuses.Length; s++)
-        {
-            if (_statuses[s] > 0)
-            {
-                result.Statuses[statusName(s)] = _statuses[s];
-            }
-        }
+        result.SetCounts(_statuses, done, statusName);
 
         result.Seconds = Stopwatch.GetElapsedTime(_startedAt, _finishedAt).TotalSeconds;
         result.ChecksPerSecond = done / result.Seconds;

@@ -151,6 +151,21 @@ public sealed record CaseResult
     /// <summary>The C reference's CPU time per check divided by this row's (1 = as frugal as C), filled in by the parent.</summary>
     public double? CpuRatioToC { get; set; }
 
+    /// <summary>Sets the counts from per-status tallies (index = <see cref="TcpCheckStatus"/>; 0 is success).</summary>
+    public void SetCounts(int[] statuses, int completed, Func<int, string> statusName)
+    {
+        Completed = completed;
+        Succeeded = statuses[0];
+        Failed = completed - statuses[0];
+        for (int s = 0; s < statuses.Length; s++)
+        {
+            if (statuses[s] > 0)
+            {
+                Statuses[statusName(s)] = statuses[s];
+            }
+        }
+    }
+
     public string ToJsonLine() => JsonSerializer.Serialize(this, Json.Compact);
 
     public static CaseResult? FromJsonLine(string line) => JsonSerializer.Deserialize<CaseResult>(line, Json.Compact);
