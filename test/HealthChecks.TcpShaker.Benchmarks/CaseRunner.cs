@@ -97,12 +97,14 @@ internal static class CaseRunner
         (long loopCpu, long loopSwitches) = CpuTime.Threads(loopThreads);
         long loopWaits = CpuTime.Threads(loopThreads, voluntaryOnly: true).Switches;
         int poolThreads = ThreadPool.ThreadCount;
+        long loopRunQueue = CpuTime.RunQueueWait(loopThreads);
         LoadRecorder load = await LoadAsync(spec.Total, spec.Concurrency, spec.BudgetMs, worker);
         load.Fill(result, StatusName);
         (long loopCpuAfter, long loopSwitchesAfter) = CpuTime.Threads(loopThreads);
         result.Extra["loop_cpu_us_per_check"] = (loopCpuAfter - loopCpu) / 1000.0 / result.Completed;
         result.Extra["loop_context_switches_per_check"] = (double)(loopSwitchesAfter - loopSwitches) / result.Completed;
         result.Extra["threadpool_threads_added"] = ThreadPool.ThreadCount - poolThreads;
+        result.Extra["loop_runqueue_wait_us_per_check"] = (CpuTime.RunQueueWait(loopThreads) - loopRunQueue) / 1000.0 / result.Completed;
         result.Extra["loop_waits_per_check"] = (double)(CpuTime.Threads(loopThreads, voluntaryOnly: true).Switches - loopWaits) / result.Completed;
         result.ReactionUs = reaction?.Summary();
         result.Extra["accept_queue_nonempty"] = listener.HasPendingConnection ? 1 : 0;

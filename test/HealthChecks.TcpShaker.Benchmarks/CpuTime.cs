@@ -54,6 +54,25 @@ internal static partial class CpuTime
         return found;
     }
 
+    /// <summary>Nanoseconds the threads spent runnable but waiting for a CPU (schedstat's second field).</summary>
+    internal static long RunQueueWait(List<int> threads)
+    {
+        long wait = 0;
+        foreach (int tid in threads)
+        {
+            try
+            {
+                wait += long.Parse(File.ReadAllText($"/proc/self/task/{tid}/schedstat").Split(' ')[1], CultureInfo.InvariantCulture);
+            }
+            catch (IOException)
+            {
+                // the thread exited
+            }
+        }
+
+        return wait;
+    }
+
     /// <summary>CPU nanoseconds (schedstat) and context switches (status; only the voluntary ones, the thread's own waits, if asked) summed over the threads.</summary>
     internal static (long CpuNs, long Switches) Threads(List<int> threads, bool voluntaryOnly = false)
     {
