@@ -10,6 +10,7 @@ internal static class Errno
     internal const int EACCES = 13;
     internal const int ENFILE = 23;
     internal const int EMFILE = 24;
+    internal const int ENOSYS = 38;
     internal const int ENOPROTOOPT = 92;
     internal const int EADDRINUSE = 98;
     internal const int EADDRNOTAVAIL = 99;

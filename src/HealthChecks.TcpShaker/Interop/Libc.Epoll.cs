@@ -24,6 +24,18 @@ internal static partial class Libc
     // events: a buffer of maxEvents records of EpollEvent.Size bytes.
     [LibraryImport(LibraryName, EntryPoint = "epoll_wait", SetLastError = true)]
     internal static unsafe partial int EpollWait(int epfd, byte* events, int maxEvents, int timeoutMilliseconds);
+
+    /// <summary><c>struct timespec</c> on 64-bit Linux.</summary>
+    [StructLayout(LayoutKind.Sequential)]
+    internal struct Timespec
+    {
+        internal long Seconds;
+        internal long Nanoseconds;
+    }
+
+    // epoll_wait with a nanosecond timeout (Linux 5.11, glibc 2.35); timeout null waits forever.
+    [LibraryImport(LibraryName, EntryPoint = "epoll_pwait2", SetLastError = true)]
+    internal static unsafe partial int EpollPWait2(int epfd, byte* events, int maxEvents, Timespec* timeout, void* sigmask);
 }
 
 /// <summary>

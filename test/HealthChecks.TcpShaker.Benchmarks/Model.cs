@@ -1,0 +1,185 @@
+using System.Globalization;
+using System.Text.Json;
+using System.Text.Json.Serialization;
+
+namespace HealthChecks.TcpShaker.Benchmarks;
+
+/// <summary>What a case measures; the child process runs exactly one.</summary>
+public enum CaseKind
+{
+    /// <summary>TcpShaker.CheckAsync(IPEndPoint) against a listener that never accepts.</summary>
+    Shaker,
+
+    /// <summary>The C reference (synlimit) against a listener that never accepts.</summary>
+    CReference,
+
+    /// <summary>Socket.ConnectAsync with TCP_QUICKACK=0 and zero linger, then Dispose.</summary>
+    Naive,
+
+    /// <summary>TcpClient.ConnectAsync then close, against a listener that accepts and closes (AspNetCore.HealthChecks.Network's TcpHealthCheck).</summary>
+    FullConnect,
+
+    /// <summary>TcpShaker against a closed port (RST).</summary>
+    ShakerRefused,
+
+    /// <summary>The C reference against a closed port.</summary>
+    CReferenceRefused,
+
+    /// <summary>TcpShaker with every check pending on a silent target until its timeout.</summary>
+    ShakerTimeout,
+
+    /// <summary>A started engine with nothing to do: CPU, wake-ups, managed heap.</summary>
+    Idle,
+
+    /// <summary>HealthCheckService.CheckHealthAsync with one AddTcpShaker registration, run after run.</summary>
+    HealthCheckService,
+
+    /// <summary>TcpShaker.CheckAsync(string) with an IP literal.</summary>
+    ShakerString,
+}
+
+/// <summary>One row of the report: what to run, with which parameters.</summary>
+public sealed record CaseSpec
+{
+    public required string Name { get; init; }
+
+    public required CaseKind Kind { get; init; }
+
+    public int Loops { get; init; } = 1;
+
+    public int Concurrency { get; init; } = 1;
+
+    public int Total { get; init; }
+
+    public int Warmup { get; init; }
+
+    public int TimeoutMs { get; init; } = 5000;
+
+    /// <summary>Stop starting checks after this long (the bound on a row that collapses).</summary>
+    public int BudgetMs { get; init; } = 60_000;
+
+    /// <summary>Collect tcpshaker.loop.reaction_time with a MeterListener.</summary>
+    public bool Reaction { get; init; } = true;
+
+    /// <summary>For the timeout case: the parent made port 9 silent with iptables; else use the backlog-0 trick.</summary>
+    public bool IptablesSilent { get; init; }
+
+    /// <summary>Environment variables for the child (runtime knobs such as the thread pool's spinning).</summary>
+    public Dictionary<string, string>? Environment { get; init; }
+
+    /// <summary>For the health-check case: register a no-op check instead of AddTcpShaker (what the framework itself costs).</summary>
+    public bool Baseline { get; init; }
+
+    /// <summary>Where the compiled C reference is.</summary>
+    public string? SynlimitPath { get; init; }
+
+    /// <summary>The row of the C reference this row is compared with, if any.</summary>
+    public string? CompareTo { get; init; }
+
+    public string ToArgument() => JsonSerializer.Serialize(this, Json.Options);
+
+    public static CaseSpec FromArgument(string json) => JsonSerializer.Deserialize<CaseSpec>(json, Json.Options)
+        ?? throw new ArgumentException("empty case", nameof(json));
+}
+
+/// <summary>A percentile summary, in the unit its name says.</summary>
+public sealed record Percentiles(double P50, double P99, double Max, int Samples, double Min = 0)
+{
+    public static Percentiles? Of(Span<double> values)
+    {
+        if (values.Length == 0)
+        {
+            return null;
+        }
+
+        values.Sort();
+        return new Percentiles(At(values, 0.50), At(values, 0.99), values[^1], values.Length, values[0]);
+    }
+
+    private static double At(Span<double> sorted, double q) =>
+        sorted[Math.Min(sorted.Length - 1, (int)Math.Ceiling(q * sorted.Length) - 1)];
+
+    public string Format(string format = "0.00") =>
+        string.Create(CultureInfo.InvariantCulture, $"{P50.ToString(format, CultureInfo.InvariantCulture)} / {P99.ToString(format, CultureInfo.InvariantCulture)} / {Max.ToString(format, CultureInfo.InvariantCulture)}");
+}
+
+/// <summary>What a child measured (plus the kernel counters its parent read around it).</summary>
+public sealed record CaseResult
+{
+    public required CaseSpec Spec { get; init; }
+
+    public int Completed { get; set; }
+
+    public int Succeeded { get; set; }
+
+    public int Failed { get; set; }
+
+    public Dictionary<string, int> Statuses { get; set; } = [];
+
+    public double Seconds { get; set; }
+
+    public double ChecksPerSecond { get; set; }
+
+    /// <summary>GC.GetTotalAllocatedBytes(true) over the steady window (10% to 90% of the checks), per check.</summary>
+    public double? BytesPerCheck { get; set; }
+
+    /// <summary>Caller-observed check latency, milliseconds.</summary>
+    public Percentiles? LatencyMs { get; set; }
+
+    /// <summary>Epoll event to close(), microseconds (tcpshaker.loop.reaction_time).</summary>
+    public Percentiles? ReactionUs { get; set; }
+
+    /// <summary>For the timeout case: result's Elapsed minus the requested timeout, milliseconds.</summary>
+    public Percentiles? TimeoutLatenessMs { get; set; }
+
+    /// <summary>For the timeout case: when the caller's continuation ran, minus request time plus timeout, milliseconds.</summary>
+    public Percentiles? TimeoutCallerLatenessMs { get; set; }
+
+    /// <summary>Kernel counter deltas over the namespace's life (parent-side), e.g. TcpExtDelayedACKs.</summary>
+    public Dictionary<string, long> Counters { get; set; } = [];
+
+    /// <summary>Case-specific figures (idle CPU, heap, bytes per health-check run, ...).</summary>
+    public Dictionary<string, double> Extra { get; set; } = [];
+
+    public List<string> Notes { get; set; } = [];
+
+    public string? Error { get; set; }
+
+    /// <summary>Checks per second relative to <see cref="CaseSpec.CompareTo"/>'s row, filled in by the parent.</summary>
+    public double? RatioToC { get; set; }
+
+    /// <summary>The C reference's CPU time per check divided by this row's (1 = as frugal as C), filled in by the parent.</summary>
+    public double? CpuRatioToC { get; set; }
+
+    /// <summary>Sets the counts from per-status tallies (index = <see cref="TcpCheckStatus"/>; 0 is success).</summary>
+    public void SetCounts(int[] statuses, int completed, Func<int, string> statusName)
+    {
+        Completed = completed;
+        Succeeded = statuses[0];
+        Failed = completed - statuses[0];
+        for (int s = 0; s < statuses.Length; s++)
+        {
+            if (statuses[s] > 0)
+            {
+                Statuses[statusName(s)] = statuses[s];
+            }
+        }
+    }
+
+    public string ToJsonLine() => JsonSerializer.Serialize(this, Json.Compact);
+
+    public static CaseResult? FromJsonLine(string line) => JsonSerializer.Deserialize<CaseResult>(line, Json.Compact);
+}
+
+internal static class Json
+{
+    internal static readonly JsonSerializerOptions Options = new()
+    {
+        Converters = { new JsonStringEnumConverter() },
+        DefaultIgnoreCondition = JsonIgnoreCondition.WhenWritingNull,
+    };
+
+    internal static readonly JsonSerializerOptions Compact = new(Options);
+
+    internal static readonly JsonSerializerOptions Indented = new(Options) { WriteIndented = true };
+}

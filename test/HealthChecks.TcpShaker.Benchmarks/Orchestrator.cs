@@ -1,0 +1,109 @@
+using System.Diagnostics;
+using System.Reflection;
+
+namespace HealthChecks.TcpShaker.Benchmarks;
+
+/// <summary>
+/// The parent side: runs each case as a child of this program, inside a fresh network namespace
+/// when it can (else on the host's loopback), reads the namespace's TCP counters before and after,
+/// and deletes the namespace, also when the child fails or is killed.
+/// </summary>
+internal sealed class Orchestrator(bool useNamespaces, bool iptables)
+{
+    private static volatile NetNamespace? s_current;
+
+    /// <summary>Deletes the namespace of the running case when the harness is interrupted.</summary>
+    internal static void InstallCleanup()
+    {
+        Console.CancelKeyPress += (_, _) => s_current?.Dispose();
+        AppDomain.CurrentDomain.ProcessExit += (_, _) => s_current?.Dispose();
+    }
+
+    internal CaseResult Run(CaseSpec spec)
+    {
+        if (!useNamespaces)
+        {
+            CaseResult plain = RunChild(spec, null);
+            plain.Notes.Add("host loopback, no namespace: kernel counters not isolated, not reported");
+            return plain;
+        }
+
+        using NetNamespace ns = NetNamespace.Create();
+        s_current = ns;
+        try
+        {
+            if (spec.Kind == CaseKind.ShakerTimeout && iptables)
+            {
+                if (ns.Exec(["iptables", "-A", "INPUT", "-p", "tcp", "--dport", "9", "-j", "DROP"], out string error) == 0)
+                {
+                    spec = spec with { IptablesSilent = true };
+                }
+                else
+                {
+                    Console.Error.WriteLine($"iptables failed ({error.Trim()}); using the backlog-0 silent target");
+                }
+            }
+
+            Dictionary<string, long> before = ns.ReadCounters();
+            CaseResult result = RunChild(spec, ns);
+            result.Counters = KernelCounters.Delta(before, ns.ReadCounters());
+            return result;
+        }
+        finally
+        {
+            s_current = null;
+        }
+    }
+
+    private static CaseResult RunChild(CaseSpec spec, NetNamespace? ns)
+    {
+        List<string> command = ChildCommand();
+        command.Add("--case");
+        command.Add(spec.ToArgument());
+        if (ns is not null)
+        {
+            command.InsertRange(0, ["ip", "netns", "exec", ns.Name]);
+        }
+
+        var start = new ProcessStartInfo(command[0]) { RedirectStandardOutput = true, RedirectStandardError = true };
+        foreach (string argument in command.Skip(1))
+        {
+            start.ArgumentList.Add(argument);
+        }
+
+        foreach ((string name, string value) in spec.Environment ?? [])
+        {
+            start.Environment[name] = value;
+        }
+
+        using Process child = Process.Start(start)!;
+        Task<string> stdout = child.StandardOutput.ReadToEndAsync();
+        Task<string> stderr = child.StandardError.ReadToEndAsync();
+        int limitMs = spec.BudgetMs + 90_000;
+        if (!child.WaitForExit(limitMs))
+        {
+            child.Kill(entireProcessTree: true);
+            child.WaitForExit(10_000);
+            return new CaseResult { Spec = spec, Error = $"killed after {limitMs / 1000} s" };
+        }
+
+        string output = stdout.Result;
+        string line = output.Split('\n').LastOrDefault(l => l.StartsWith("RESULT ", StringComparison.Ordinal)) ?? "";
+        CaseResult? result = line.Length > 0 ? CaseResult.FromJsonLine(line["RESULT ".Length..]) : null;
+        return result ?? new CaseResult
+        {
+            Spec = spec,
+            Error = $"the child exited with {child.ExitCode} without a result: {Tail(output)} {Tail(stderr.Result)}",
+        };
+    }
+
+    private static string Tail(string text) => text.Length > 2000 ? text[^2000..] : text;
+
+    /// <summary>How to start this program again: the app host, or dotnet with the dll.</summary>
+    private static List<string> ChildCommand()
+    {
+        string host = Environment.ProcessPath ?? "dotnet";
+        string dll = Assembly.GetExecutingAssembly().Location;
+        return Path.GetFileNameWithoutExtension(host) == "dotnet" ? [host, dll] : [host];
+    }
+}

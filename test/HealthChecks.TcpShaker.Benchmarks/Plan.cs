@@ -1,0 +1,60 @@
+namespace HealthChecks.TcpShaker.Benchmarks;
+
+/// <summary>The rows of a run, in the order they run (interleaved by concurrency, so noise hits every checker alike).</summary>
+internal static class Plan
+{
+    internal static List<CaseSpec> Build(bool quick, string synlimit)
+    {
+        int cores = Environment.ProcessorCount;
+        int total = quick ? 20_000 : 200_000;
+        int warmup = quick ? 1_000 : 5_000;
+        int[] concurrencies = quick ? [1_000, 10_000] : [100, 1_000, 10_000, 19_000];
+        var rows = new List<CaseSpec>();
+
+        foreach (int conc in concurrencies)
+        {
+            string c1 = $"C reference, 1 loop @{conc}";
+            string cn = $"C reference, {cores} loops @{conc}";
+            rows.Add(new CaseSpec { Name = c1, Kind = CaseKind.CReference, Concurrency = conc, Total = total, SynlimitPath = synlimit });
+            rows.Add(new CaseSpec { Name = $"TcpShaker, 1 loop @{conc}", Kind = CaseKind.Shaker, Concurrency = conc, Total = total, Warmup = warmup, CompareTo = c1 });
+            if (!quick && conc is 1_000 or 19_000)
+            {
+                rows.Add(new CaseSpec { Name = $"TcpShaker, 1 loop, no MeterListener @{conc}", Kind = CaseKind.Shaker, Concurrency = conc, Total = total, Warmup = warmup, Reaction = false, CompareTo = c1 });
+            }
+
+            rows.Add(new CaseSpec { Name = cn, Kind = CaseKind.CReference, Loops = cores, Concurrency = conc, Total = total, SynlimitPath = synlimit });
+            rows.Add(new CaseSpec { Name = $"TcpShaker, {cores} loops @{conc}", Kind = CaseKind.Shaker, Loops = cores, Concurrency = conc, Total = total, Warmup = warmup, CompareTo = cn });
+            if (!quick && conc is 1_000 or 19_000)
+            {
+                // The thread pool's idle workers spin before they sleep; with every core running a loop that spinning competes with the loops.
+                rows.Add(new CaseSpec
+                {
+                    Name = $"TcpShaker, {cores} loops, thread-pool spinning off @{conc}", Kind = CaseKind.Shaker, Loops = cores, Concurrency = conc, Total = total, Warmup = warmup, CompareTo = cn,
+                    Environment = new() { ["DOTNET_ThreadPool_UnfairSemaphoreSpinLimit"] = "0" },
+                });
+            }
+
+            rows.Add(new CaseSpec { Name = $"naive .NET ConnectAsync @{conc}", Kind = CaseKind.Naive, Concurrency = conc, Total = total, Warmup = 1_000, TimeoutMs = 2_000, BudgetMs = 40_000, CompareTo = c1 });
+            rows.Add(new CaseSpec { Name = $"full connect (TcpClient) @{conc}", Kind = CaseKind.FullConnect, Concurrency = conc, Total = total, Warmup = 1_000, TimeoutMs = 2_000, BudgetMs = 40_000, CompareTo = c1 });
+        }
+
+        const int refusedConc = 1_000;
+        string r1 = $"C reference refused, 1 loop @{refusedConc}";
+        rows.Add(new CaseSpec { Name = r1, Kind = CaseKind.CReferenceRefused, Concurrency = refusedConc, Total = total, SynlimitPath = synlimit });
+        rows.Add(new CaseSpec { Name = $"TcpShaker refused, 1 loop @{refusedConc}", Kind = CaseKind.ShakerRefused, Concurrency = refusedConc, Total = total, Warmup = warmup, CompareTo = r1 });
+        if (!quick)
+        {
+            string rn = $"C reference refused, {cores} loops @{refusedConc}";
+            rows.Add(new CaseSpec { Name = rn, Kind = CaseKind.CReferenceRefused, Loops = cores, Concurrency = refusedConc, Total = total, SynlimitPath = synlimit });
+            rows.Add(new CaseSpec { Name = $"TcpShaker refused, {cores} loops @{refusedConc}", Kind = CaseKind.ShakerRefused, Loops = cores, Concurrency = refusedConc, Total = total, Warmup = warmup, CompareTo = rn });
+        }
+
+        rows.Add(new CaseSpec { Name = "CheckAsync(string), IP literal @100", Kind = CaseKind.ShakerString, Concurrency = 100, Total = quick ? 10_000 : 50_000, Warmup = warmup, Reaction = false });
+        rows.Add(new CaseSpec { Name = "HealthCheckService.CheckHealthAsync, AddTcpShaker @1", Kind = CaseKind.HealthCheckService, Concurrency = 1, Total = quick ? 500 : 5_000, Warmup = quick ? 100 : 500 });
+        rows.Add(new CaseSpec { Name = "HealthCheckService.CheckHealthAsync, a no-op check (baseline) @1", Kind = CaseKind.HealthCheckService, Concurrency = 1, Total = quick ? 500 : 5_000, Warmup = quick ? 100 : 500, Baseline = true });
+        int pending = quick ? 2_000 : 10_000;
+        rows.Add(new CaseSpec { Name = $"timeouts, {pending} pending, 500 ms", Kind = CaseKind.ShakerTimeout, Concurrency = pending, Total = pending, Warmup = 1_000, TimeoutMs = 500 });
+        rows.Add(new CaseSpec { Name = "idle engine, 1 loop", Kind = CaseKind.Idle, Concurrency = quick ? 2_000 : 10_000, TimeoutMs = quick ? 1_000 : 3_000 });
+        return rows;
+    }
+}

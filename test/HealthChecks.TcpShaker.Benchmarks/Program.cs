@@ -1,0 +1,140 @@
+using System.Diagnostics;
+using System.Globalization;
+using System.Text.Json;
+using HealthChecks.TcpShaker.Benchmarks;
+
+// dotnet run -c Release --project test/HealthChecks.TcpShaker.Benchmarks -- [--quick] [--out DIR] [--only TEXT] [--no-netns]
+//   --quick      fewer checks and rows (a sanity run of about a minute)
+//   --out DIR    where results.json, results.md and the compiled C reference go (default bench-results)
+//   --only TEXT  run only the rows whose name contains TEXT (the C reference rows they compare with too)
+//   --no-netns   run on the host's loopback even as root
+//   --report FILE  print the tables of an earlier run's results.json again
+// Internal: --case JSON runs one case in this process and prints "RESULT <json>".
+
+int caseIndex = Array.IndexOf(args, "--case");
+if (caseIndex >= 0)
+{
+    CaseResult child = await CaseRunner.RunAsync(CaseSpec.FromArgument(args[caseIndex + 1]));
+    Console.WriteLine("RESULT " + child.ToJsonLine());
+    return child.Error is null ? 0 : 1;
+}
+
+if (Option("--report") is { } saved)
+{
+    // Re-render the tables of an earlier run's results.json (ratios recomputed).
+    using JsonDocument document = JsonDocument.Parse(await File.ReadAllTextAsync(saved));
+    List<CaseResult> savedResults = document.RootElement.GetProperty("results").Deserialize<List<CaseResult>>(Json.Options) ?? [];
+    Dictionary<string, string> savedMachine = document.RootElement.GetProperty("machine").Deserialize<Dictionary<string, string>>(Json.Options) ?? [];
+    FillRatios(savedResults);
+    Console.WriteLine(Report.Markdown(savedResults, savedMachine));
+    return 0;
+}
+
+bool quick = args.Contains("--quick");
+string outDir = Path.GetFullPath(Option("--out") ?? "bench-results");
+string? only = Option("--only");
+Directory.CreateDirectory(outDir);
+
+bool namespaces = NetNamespace.Available(out string why) && !args.Contains("--no-netns");
+if (args.Contains("--no-netns"))
+{
+    why = "--no-netns";
+}
+
+bool iptables = namespaces && NetNamespace.Run("iptables", ["--version"], out _) == 0;
+Console.WriteLine(namespaces
+    ? $"Each row runs in a fresh network namespace; silent target: {(iptables ? "iptables DROP" : "backlog-0 listener (iptables missing)")}."
+    : $"Running on the host's loopback WITHOUT network namespaces ({why}): kernel counters are not isolated and not reported.");
+
+string synlimit = CompileReference(outDir);
+List<CaseSpec> plan = Plan.Build(quick, synlimit);
+if (only is not null)
+{
+    HashSet<string> wanted = plan.Where(s => s.Name.Contains(only, StringComparison.OrdinalIgnoreCase))
+        .SelectMany(s => s.CompareTo is null ? [s.Name] : new[] { s.Name, s.CompareTo }).ToHashSet();
+    plan = plan.Where(s => wanted.Contains(s.Name)).ToList();
+}
+
+if (namespaces)
+{
+    NetNamespace.DeleteLeftovers();
+}
+
+Orchestrator.InstallCleanup();
+Dictionary<string, string> machine = Report.Machine(namespaces, why);
+var orchestrator = new Orchestrator(namespaces, iptables);
+var results = new List<CaseResult>();
+var clock = Stopwatch.StartNew();
+foreach (CaseSpec spec in plan)
+{
+    Console.Write($"[{clock.Elapsed:mm\\:ss}] {spec.Name} ... ");
+    CaseResult result = orchestrator.Run(spec);
+    results.Add(result);
+    Console.WriteLine(result.Error is null
+        ? string.Create(CultureInfo.InvariantCulture, $"{result.ChecksPerSecond:0}/s, {result.Succeeded} ok, {result.Failed} failed, DelayedACKs {result.Counters.GetValueOrDefault("TcpExtDelayedACKs")}, PassiveOpens {result.Counters.GetValueOrDefault("TcpPassiveOpens")}")
+        : $"FAILED: {result.Error.Split('\n')[0]}");
+}
+
+FillRatios(results);
+
+string markdown = Report.Markdown(results, machine);
+string jsonPath = Path.Combine(outDir, "results.json");
+string markdownPath = Path.Combine(outDir, "results.md");
+await File.WriteAllTextAsync(jsonPath, JsonSerializer.Serialize(new { machine, quick, command = Environment.CommandLine, seconds = clock.Elapsed.TotalSeconds, results }, Json.Indented));
+await File.WriteAllTextAsync(markdownPath, markdown);
+Console.WriteLine();
+Console.WriteLine(markdown);
+Console.WriteLine($"Took {clock.Elapsed:mm\\:ss}. JSON: {jsonPath}  Markdown: {markdownPath}");
+return results.Any(r => r.Error is not null) ? 1 : 0;
+
+static void FillRatios(List<CaseResult> results)
+{
+    foreach (CaseResult result in results)
+    {
+        if (result.Spec.CompareTo is { } reference && results.FirstOrDefault(r => r.Spec.Name == reference) is { Error: null, ChecksPerSecond: > 0 } c)
+        {
+            result.RatioToC = result.ChecksPerSecond / c.ChecksPerSecond;
+            if (c.Extra.TryGetValue("cpu_us_per_check", out double cCpu) && result.Extra.TryGetValue("cpu_us_per_check", out double cpu) && cpu > 0)
+            {
+                result.CpuRatioToC = cCpu / cpu;
+            }
+        }
+    }
+}
+
+string? Option(string name)
+{
+    int i = Array.IndexOf(args, name);
+    return i >= 0 && i + 1 < args.Length ? args[i + 1] : null;
+}
+
+// Compiles the C reference (../shared/bench/synlimit.c next to the repository) into the output folder.
+static string CompileReference(string outDir)
+{
+    string binary = Path.Combine(outDir, "synlimit");
+    string? source = Environment.GetEnvironmentVariable("SYNLIMIT_SOURCE");
+    for (DirectoryInfo? dir = new(AppContext.BaseDirectory); source is null && dir is not null; dir = dir.Parent)
+    {
+        if (File.Exists(Path.Combine(dir.FullName, "HealthChecks.TcpShaker.sln")))
+        {
+            source = Path.GetFullPath(Path.Combine(dir.FullName, "..", "shared", "bench", "synlimit.c"));
+        }
+    }
+
+    if (source is null || !File.Exists(source))
+    {
+        Console.Error.WriteLine($"The C reference source was not found ({source ?? "no repository root"}); set SYNLIMIT_SOURCE. Its rows will fail.");
+        return binary;
+    }
+
+    if (NetNamespace.Run("gcc", ["-O2", "-o", binary, source], out string output) != 0)
+    {
+        Console.Error.WriteLine($"gcc -O2 {source} failed: {output}");
+    }
+    else
+    {
+        Console.WriteLine($"C reference: gcc -O2 {source} -> {binary}");
+    }
+
+    return binary;
+}

@@ -1,0 +1,93 @@
+using System.Globalization;
+using System.Runtime.InteropServices;
+using System.Text;
+
+namespace HealthChecks.TcpShaker.Benchmarks;
+
+/// <summary>The machine a run was made on, and the markdown tables of its results.</summary>
+internal static class Report
+{
+    internal static Dictionary<string, string> Machine(bool namespaces, string why)
+    {
+        string cpu = File.ReadLines("/proc/cpuinfo").FirstOrDefault(l => l.StartsWith("model name", StringComparison.Ordinal))?.Split(':', 2)[1].Trim() ?? "?";
+        return new Dictionary<string, string>
+        {
+            ["date_utc"] = DateTime.UtcNow.ToString("yyyy-MM-dd HH:mm 'UTC'", CultureInfo.InvariantCulture),
+            ["nproc"] = Environment.ProcessorCount.ToString(CultureInfo.InvariantCulture),
+            ["kernel"] = File.ReadAllText("/proc/sys/kernel/osrelease").Trim(),
+            ["cpu"] = cpu,
+            ["dotnet"] = RuntimeInformation.FrameworkDescription,
+            ["open_files_limit"] = ReadLimit(),
+            ["load_average_at_start"] = File.ReadAllText("/proc/loadavg").Trim(),
+            ["isolation"] = namespaces ? "a fresh network namespace per row (ip netns)" : $"host loopback, no namespaces ({why})",
+        };
+    }
+
+    private static string ReadLimit()
+    {
+        string? line = File.ReadLines("/proc/self/limits").FirstOrDefault(l => l.StartsWith("Max open files", StringComparison.Ordinal));
+        return line is null ? "?" : string.Join(' ', line.Split(' ', StringSplitOptions.RemoveEmptyEntries).Skip(3).Take(2));
+    }
+
+    private static string N(double value, string format = "0") => value.ToString(format, CultureInfo.InvariantCulture);
+
+    private static string C(CaseResult r, string name) => r.Counters.TryGetValue(name, out long v) ? N(v) : "-";
+
+    internal static string Markdown(IReadOnlyList<CaseResult> results, Dictionary<string, string> machine)
+    {
+        var md = new StringBuilder();
+        md.AppendLine(CultureInfo.InvariantCulture, $"Machine: {machine["nproc"]} cores ({machine["cpu"]}), Linux {machine["kernel"]}, {machine["dotnet"]}, open files {machine["open_files_limit"]}; {machine["isolation"]}; load average at start {machine["load_average_at_start"]}; {machine["date_utc"]}.");
+        md.AppendLine();
+        md.AppendLine("| row | checks | ok | failed | checks/s | x C ref | CPU µs/check (loop threads) | C's CPU/check ÷ this | ACKs leaked | passive opens | listen overflows | retrans segs | B/check | latency ms p50 / p99 / max | reaction µs p50 / p99 / max |");
+        md.AppendLine("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|---|");
+        foreach (CaseResult r in results.Where(r => r.Spec.Kind is not (CaseKind.ShakerTimeout or CaseKind.Idle)))
+        {
+            if (r.Error is not null)
+            {
+                md.AppendLine(CultureInfo.InvariantCulture, $"| {r.Spec.Name} | failed to run: {FirstLine(r.Error)} |||||||||||||||");
+                continue;
+            }
+
+            md.AppendLine(CultureInfo.InvariantCulture,
+                $"| {r.Spec.Name} | {r.Completed} | {r.Succeeded} | {r.Failed} | {N(r.ChecksPerSecond)} | {(r.RatioToC is { } x ? N(x, "0.00") : "")} | {Cpu(r)} | {(r.CpuRatioToC is { } y ? N(y, "0.00") : "")} | {C(r, "TcpExtDelayedACKs")} | {C(r, "TcpPassiveOpens")} | {C(r, "TcpExtListenOverflows")} | {C(r, "TcpRetransSegs")} | {(r.BytesPerCheck is { } b ? N(b, "0.0") : "-")} | {r.LatencyMs?.Format() ?? "-"} | {r.ReactionUs?.Format("0") ?? "-"} |");
+        }
+
+        foreach (CaseResult r in results.Where(r => r.Spec.Kind == CaseKind.ShakerTimeout))
+        {
+            md.AppendLine();
+            md.AppendLine(CultureInfo.InvariantCulture, $"**{r.Spec.Name}** (1 loop, {r.Spec.Concurrency} checks started at once, each with a {r.Spec.TimeoutMs} ms timeout): {Outcome(r)}");
+            if (r.Error is null)
+            {
+                md.AppendLine();
+                md.AppendLine(CultureInfo.InvariantCulture, $"- lateness of the timeout (result's Elapsed minus {r.Spec.TimeoutMs} ms), ms p50 / p99 / max: {r.TimeoutLatenessMs?.Format() ?? "-"} (min {N(r.TimeoutLatenessMs?.Min ?? 0, "0.00")})");
+                md.AppendLine(CultureInfo.InvariantCulture, $"- as the caller saw it (continuation ran, minus request time plus {r.Spec.TimeoutMs} ms), ms p50 / p99 / max: {r.TimeoutCallerLatenessMs?.Format() ?? "-"}");
+                md.AppendLine(CultureInfo.InvariantCulture, $"- statuses: {string.Join(", ", r.Statuses.Select(s => $"{s.Key} {s.Value}"))}; {string.Join("; ", r.Notes)}; kernel: {string.Join(", ", r.Counters.Select(c => $"{c.Key} {c.Value}"))}");
+            }
+        }
+
+        foreach (CaseResult r in results.Where(r => r.Spec.Kind == CaseKind.Idle))
+        {
+            md.AppendLine();
+            md.AppendLine(CultureInfo.InvariantCulture, $"**{r.Spec.Name}**: {Outcome(r)}");
+            if (r.Error is null)
+            {
+                double E(string key) => r.Extra.GetValueOrDefault(key);
+                md.AppendLine();
+                md.AppendLine(CultureInfo.InvariantCulture, $"- over {N(E("idle_seconds"), "0.0")} s idle: process CPU {N(E("process_cpu_ms"), "0.0")} ms, loop thread CPU {N(E("loop_cpu_us"), "0")} µs, loop thread wake-ups (context switches) {N(E("loop_wakeups"))}");
+                md.AppendLine(CultureInfo.InvariantCulture, $"- {string.Join("; ", r.Notes)}");
+                md.AppendLine(CultureInfo.InvariantCulture, $"- managed heap (GC.GetTotalMemory(true)) of the process with a started idle engine: {N(E("heap_process_bytes") / 1024, "0")} KiB; the engine's share (after minus before creating it): {N(E("heap_engine_bytes") / 1024, "0.0")} KiB");
+                md.AppendLine(CultureInfo.InvariantCulture, $"- after a burst of {N(E("burst_checks"))} concurrent checks the engine holds {N(E("heap_after_burst_bytes") / 1024, "0")} KiB (the operation pool and in-flight table keep their peak size)");
+            }
+        }
+
+        return md.ToString();
+    }
+
+    private static string Cpu(CaseResult r) =>
+        (r.Extra.TryGetValue("cpu_us_per_check", out double all) ? N(all, "0.0") : "-")
+        + (r.Extra.TryGetValue("loop_cpu_us_per_check", out double loop) ? $" ({N(loop, "0.0")})" : "");
+
+    private static string Outcome(CaseResult r) => r.Error is null ? "" : $"failed to run: {FirstLine(r.Error)}";
+
+    private static string FirstLine(string text) => text.Split('\n')[0].Replace('|', '/');
+}
