@@ -14,6 +14,8 @@ namespace HealthChecks.TcpShaker.Fallback;
 /// </summary>
 internal sealed class ConnectAbortChecker : ICheckEngine
 {
+    private static readonly TimeSpan TimerGranularity = TimeSpan.FromMilliseconds(1);
+
     private readonly CheckLimiter _limiter;
     private readonly TcpShakerMetrics _metrics;
     private readonly CancellationTokenSource _disposing = new();
@@ -48,7 +50,9 @@ internal sealed class ConnectAbortChecker : ICheckEngine
         try
         {
             using var linked = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken, _disposing.Token);
-            linked.CancelAfter(timeout);
+            // .NET timers tick on a millisecond clock and can fire a fraction of a millisecond before
+            // the Stopwatch says the timeout passed; a timeout must never be declared early.
+            linked.CancelAfter(timeout + TimerGranularity);
             (TcpCheckStatus status, int errno) = await ConnectAndAbortAsync(endPoint, linked.Token, cancellationToken).ConfigureAwait(false);
             TimeSpan elapsed = Stopwatch.GetElapsedTime(started);
             _metrics.CheckCompleted(status, TcpShakerMode.FullConnect, elapsed, endPoint);
