@@ -40,6 +40,7 @@ public sealed class EndpointParsingTests
     [InlineData("[127.0.0.1]:80", "not an IPv6 address")]
     [InlineData("256.1.1.1:80", "not a valid IPv4")]
     [InlineData("1.2.3:80", "not a valid IPv4")]
+    [InlineData("10.0.0.010:80", "leading zero")]
     [InlineData("-bad-.example:80", "not a valid host name")]
     [InlineData("a..b:80", "empty label")]
     [InlineData("tab\there:80", "white space")]

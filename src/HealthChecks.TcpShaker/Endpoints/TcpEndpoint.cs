@@ -157,7 +157,7 @@ public sealed class TcpEndpoint : IEquatable<TcpEndpoint>
             }
 
             // IPAddress.Parse (like inet_aton) reads "010" as octal: 010.010.010.010 is 8.8.8.8. Refuse the ambiguity.
-            if (hostText.Split('.').Any(octet => octet.Length > 1 && octet[0] == '0'))
+            if (HasLeadingZeroPart(hostText))
             {
                 error = $"'{Quote(hostText)}' has an IPv4 part with a leading zero, which some parsers read as octal; write it without";
                 return false;
@@ -200,6 +200,24 @@ public sealed class TcpEndpoint : IEquatable<TcpEndpoint>
 
         error = null;
         return true;
+    }
+
+    /// <summary>Whether a dotted address has a part such as "010" (scanned in place: this runs on every check by text).</summary>
+    private static bool HasLeadingZeroPart(ReadOnlySpan<char> address)
+    {
+        for (int start = 0; start < address.Length;)
+        {
+            int dot = address[start..].IndexOf('.');
+            int length = dot < 0 ? address.Length - start : dot;
+            if (length > 1 && address[start] == '0')
+            {
+                return true;
+            }
+
+            start += length + 1;
+        }
+
+        return false;
     }
 
     private static bool LooksNumeric(string host) => host.All(c => char.IsAsciiDigit(c) || c == '.');
