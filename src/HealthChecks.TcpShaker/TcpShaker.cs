@@ -69,6 +69,7 @@ public sealed class TcpShaker : IAsyncDisposable
     /// <summary>Starts the checking loop now rather than on the first check (the hosted service calls this).</summary>
     /// <param name="cancellationToken">Cancels waiting for the start; the engine keeps starting.</param>
     /// <returns>A task that completes when the engine runs.</returns>
+    /// <exception cref="InvalidOperationException">A loop could not be set up (no file descriptor for epoll, say); a later call or check tries again.</exception>
     public Task StartAsync(CancellationToken cancellationToken = default)
     {
         ObjectDisposedException.ThrowIf(Volatile.Read(ref _disposed) != 0, this);
@@ -178,7 +179,18 @@ public sealed class TcpShaker : IAsyncDisposable
 
     private async ValueTask<TcpCheckResult> CheckAfterStartAsync(IPEndPoint endpoint, TimeSpan timeout, CancellationToken cancellationToken)
     {
-        ICheckEngine engine = await EnsureStarted().WaitAsync(cancellationToken).ConfigureAwait(false);
+        ICheckEngine engine;
+        try
+        {
+            engine = await EnsureStarted().WaitAsync(cancellationToken).ConfigureAwait(false);
+        }
+        catch (EngineStartException exception)
+        {
+            // No fd for epoll is the same local condition as no fd for the socket: a result, and the
+            // next check tries to start again.
+            return new TcpCheckResult(TcpCheckStatus.LocalError, TimeSpan.Zero, endpoint, exception.Errno);
+        }
+
         return await engine.CheckAsync(endpoint, timeout, cancellationToken).ConfigureAwait(false);
     }
 
@@ -187,9 +199,10 @@ public sealed class TcpShaker : IAsyncDisposable
         using Activity? activity = TcpShakerActivity.StartCheck(endpoint);
         try
         {
-            ICheckEngine engine = _engine ?? await EnsureStarted().WaitAsync(cancellationToken).ConfigureAwait(false);
-            TcpCheckResult result = await engine.CheckAsync(endpoint, timeout, cancellationToken).ConfigureAwait(false);
-            TcpShakerActivity.Complete(activity, engine.Mode, result);
+            TcpCheckResult result = _engine is { } engine
+                ? await engine.CheckAsync(endpoint, timeout, cancellationToken).ConfigureAwait(false)
+                : await CheckAfterStartAsync(endpoint, timeout, cancellationToken).ConfigureAwait(false);
+            TcpShakerActivity.Complete(activity, Mode, result);
             return result;
         }
         catch (Exception exception) when (TcpShakerActivity.Fail(activity, exception))
@@ -200,14 +213,20 @@ public sealed class TcpShaker : IAsyncDisposable
 
     private Task<ICheckEngine> EnsureStarted()
     {
-        if (_starting is { } starting)
+        if (_starting is { IsFaulted: false } starting)
         {
             return starting;
         }
 
+        // A start that failed (no fd for epoll, say) is not cached: the next check tries again.
         lock (_startLock)
         {
-            return _starting ??= Task.Run(StartEngineAsync);
+            if (_starting is null || _starting.IsFaulted)
+            {
+                _starting = Task.Run(StartEngineAsync);
+            }
+
+            return _starting;
         }
     }
 
@@ -303,9 +322,10 @@ public sealed class TcpShaker : IAsyncDisposable
                 ICheckEngine engine = await starting.ConfigureAwait(false);
                 await engine.DisposeAsync().ConfigureAwait(false);
             }
-            catch (ObjectDisposedException)
+            catch (Exception exception) when (starting.IsFaulted || exception is ObjectDisposedException)
             {
-                // The start saw the dispose and stopped the engine itself.
+                // Never started (its failure went to the checks that waited for it), or the start saw
+                // the dispose and stopped the engine itself: nothing to stop.
             }
         }
 

@@ -22,41 +22,13 @@ public sealed class ResourceExhaustionTests
 
         var during = new List<TcpCheckResult>();
         int filled;
-        Assert.Equal(0, Native.getrlimit(Native.RLIMIT_NOFILE, out Native.RLimit original));
-        var fillers = new List<int>();
-        try
+        using (FdTableFiller filler = FdTableFiller.Fill())
         {
-            // Lower the soft limit to just above the highest descriptor in use, then fill every free slot
-            // below it with /dev/null: the next socket() gets EMFILE, exactly as at the real limit.
-            int highest = Directory.EnumerateFileSystemEntries("/proc/self/fd").Select(p => int.Parse(Path.GetFileName(p), System.Globalization.CultureInfo.InvariantCulture)).Max();
-            var lowered = new Native.RLimit { Current = (ulong)highest + 32, Maximum = original.Maximum };
-            Assert.Equal(0, Native.setrlimit(Native.RLIMIT_NOFILE, lowered));
-            while (fillers.Count < 100_000)
-            {
-                int fd = Native.Open("/dev/null", Native.O_RDONLY | Native.O_CLOEXEC);
-                if (fd < 0)
-                {
-                    Assert.Equal(Errno.EMFILE, Marshal.GetLastPInvokeError());
-                    break;
-                }
-
-                fillers.Add(fd);
-            }
-
-            filled = fillers.Count;
+            filled = filler.Count;
             for (int i = 0; i < 50; i++)
             {
                 during.Add(await shaker.CheckAsync(listener.EndPoint, Timeout, ct));
             }
-        }
-        finally
-        {
-            foreach (int fd in fillers)
-            {
-                Native.Close(fd);
-            }
-
-            Native.setrlimit(Native.RLIMIT_NOFILE, original);
         }
 
         var after = new List<TcpCheckResult>();
@@ -76,5 +48,93 @@ public sealed class ResourceExhaustionTests
         });
         Assert.All(after, r => Assert.Equal(TcpCheckStatus.Open, r.Status));
         Assert.False(listener.HasPendingConnection);
+    }
+
+    [Fact]
+    public async Task An_engine_that_cannot_start_answers_LocalError_and_starts_once_fds_are_free()
+    {
+        Assert.SkipUnless(OperatingSystem.IsLinux(), "RLIMIT_NOFILE and epoll are Linux");
+        using var listener = new LoopbackListener();
+        var ct = TestContext.Current.CancellationToken;
+        await using (var warm = new TcpShaker(new TcpShakerOptions { VerifyOnStart = false }))
+        {
+            // Load the engine's code first, as a running app has: with no fd free the runtime cannot
+            // load an assembly either (and remembers that failure for the process).
+            await warm.CheckAsync(listener.EndPoint, Timeout, ct);
+        }
+
+        await using var shaker = new TcpShaker(new TcpShakerOptions { VerifyOnStart = false });
+        TcpCheckResult during;
+        using (FdTableFiller.Fill())
+        {
+            during = await shaker.CheckAsync(listener.EndPoint, Timeout, ct); // epoll_create1 gets EMFILE
+        }
+
+        TcpCheckResult after = await shaker.CheckAsync(listener.EndPoint, Timeout, ct);
+
+        Assert.Equal(TcpCheckStatus.LocalError, during.Status);
+        Assert.Equal(Errno.EMFILE, during.ErrorCode);
+        Assert.Contains("(EMFILE)", during.Describe(), StringComparison.Ordinal);
+        Assert.Equal(TcpCheckStatus.Open, after.Status);
+        Assert.Equal(TcpShakerMode.HalfOpen, shaker.Mode);
+    }
+
+    /// <summary>
+    /// Lowers the soft RLIMIT_NOFILE to just above the highest descriptor in use and fills every free slot
+    /// below it with /dev/null, so the next fd the process asks for gets EMFILE, as at the real limit.
+    /// Dispose closes them and restores the limit.
+    /// </summary>
+    private sealed class FdTableFiller : IDisposable
+    {
+        private readonly List<int> _fds = [];
+        private readonly Native.RLimit _original;
+
+        private FdTableFiller()
+        {
+            Assert.Equal(0, Native.getrlimit(Native.RLIMIT_NOFILE, out _original));
+        }
+
+        internal int Count => _fds.Count;
+
+        internal static FdTableFiller Fill()
+        {
+            var filler = new FdTableFiller();
+            try
+            {
+                int highest = Directory.EnumerateFileSystemEntries("/proc/self/fd").Select(p => int.Parse(Path.GetFileName(p), System.Globalization.CultureInfo.InvariantCulture)).Max();
+                var lowered = new Native.RLimit { Current = (ulong)highest + 32, Maximum = filler._original.Maximum };
+                Assert.Equal(0, Native.setrlimit(Native.RLIMIT_NOFILE, lowered));
+                while (filler._fds.Count < 100_000)
+                {
+                    int fd = Native.Open("/dev/null", Native.O_RDONLY | Native.O_CLOEXEC);
+                    if (fd < 0)
+                    {
+                        Assert.Equal(Errno.EMFILE, Marshal.GetLastPInvokeError());
+                        break;
+                    }
+
+                    filler._fds.Add(fd);
+                }
+
+                Assert.True(filler._fds.Count > 0);
+                return filler;
+            }
+            catch
+            {
+                filler.Dispose();
+                throw;
+            }
+        }
+
+        public void Dispose()
+        {
+            foreach (int fd in _fds)
+            {
+                Native.Close(fd);
+            }
+
+            _fds.Clear();
+            Native.setrlimit(Native.RLIMIT_NOFILE, _original);
+        }
     }
 }

@@ -19,4 +19,7 @@ internal static partial class Log
 
     [LoggerMessage(5, LogLevel.Debug, "TCP check of {Target} for {HealthCheck}: {Description}.")]
     internal static partial void CheckResult(ILogger logger, string healthCheck, string target, string description);
+
+    [LoggerMessage(6, LogLevel.Warning, "TcpShaker could not start with the host; checks answer LocalError until it can, and each tries to start it again.")]
+    internal static partial void StartFailed(ILogger logger, Exception exception);
 }

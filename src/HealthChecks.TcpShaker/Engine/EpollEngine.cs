@@ -19,7 +19,21 @@ internal sealed class EpollEngine : ICheckEngine
         _loops = new EpollLoop[options.LoopCount];
         for (int i = 0; i < _loops.Length; i++)
         {
-            _loops[i] = new EpollLoop(i, options.MaxConnectsPerIteration, metrics, _limiter);
+            try
+            {
+                _loops[i] = new EpollLoop(i, options.MaxConnectsPerIteration, metrics, _limiter);
+            }
+            catch (EngineStartException)
+            {
+                // Loops already made hold an epoll fd and an eventfd: run each once to its shutdown, which closes them.
+                foreach (EpollLoop made in _loops.Take(i))
+                {
+                    made.Stop();
+                    made.Start();
+                }
+
+                throw;
+            }
         }
 
         foreach (EpollLoop loop in _loops)

@@ -49,7 +49,7 @@ internal sealed unsafe class EpollLoop
         _epollFd = Libc.EpollCreate1(Libc.EPOLL_CLOEXEC);
         if (_epollFd < 0)
         {
-            throw new InvalidOperationException($"epoll_create1 failed with errno {Libc.LastErrno}.");
+            throw new EngineStartException("epoll_create1", Libc.LastErrno);
         }
 
         _wakeFd = Libc.EventFd(0, Libc.EFD_NONBLOCK | Libc.EFD_CLOEXEC);
@@ -57,7 +57,7 @@ internal sealed unsafe class EpollLoop
         {
             int errno = Libc.LastErrno;
             Libc.Close(_epollFd);
-            throw new InvalidOperationException($"eventfd failed with errno {errno}.");
+            throw new EngineStartException("eventfd", errno);
         }
 
         byte* record = stackalloc byte[16];
@@ -67,7 +67,7 @@ internal sealed unsafe class EpollLoop
             int errno = Libc.LastErrno;
             Libc.Close(_wakeFd);
             Libc.Close(_epollFd);
-            throw new InvalidOperationException($"epoll_ctl(eventfd) failed with errno {errno}.");
+            throw new EngineStartException("epoll_ctl(eventfd)", errno);
         }
 
         _thread = new Thread(Run) { IsBackground = true, Name = $"TcpShaker epoll loop {index}" };

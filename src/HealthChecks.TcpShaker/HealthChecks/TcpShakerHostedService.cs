@@ -1,11 +1,27 @@
+using HealthChecks.TcpShaker.Diagnostics;
+using HealthChecks.TcpShaker.Engine;
 using Microsoft.Extensions.Hosting;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Logging.Abstractions;
 
 namespace HealthChecks.TcpShaker.HealthChecks;
 
 /// <summary>Starts the shared <see cref="TcpShaker"/> with the host and stops it (closing every socket) when the host stops.</summary>
-internal sealed class TcpShakerHostedService(TcpShaker shaker) : IHostedService
+internal sealed class TcpShakerHostedService(TcpShaker shaker, ILoggerFactory? loggerFactory = null) : IHostedService
 {
-    public Task StartAsync(CancellationToken cancellationToken) => shaker.StartAsync(cancellationToken);
+    public async Task StartAsync(CancellationToken cancellationToken)
+    {
+        try
+        {
+            await shaker.StartAsync(cancellationToken).ConfigureAwait(false);
+        }
+        catch (EngineStartException exception)
+        {
+            // A full fd table at start must not keep the app from starting: checks answer LocalError
+            // meanwhile, and each one tries to start the engine again.
+            Log.StartFailed((ILogger?)loggerFactory?.CreateLogger<TcpShaker>() ?? NullLogger.Instance, exception);
+        }
+    }
 
     public Task StopAsync(CancellationToken cancellationToken) => shaker.DisposeAsync().AsTask().WaitAsync(cancellationToken);
 }
