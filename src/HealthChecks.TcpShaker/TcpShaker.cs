@@ -89,7 +89,7 @@ public sealed class TcpShaker : IAsyncDisposable
         ValidateTimeout(timeout);
         if (endpoint.Port == 0)
         {
-            throw new ArgumentException($"'{endpoint}' is not a valid TCP endpoint: port 0 cannot be checked.", nameof(endpoint));
+            throw new ArgumentException(TcpEndpoint.InvalidEndpointMessage(endpoint.ToString(), "port 0 cannot be checked"), nameof(endpoint));
         }
 
         ObjectDisposedException.ThrowIf(Volatile.Read(ref _disposed) != 0, this);
@@ -168,9 +168,12 @@ public sealed class TcpShaker : IAsyncDisposable
         return await Task.WhenAll(checks).ConfigureAwait(false);
     }
 
+    /// <summary>The one rule for every timeout this library takes: more than zero, at most <see cref="MaxTimeout"/>.</summary>
+    internal static bool IsValidTimeout(TimeSpan timeout) => timeout > TimeSpan.Zero && timeout <= MaxTimeout;
+
     private static void ValidateTimeout(TimeSpan timeout)
     {
-        if (timeout <= TimeSpan.Zero || timeout > MaxTimeout)
+        if (!IsValidTimeout(timeout))
         {
             throw new ArgumentOutOfRangeException(nameof(timeout), timeout,
                 $"A check's timeout must be more than zero and at most {MaxTimeout.TotalMinutes:0} minutes: a probe must not hang.");

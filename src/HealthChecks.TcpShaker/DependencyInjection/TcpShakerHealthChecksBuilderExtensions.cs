@@ -108,7 +108,7 @@ public static class TcpShakerHealthChecksBuilderExtensions
     {
         TcpEndpoint[] endpoints = options.Validate(name);
         if (timeout is { } registrationTimeout && registrationTimeout != System.Threading.Timeout.InfiniteTimeSpan
-            && (registrationTimeout <= TimeSpan.Zero || registrationTimeout > TcpShaker.MaxTimeout))
+            && !TcpShaker.IsValidTimeout(registrationTimeout))
         {
             throw new ArgumentOutOfRangeException(nameof(timeout), registrationTimeout,
                 $"The TCP health check '{name}' has registration timeout {registrationTimeout}: it must be more than zero and at most {TcpShaker.MaxTimeout} (or null / Timeout.InfiniteTimeSpan for none).");

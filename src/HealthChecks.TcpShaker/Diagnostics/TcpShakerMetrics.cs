@@ -14,7 +14,10 @@ internal sealed class TcpShakerMetrics : IDisposable
     internal const string MeterName = "HealthChecks.TcpShaker";
 
     /// <summary>A reaction slower than this risks the kernel's 200 ms delayed-ACK timer firing.</summary>
-    internal static readonly long AckLeakRiskTicks = Stopwatch.Frequency / 10;
+    internal const int AckLeakRiskMilliseconds = 100;
+
+    /// <summary><see cref="AckLeakRiskMilliseconds"/> in <see cref="Stopwatch"/> ticks.</summary>
+    internal static readonly long AckLeakRiskTicks = Stopwatch.Frequency * AckLeakRiskMilliseconds / 1000;
 
     private static readonly object[] s_statusNames = Enum.GetValues<TcpCheckStatus>().Select(s => (object)ToTag(s)).ToArray();
     private static readonly object s_halfOpen = "half_open";
@@ -132,7 +135,7 @@ internal sealed class TcpShakerMetrics : IDisposable
     /// <param name="ackLeaked">Whether the kernel had already sent the handshake ACK.</param>
     internal void HandshakeClosed(long reactionTicks, long sinceSynAckMilliseconds, bool ackLeaked)
     {
-        if (reactionTicks > AckLeakRiskTicks || sinceSynAckMilliseconds >= AckLeakRiskTicks * 1000 / Stopwatch.Frequency)
+        if (reactionTicks > AckLeakRiskTicks || sinceSynAckMilliseconds >= AckLeakRiskMilliseconds)
         {
             _ackLeakRisk.Add(1);
         }

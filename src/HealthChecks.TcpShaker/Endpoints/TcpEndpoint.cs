@@ -37,7 +37,7 @@ public sealed class TcpEndpoint : IEquatable<TcpEndpoint>
         ArgumentNullException.ThrowIfNull(endPoint);
         if (endPoint.Port == 0)
         {
-            throw new ArgumentException($"'{endPoint}' is not a valid TCP endpoint: port 0 cannot be checked.", nameof(endPoint));
+            throw new ArgumentException(InvalidEndpointMessage(endPoint.ToString(), "port 0 cannot be checked"), nameof(endPoint));
         }
 
         return new TcpEndpoint(endPoint.Address.ToString(), endPoint.Port, endPoint.Address);
@@ -54,7 +54,7 @@ public sealed class TcpEndpoint : IEquatable<TcpEndpoint>
             return endpoint;
         }
 
-        throw new ArgumentException($"'{Quote(value)}' is not a valid TCP endpoint: {error}.", nameof(value));
+        throw new ArgumentException(InvalidEndpointMessage(value, error), nameof(value));
     }
 
     /// <summary>Parses <c>host:port</c> without throwing.</summary>
@@ -275,6 +275,10 @@ public sealed class TcpEndpoint : IEquatable<TcpEndpoint>
         error = null;
         return true;
     }
+
+    /// <summary>The one sentence every invalid endpoint is reported with: the value (made printable) and why.</summary>
+    internal static string InvalidEndpointMessage(string? value, string reason) =>
+        $"'{Quote(value)}' is not a valid TCP endpoint: {reason}.";
 
     /// <summary>Makes hostile input safe to put in an exception message: printable, and not too long.</summary>
     internal static string Quote(string? value)

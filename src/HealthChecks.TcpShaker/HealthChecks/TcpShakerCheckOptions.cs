@@ -61,7 +61,7 @@ public sealed class TcpShakerCheckOptions
             throw new ArgumentException($"The TCP health check '{name}' has no endpoint: add at least one host:port to Endpoints.", nameof(name));
         }
 
-        if (Timeout <= TimeSpan.Zero || Timeout > TcpShaker.MaxTimeout)
+        if (!TcpShaker.IsValidTimeout(Timeout))
         {
             throw new ArgumentException($"The TCP health check '{name}' has Timeout {Timeout}: it must be more than zero and at most {TcpShaker.MaxTimeout}.", nameof(name));
         }
@@ -86,7 +86,7 @@ public sealed class TcpShakerCheckOptions
         {
             if (!TcpEndpoint.TryParse(Endpoints[i], out TcpEndpoint? endpoint, out string? error))
             {
-                throw new ArgumentException($"The TCP health check '{name}' has an invalid endpoint: '{TcpEndpoint.Quote(Endpoints[i])}' is not a valid TCP endpoint: {error}.", nameof(name));
+                throw new ArgumentException($"The TCP health check '{name}' has an invalid endpoint: {TcpEndpoint.InvalidEndpointMessage(Endpoints[i], error)}", nameof(name));
             }
 
             endpoints[i] = endpoint;
