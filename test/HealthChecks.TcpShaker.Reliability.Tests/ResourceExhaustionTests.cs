@@ -130,7 +130,7 @@ public sealed class ResourceExhaustionTests
         {
             foreach (int fd in _fds)
             {
-                Native.Close(fd);
+                Libc.Close(fd);
             }
 
             _fds.Clear();
