@@ -11,7 +11,7 @@ WebApplicationBuilder builder = WebApplication.CreateBuilder(args);
 IConfigurationSection checks = builder.Configuration.GetSection("HealthChecks");
 
 // The shared engine's settings (TcpShakerOptions: LoopCount, ForceFullConnect, ...), from HealthChecks:Engine.
-builder.Services.AddTcpShaker(engine => checks.GetSection("Engine").Bind(engine));
+builder.Services.AddTcpShakerEngine(checks.GetSection("Engine"));
 
 builder.Services.AddHealthChecks()
     // Liveness: is this process able to answer at all? No dependency belongs here.

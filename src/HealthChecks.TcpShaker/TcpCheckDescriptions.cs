@@ -6,9 +6,6 @@ namespace HealthChecks.TcpShaker;
 /// <summary>Turns results into the one-sentence descriptions shown in health reports and the CLI.</summary>
 internal static class TcpCheckDescriptions
 {
-    /// <summary>The error code of a check refused because the engine already has its maximum in flight.</summary>
-    internal const int TooManyInFlight = Errno.EAGAIN;
-
     internal static string Describe(in TcpCheckResult result, string target)
     {
         string ms = result.Elapsed.TotalMilliseconds.ToString("0.###", CultureInfo.InvariantCulture);
@@ -19,10 +16,14 @@ internal static class TcpCheckDescriptions
             TcpCheckStatus.Timeout => $"{target} did not answer within {ms} ms",
             TcpCheckStatus.Unreachable => $"{target} is unreachable ({ErrorName(result.ErrorCode)})",
             TcpCheckStatus.ResolveFailed => $"{target} could not be resolved ({(System.Net.Sockets.SocketError)result.ErrorCode})",
-            TcpCheckStatus.LocalError => $"{target} could not be checked: {LocalErrorReason(result.ErrorCode)}",
+            TcpCheckStatus.LocalError => $"{target} could not be checked: {LocalErrorReason(result)}",
             _ => $"{target}: {result.Status}",
         };
     }
+
+    private static string LocalErrorReason(in TcpCheckResult result) => result.ErrorKind == TcpCheckErrorKind.InFlightLimit
+        ? "too many checks in flight (TcpShakerOptions.MaxChecksInFlight)"
+        : LocalErrorReason(result.ErrorCode);
 
     private static string LocalErrorReason(int errno) => errno switch
     {
@@ -30,7 +31,6 @@ internal static class TcpCheckDescriptions
         Errno.ENFILE => "the system has no file descriptors left (ENFILE)",
         Errno.EADDRNOTAVAIL => "no local ephemeral port is free (EADDRNOTAVAIL)",
         Errno.ENOBUFS or Errno.ENOMEM => "the kernel has no socket buffers left (ENOBUFS)",
-        TooManyInFlight => "too many checks in flight (TcpShakerOptions.MaxChecksInFlight)",
         _ => $"local error {ErrorName(errno)}",
     };
 

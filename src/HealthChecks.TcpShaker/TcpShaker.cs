@@ -5,48 +5,45 @@ using System.Net.Sockets;
 using HealthChecks.TcpShaker.Diagnostics;
 using HealthChecks.TcpShaker.Endpoints;
 using HealthChecks.TcpShaker.Engine;
-using HealthChecks.TcpShaker.Fallback;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Logging.Abstractions;
 
 namespace HealthChecks.TcpShaker;
 
 /// <summary>
-/// The shared TCP checking engine. On Linux it checks half-open (SYN, SYN-ACK, RST) on one or more
-/// dedicated epoll loops, so the servers checked never see a connection; elsewhere it connects and
-/// aborts. Create one per process (the health-check registration shares one through DI) and check
-/// from any thread. The loop starts on first use or on <see cref="StartAsync"/>.
+/// Checks TCP ports, from any thread, through one shared engine: on Linux the half-open engine (SYN,
+/// SYN-ACK, RST on dedicated epoll loops, so the servers checked never see a connection), elsewhere
+/// the full-connect engine (connect, then abort). Create one per process (the health-check
+/// registration shares one through DI). The engine starts on first use or on <see cref="StartAsync"/>.
 /// </summary>
-public sealed class TcpShaker : IAsyncDisposable
+public sealed partial class TcpShaker : IAsyncDisposable
 {
     /// <summary>The longest timeout a check accepts.</summary>
     public static readonly TimeSpan MaxTimeout = TimeSpan.FromMinutes(10);
 
-    private readonly TcpShakerOptions _options;
-    private readonly ILogger _logger;
     private readonly TcpShakerMetrics _metrics;
-    private readonly object _startLock = new();
-    private Task<ICheckEngine>? _starting;
-    private ICheckEngine? _engine;
+    private readonly EngineHost _host;
     private int _disposed;
 
-    /// <summary>Creates an engine; nothing starts until the first check or <see cref="StartAsync"/>.</summary>
-    /// <param name="options">Settings; <see langword="null"/> for the defaults.</param>
+    /// <summary>Creates a checker; nothing starts until the first check or <see cref="StartAsync"/>.</summary>
+    /// <param name="options">The engine's settings; <see langword="null"/> for the defaults.</param>
+    /// <exception cref="ArgumentOutOfRangeException">A setting is out of range (the message names it).</exception>
     public TcpShaker(TcpShakerOptions? options = null)
         : this(options, null, null)
     {
     }
 
-    /// <summary>Creates an engine that logs and reports metrics through the given factories.</summary>
-    /// <param name="options">Settings; <see langword="null"/> for the defaults.</param>
+    /// <summary>Creates a checker that logs and reports metrics through the given factories.</summary>
+    /// <param name="options">The engine's settings; <see langword="null"/> for the defaults.</param>
     /// <param name="loggerFactory">Where to log mode changes and loop failures; <see langword="null"/> for none.</param>
     /// <param name="meterFactory">Where to create the <c>HealthChecks.TcpShaker</c> meter; <see langword="null"/> for a meter of its own.</param>
+    /// <exception cref="ArgumentOutOfRangeException">A setting is out of range (the message names it).</exception>
     public TcpShaker(TcpShakerOptions? options, ILoggerFactory? loggerFactory, IMeterFactory? meterFactory = null)
     {
-        _options = options ?? new TcpShakerOptions();
-        _options.Validate();
-        _logger = (ILogger?)loggerFactory?.CreateLogger<TcpShaker>() ?? NullLogger.Instance;
+        options ??= new TcpShakerOptions();
+        options.Validate();
         _metrics = new TcpShakerMetrics(meterFactory);
+        _host = new EngineHost(options, (ILogger?)loggerFactory?.CreateLogger<TcpShaker>() ?? NullLogger.Instance, _metrics);
     }
 
     /// <summary>
@@ -54,26 +51,16 @@ public sealed class TcpShaker : IAsyncDisposable
     /// start-up verification failed, else <see cref="TcpShakerMode.FullConnect"/>. Before the engine
     /// has started this is the mode it expects to run in.
     /// </summary>
-    public TcpShakerMode Mode => _engine?.Mode ?? (HalfOpenPossible ? TcpShakerMode.HalfOpen : TcpShakerMode.FullConnect);
+    public TcpShakerMode Mode => _host.Mode;
 
-    private bool HalfOpenPossible => OperatingSystem.IsLinux() && !_options.ForceFullConnect;
-
-    /// <summary>Test hook: make the start-up verification report the technique as broken.</summary>
-    internal string? ForceBrokenTechnique { get; set; }
-
-    /// <summary>Test hook: the running engine, once started.</summary>
-    internal ICheckEngine? Engine => _engine;
-
-    internal Meter Meter => _metrics.Meter;
-
-    /// <summary>Starts the checking loop now rather than on the first check (the hosted service calls this).</summary>
+    /// <summary>Starts the engine now rather than on the first check (the hosted service calls this).</summary>
     /// <param name="cancellationToken">Cancels waiting for the start; the engine keeps starting.</param>
     /// <returns>A task that completes when the engine runs.</returns>
     /// <exception cref="InvalidOperationException">A loop could not be set up (no file descriptor for epoll, say); a later call or check tries again.</exception>
     public Task StartAsync(CancellationToken cancellationToken = default)
     {
         ObjectDisposedException.ThrowIf(Volatile.Read(ref _disposed) != 0, this);
-        return EnsureStarted().WaitAsync(cancellationToken);
+        return _host.EnsureStarted().WaitAsync(cancellationToken);
     }
 
     /// <summary>Checks whether <paramref name="endpoint"/> accepts TCP connections.</summary>
@@ -103,7 +90,7 @@ public sealed class TcpShaker : IAsyncDisposable
             return CheckWithActivityAsync(endpoint, timeout, cancellationToken);
         }
 
-        return _engine is { } engine
+        return _host.Engine is { } engine
             ? engine.CheckAsync(endpoint, timeout, cancellationToken)
             : CheckAfterStartAsync(endpoint, timeout, cancellationToken);
     }
@@ -156,7 +143,7 @@ public sealed class TcpShaker : IAsyncDisposable
         TimeSpan remaining = timeout - Stopwatch.GetElapsedTime(started);
         if (remaining <= TimeSpan.Zero)
         {
-            return [new TcpCheckResult(TcpCheckStatus.Timeout, Stopwatch.GetElapsedTime(started), new IPEndPoint(addresses[0], endpoint.Port), Interop.Errno.ETIMEDOUT)];
+            return [CheckErrors.DeadlineReached(new IPEndPoint(addresses[0], endpoint.Port), Stopwatch.GetElapsedTime(started))];
         }
 
         var checks = new Task<TcpCheckResult>[addresses.Length];
@@ -185,13 +172,13 @@ public sealed class TcpShaker : IAsyncDisposable
         ICheckEngine engine;
         try
         {
-            engine = await EnsureStarted().WaitAsync(cancellationToken).ConfigureAwait(false);
+            engine = await _host.EnsureStarted().WaitAsync(cancellationToken).ConfigureAwait(false);
         }
         catch (EngineStartException exception)
         {
             // No fd for epoll is the same local condition as no fd for the socket: a result, and the
             // next check tries to start again.
-            return new TcpCheckResult(TcpCheckStatus.LocalError, TimeSpan.Zero, endpoint, exception.Errno);
+            return CheckErrors.EngineNotStarted(endpoint, exception.Errno);
         }
 
         return await engine.CheckAsync(endpoint, timeout, cancellationToken).ConfigureAwait(false);
@@ -202,7 +189,7 @@ public sealed class TcpShaker : IAsyncDisposable
         using Activity? activity = TcpShakerActivity.StartCheck(endpoint);
         try
         {
-            TcpCheckResult result = _engine is { } engine
+            TcpCheckResult result = _host.Engine is { } engine
                 ? await engine.CheckAsync(endpoint, timeout, cancellationToken).ConfigureAwait(false)
                 : await CheckAfterStartAsync(endpoint, timeout, cancellationToken).ConfigureAwait(false);
             TcpShakerActivity.Complete(activity, Mode, result);
@@ -214,97 +201,11 @@ public sealed class TcpShaker : IAsyncDisposable
         }
     }
 
-    private Task<ICheckEngine> EnsureStarted()
-    {
-        if (_starting is { IsFaulted: false } starting)
-        {
-            return starting;
-        }
-
-        // A start that failed (no fd for epoll, say) is not cached: the next check tries again.
-        lock (_startLock)
-        {
-            if (_starting is null || _starting.IsFaulted)
-            {
-                _starting = Task.Run(StartEngineAsync);
-            }
-
-            return _starting;
-        }
-    }
-
-    private async Task<ICheckEngine> StartEngineAsync()
-    {
-        ICheckEngine engine = HalfOpenPossible ? new EpollEngine(_options, _metrics) : new ConnectAbortChecker(_options, _metrics);
-        if (engine is EpollEngine epoll)
-        {
-            engine = await VerifyOrFallBackAsync(epoll).ConfigureAwait(false);
-        }
-        else if (_options.ForceFullConnect)
-        {
-            Log.FellBackToFullConnect(_logger, "TcpShakerOptions.ForceFullConnect is set");
-        }
-        else
-        {
-            Log.FellBackToFullConnect(_logger, $"half-open checking needs Linux's TCP_QUICKACK, and this is {System.Runtime.InteropServices.RuntimeInformation.OSDescription}");
-        }
-
-        if (engine is EpollEngine running)
-        {
-            _ = ObserveFaultAsync(running);
-        }
-
-        _engine = engine;
-        if (Volatile.Read(ref _disposed) != 0)
-        {
-            await engine.DisposeAsync().ConfigureAwait(false);
-            throw new ObjectDisposedException(nameof(TcpShaker));
-        }
-
-        Log.Started(_logger, engine.Mode, _options.LoopCount);
-        return engine;
-    }
-
-    private async Task<ICheckEngine> VerifyOrFallBackAsync(EpollEngine engine)
-    {
-        if (!_options.VerifyOnStart && ForceBrokenTechnique is null)
-        {
-            return engine;
-        }
-
-        _metrics.Muted = true;
-        (TechniqueVerifier.Verdict verdict, string reason) = ForceBrokenTechnique is { } forced
-            ? (TechniqueVerifier.Verdict.Broken, forced)
-            : await TechniqueVerifier.VerifyAsync(engine, CancellationToken.None).ConfigureAwait(false);
-        _metrics.Muted = false;
-
-        switch (verdict)
-        {
-            case TechniqueVerifier.Verdict.Broken:
-                Log.FellBackToFullConnect(_logger, reason);
-                await engine.DisposeAsync().ConfigureAwait(false);
-                return new ConnectAbortChecker(_options, _metrics);
-            case TechniqueVerifier.Verdict.Unknown:
-                Log.VerificationSkipped(_logger, reason);
-                return engine;
-            default:
-                return engine;
-        }
-    }
-
-    private async Task ObserveFaultAsync(EpollEngine engine)
-    {
-        if (await engine.FirstFault.ConfigureAwait(false) is { } fault)
-        {
-            Log.LoopFailed(_logger, fault);
-        }
-    }
-
     /// <summary>
-    /// Stops the loops. Every check still queued or in flight completes at once with
+    /// Stops the engine. Every check still queued or in flight completes at once with
     /// <see cref="OperationCanceledException"/>, and every socket is closed.
     /// </summary>
-    /// <returns>A task that completes when the loops have exited.</returns>
+    /// <returns>A task that completes when the engine has stopped.</returns>
     public async ValueTask DisposeAsync()
     {
         if (Interlocked.Exchange(ref _disposed, 1) != 0)
@@ -312,26 +213,7 @@ public sealed class TcpShaker : IAsyncDisposable
             return;
         }
 
-        Task<ICheckEngine>? starting;
-        lock (_startLock)
-        {
-            starting = _starting;
-        }
-
-        if (starting is not null)
-        {
-            try
-            {
-                ICheckEngine engine = await starting.ConfigureAwait(false);
-                await engine.DisposeAsync().ConfigureAwait(false);
-            }
-            catch (Exception exception) when (starting.IsFaulted || exception is ObjectDisposedException)
-            {
-                // Never started (its failure went to the checks that waited for it), or the start saw
-                // the dispose and stopped the engine itself: nothing to stop.
-            }
-        }
-
+        await _host.DisposeAsync().ConfigureAwait(false);
         _metrics.Dispose();
     }
 }

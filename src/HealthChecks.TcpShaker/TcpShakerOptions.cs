@@ -1,28 +1,33 @@
 namespace HealthChecks.TcpShaker;
 
-/// <summary>Settings of a <see cref="TcpShaker"/> engine, shared by every check it runs.</summary>
+/// <summary>
+/// The engine's settings, shared by every check one <see cref="TcpShaker"/> runs (a check's own settings are
+/// <see cref="TcpShakerCheckOptions"/>). Bind them from configuration with <c>services.AddTcpShakerEngine(section)</c>;
+/// they are validated when the host starts.
+/// </summary>
 public sealed class TcpShakerOptions
 {
     /// <summary>
-    /// Use the connect-and-abort checker even where half-open checking is available.
+    /// Use the full-connect engine even where half-open checking is available.
     /// The server then sees each check as a (reset) connection. Default <see langword="false"/>.
     /// </summary>
     public bool ForceFullConnect { get; set; }
 
     /// <summary>
-    /// Number of epoll loops, each on a thread of its own. One loop handles tens of thousands of
+    /// Number of epoll loops, each on a thread of its own, from 1 to 64. One loop handles tens of thousands of
     /// checks per second; set it to <see cref="Environment.ProcessorCount"/> only for bulk checking. Default 1.
     /// </summary>
     public int LoopCount { get; set; } = 1;
 
     /// <summary>
     /// Checks in flight (queued or waiting for the server) at the most across the engine; a check past
-    /// it returns <see cref="TcpCheckStatus.LocalError"/> at once. Default 32,768.
+    /// it returns <see cref="TcpCheckStatus.LocalError"/> with <see cref="TcpCheckErrorKind.InFlightLimit"/> at once.
+    /// At least 1. Default 32,768.
     /// </summary>
     public int MaxChecksInFlight { get; set; } = 32_768;
 
     /// <summary>
-    /// Connects a loop starts between two <c>epoll_wait</c> calls. Small batches keep every SYN-ACK
+    /// Connects a loop starts between two <c>epoll_wait</c> calls, at least 1. Small batches keep every SYN-ACK
     /// answered within milliseconds, far inside the kernel's 200 ms delayed-ACK window. Default 64.
     /// </summary>
     public int MaxConnectsPerIteration { get; set; } = 64;
@@ -34,11 +39,38 @@ public sealed class TcpShakerOptions
     /// </summary>
     public bool VerifyOnStart { get; set; } = true;
 
+    /// <summary>Every setting out of range, as (name, value, rule); empty when all are valid.</summary>
+    internal List<(string Name, object Value, string Rule)> Errors()
+    {
+        var errors = new List<(string, object, string)>();
+        if (LoopCount is < 1 or > 64)
+        {
+            errors.Add((nameof(LoopCount), LoopCount, "must be from 1 to 64"));
+        }
+
+        if (MaxChecksInFlight < 1)
+        {
+            errors.Add((nameof(MaxChecksInFlight), MaxChecksInFlight, "must be at least 1"));
+        }
+
+        if (MaxConnectsPerIteration < 1)
+        {
+            errors.Add((nameof(MaxConnectsPerIteration), MaxConnectsPerIteration, "must be at least 1"));
+        }
+
+        return errors;
+    }
+
+    /// <summary>One sentence for a setting out of range.</summary>
+    internal static string Describe((string Name, object Value, string Rule) error) =>
+        $"TcpShakerOptions.{error.Name} is {error.Value}: it {error.Rule}.";
+
+    /// <exception cref="ArgumentOutOfRangeException">A setting is out of range; the first one is named.</exception>
     internal void Validate()
     {
-        ArgumentOutOfRangeException.ThrowIfLessThan(LoopCount, 1, nameof(LoopCount));
-        ArgumentOutOfRangeException.ThrowIfGreaterThan(LoopCount, 64, nameof(LoopCount));
-        ArgumentOutOfRangeException.ThrowIfLessThan(MaxChecksInFlight, 1, nameof(MaxChecksInFlight));
-        ArgumentOutOfRangeException.ThrowIfLessThan(MaxConnectsPerIteration, 1, nameof(MaxConnectsPerIteration));
+        if (Errors() is [var first, ..])
+        {
+            throw new ArgumentOutOfRangeException(first.Name, first.Value, Describe(first));
+        }
     }
 }

@@ -147,7 +147,7 @@ public sealed class MetricsTests : IAsyncLifetime
         using var leaked = new MetricCollector<long>(_meterFactory, Meter, "tcpshaker.loop.acks_leaked");
         using var risk = new MetricCollector<long>(_meterFactory, Meter, "tcpshaker.loop.ack_leak_risk");
         using var listener = new LoopbackListener();
-        Engine.EpollLoop loop = Assert.IsType<Engine.EpollEngine>(_shaker.Engine).Loops[0];
+        Engine.Epoll.EpollLoop loop = Assert.IsType<Engine.Epoll.HalfOpenEngine>(_shaker.Engine).Loops[0];
 
         // A loop that answers at once leaks nothing.
         Assert.Equal(TcpCheckStatus.Open, (await _shaker.CheckAsync(listener.EndPoint, Timeout, ct)).Status);

@@ -44,7 +44,7 @@ public sealed class AmplificationTests
 
         HttpStatusCode[] statuses = await FloodAsync(app);
         long syns = ns.IptablesPackets("INPUT", "DROP");
-        long probes = app.Services.GetRequiredService<HealthChecks.TcpProbeCoordinator>().ProbesStarted;
+        long probes = app.Services.GetRequiredService<HealthCheck.TcpProbeCoordinator>().ProbesStarted;
 
         TestContext.Current.TestOutputHelper?.WriteLine($"{Requests} requests -> {probes} probe(s), {syns} SYN(s) counted in the namespace");
         Assert.All(statuses, s => Assert.Equal(HttpStatusCode.ServiceUnavailable, s));
@@ -78,7 +78,7 @@ public sealed class AmplificationTests
         using var ns = NetNamespace.Create();
         var target = ns.DropPort(7021);
         await using var shaker = new TcpShaker(new TcpShakerOptions { VerifyOnStart = false });
-        var coordinator = new HealthChecks.TcpProbeCoordinator();
+        var coordinator = new HealthCheck.TcpProbeCoordinator();
         var endpoint = TcpEndpoint.FromIPEndPoint(target);
         var timeout = TimeSpan.FromMilliseconds(800);
         using var impatient = new CancellationTokenSource();
@@ -98,7 +98,7 @@ public sealed class AmplificationTests
     [Theory]
     [InlineData(false)]
     [InlineData(true)]
-    public async Task Checks_past_MaxChecksInFlight_fail_at_once_with_EAGAIN_and_the_engine_recovers(bool forceFullConnect)
+    public async Task Checks_past_MaxChecksInFlight_fail_at_once_with_the_in_flight_limit_and_the_engine_recovers(bool forceFullConnect)
     {
         using var silent = new SilentTarget();
         using var listener = new LoopbackListener();
@@ -111,7 +111,8 @@ public sealed class AmplificationTests
         var after = await shaker.CheckAsync(listener.EndPoint, TimeSpan.FromSeconds(2), ct);
 
         Assert.Equal(TcpCheckStatus.LocalError, refused.Status);
-        Assert.Equal(Errno.EAGAIN, refused.ErrorCode);
+        Assert.Equal(TcpCheckErrorKind.InFlightLimit, refused.ErrorKind);
+        Assert.Equal(0, refused.ErrorCode);
         Assert.Equal(TimeSpan.Zero, refused.Elapsed);
         Assert.Contains("too many checks in flight", refused.Describe(), StringComparison.Ordinal);
         Assert.All(heldResults, r => Assert.Equal(TcpCheckStatus.Timeout, r.Status));
@@ -125,7 +126,7 @@ public sealed class AmplificationTests
         using var silent = new SilentTarget();
         var services = new ServiceCollection();
         services.AddLogging();
-        services.AddTcpShaker(o =>
+        services.AddTcpShakerEngine(o =>
         {
             o.MaxChecksInFlight = 3;
             o.VerifyOnStart = false;
@@ -139,7 +140,7 @@ public sealed class AmplificationTests
         await Task.WhenAll(held);
 
         Assert.Equal(TcpCheckStatus.LocalError, fourth.Status);
-        Assert.Equal(Errno.EAGAIN, fourth.ErrorCode);
+        Assert.Equal(TcpCheckErrorKind.InFlightLimit, fourth.ErrorKind);
     }
 
     private static async Task<WebApplication> StartAppAsync(string endpoint, TimeSpan minimumInterval, TimeSpan timeout)
@@ -147,7 +148,7 @@ public sealed class AmplificationTests
         var builder = WebApplication.CreateSlimBuilder();
         builder.WebHost.UseUrls("http://127.0.0.1:0");
         builder.Logging.ClearProviders();
-        builder.Services.AddTcpShaker(o => o.VerifyOnStart = false);
+        builder.Services.AddTcpShakerEngine(o => o.VerifyOnStart = false);
         builder.Services.AddHealthChecks().AddTcpShaker("target", o =>
         {
             o.Endpoints.Add(endpoint);

@@ -1,5 +1,6 @@
 using System.Net;
 using HealthChecks.TcpShaker.Engine;
+using HealthChecks.TcpShaker.Engine.Epoll;
 using HealthChecks.TcpShaker.Reliability.Tests.Support;
 using HealthChecks.TcpShaker.Tests.Support;
 using Microsoft.Extensions.DependencyInjection;
@@ -89,7 +90,7 @@ public sealed class LifecycleTests
         int socketsBefore = ProcessFds.CountSockets();
         await using var shaker = new TcpShaker(new TcpShakerOptions { VerifyOnStart = false }, loggerFactory);
         await shaker.StartAsync(TestContext.Current.CancellationToken);
-        EpollLoop loop = ((EpollEngine)shaker.Engine!).Loops[0];
+        EpollLoop loop = ((HalfOpenEngine)shaker.Engine!).Loops[0];
 
         var pending = Enumerable.Range(0, 100).Select(_ => shaker.CheckAsync(silent.EndPoint, Long).AsTask()).ToArray();
         Assert.Equal(100, await CountInFlight(loop, 100));

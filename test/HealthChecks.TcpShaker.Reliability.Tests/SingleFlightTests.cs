@@ -1,4 +1,4 @@
-using HealthChecks.TcpShaker.HealthChecks;
+using HealthChecks.TcpShaker.HealthCheck;
 using HealthChecks.TcpShaker.Tests.Support;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Diagnostics.HealthChecks;
@@ -60,7 +60,7 @@ public sealed class SingleFlightTests
         using var silent = new SilentTarget();
         var services = new ServiceCollection();
         services.AddLogging();
-        services.AddTcpShaker(o => o.VerifyOnStart = false);
+        services.AddTcpShakerEngine(o => o.VerifyOnStart = false);
         services.AddHealthChecks()
             .AddTcpShaker("a", o => { o.Endpoints.Add(silent.EndPoint.ToString()); o.Timeout = TimeSpan.FromSeconds(2); })
             .AddTcpShaker("b", o => { o.Endpoints.Add(silent.EndPoint.ToString()); o.Timeout = TimeSpan.FromSeconds(2); });

@@ -1,6 +1,7 @@
 using System.Net;
 using System.Net.Sockets;
 using HealthChecks.TcpShaker.Engine;
+using HealthChecks.TcpShaker.Engine.Epoll;
 using HealthChecks.TcpShaker.Tests.Support;
 
 namespace HealthChecks.TcpShaker.Tests;
@@ -190,7 +191,7 @@ public sealed class EngineTests
         TcpCheckResult timeout = await shaker.CheckAsync(silent.EndPoint, TimeSpan.FromMilliseconds(300), Ct);
 
         Assert.Equal(TcpShakerMode.FullConnect, shaker.Mode);
-        Assert.IsType<Fallback.ConnectAbortChecker>(shaker.Engine);
+        Assert.IsType<Fallback.FullConnectEngine>(shaker.Engine);
         Assert.Equal(TcpCheckStatus.Open, open.Status);
         Assert.Equal(TcpCheckStatus.Refused, refused.Status);
         Assert.Equal(TcpCheckStatus.Timeout, timeout.Status);
@@ -205,7 +206,7 @@ public sealed class EngineTests
         Assert.SkipUnless(OperatingSystem.IsLinux(), "The epoll engine is Linux only.");
         await using var shaker = new TcpShaker();
         await shaker.StartAsync(Ct);
-        EpollLoop loop = Assert.IsType<EpollEngine>(shaker.Engine).Loops[0];
+        EpollLoop loop = Assert.IsType<HalfOpenEngine>(shaker.Engine).Loops[0];
         using var silent = new SilentTarget();
 
         ValueTask<TcpCheckResult> first = shaker.CheckAsync(silent.EndPoint, TimeSpan.FromMilliseconds(200), Ct);
@@ -258,7 +259,7 @@ public sealed class EngineTests
         Assert.Null(shaker.Engine);
         TcpCheckResult result = await shaker.CheckAsync(listener.EndPoint, Timeout, Ct);
 
-        Assert.IsType<EpollEngine>(shaker.Engine);
+        Assert.IsType<HalfOpenEngine>(shaker.Engine);
         Assert.Equal(TcpCheckStatus.Open, result.Status);
     }
 
@@ -282,7 +283,7 @@ public sealed class EngineTests
         Assert.SkipUnless(OperatingSystem.IsLinux(), "The epoll engine is Linux only.");
         await using var shaker = new TcpShaker();
         await shaker.StartAsync(Ct);
-        EpollLoop loop = Assert.IsType<EpollEngine>(shaker.Engine).Loops[0];
+        EpollLoop loop = Assert.IsType<HalfOpenEngine>(shaker.Engine).Loops[0];
         using var silent = new SilentTarget();
         ValueTask<TcpCheckResult> pending = shaker.CheckAsync(silent.EndPoint, TimeSpan.FromSeconds(30), Ct);
         await OnLoop(loop, l => l.InFlightTokens().Count);

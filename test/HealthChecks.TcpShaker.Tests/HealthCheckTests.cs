@@ -208,7 +208,7 @@ public sealed class HealthCheckTests
         using var listener = new LoopbackListener();
         using IHost host = await StartHostAsync(
             checks => checks.AddTcpShaker("up", listener.EndPoint.ToString()),
-            services => services.AddTcpShaker(o => o.ForceFullConnect = true));
+            services => services.AddTcpShakerEngine(o => o.ForceFullConnect = true));
 
         HealthReport report = await host.Services.GetRequiredService<HealthCheckService>().CheckHealthAsync(Ct);
 

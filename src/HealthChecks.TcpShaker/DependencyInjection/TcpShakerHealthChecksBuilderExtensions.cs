@@ -1,16 +1,13 @@
-using System.Diagnostics.Metrics;
 using HealthChecks.TcpShaker;
-using HealthChecks.TcpShaker.HealthChecks;
+using HealthChecks.TcpShaker.HealthCheck;
 using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection.Extensions;
 using Microsoft.Extensions.Diagnostics.HealthChecks;
-using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
-using Microsoft.Extensions.Options;
 
 namespace Microsoft.Extensions.DependencyInjection;
 
-/// <summary>Registers half-open TCP health checks: <c>services.AddHealthChecks().AddTcpShaker("db", "10.0.0.5:5432")</c>.</summary>
+/// <summary>Registers half-open TCP health checks: <c>services.AddHealthChecks().AddTcpShaker("db", "10.0.0.5:5432")</c>; each check's settings are <see cref="TcpShakerCheckOptions"/>.</summary>
 public static class TcpShakerHealthChecksBuilderExtensions
 {
     /// <summary>Adds a health check of one TCP endpoint.</summary>
@@ -66,30 +63,6 @@ public static class TcpShakerHealthChecksBuilderExtensions
         return builder.AddTcpShaker(name, options => Bind(configuration, options, name), failureStatus, tags, timeout);
     }
 
-    /// <summary>
-    /// Registers the shared <see cref="TcpShaker"/> (one per container) and the hosted service that
-    /// starts and stops it. <see cref="IHealthChecksBuilder"/>'s <c>AddTcpShaker</c> calls this; call it
-    /// yourself to inject <see cref="TcpShaker"/> elsewhere or to set its <see cref="TcpShakerOptions"/>.
-    /// </summary>
-    /// <param name="services">The services.</param>
-    /// <param name="configure">Sets the engine's options, or <see langword="null"/>.</param>
-    /// <returns>The services.</returns>
-    public static IServiceCollection AddTcpShaker(this IServiceCollection services, Action<TcpShakerOptions>? configure = null)
-    {
-        ArgumentNullException.ThrowIfNull(services);
-        if (configure is not null)
-        {
-            services.Configure(configure);
-        }
-
-        services.TryAddSingleton(sp => new TcpShaker(
-            sp.GetService<IOptions<TcpShakerOptions>>()?.Value,
-            sp.GetService<ILoggerFactory>(),
-            sp.GetService<IMeterFactory>()));
-        services.TryAddEnumerable(ServiceDescriptor.Singleton<IHostedService, TcpShakerHostedService>());
-        return services;
-    }
-
     /// <summary>Binds, turning the binder's "cannot convert" into an <see cref="ArgumentException"/> naming the check and the value.</summary>
     private static void Bind(IConfiguration configuration, TcpShakerCheckOptions options, string name)
     {
@@ -114,7 +87,7 @@ public static class TcpShakerHealthChecksBuilderExtensions
                 $"The TCP health check '{name}' has registration timeout {registrationTimeout}: it must be more than zero and at most {TcpShaker.MaxTimeout} (or null / Timeout.InfiniteTimeSpan for none).");
         }
 
-        builder.Services.AddTcpShaker();
+        builder.Services.AddTcpShakerEngine();
         builder.Services.TryAddSingleton<TcpProbeCoordinator>();
         return builder.Add(new HealthCheckRegistration(
             name,

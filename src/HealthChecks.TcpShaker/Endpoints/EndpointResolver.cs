@@ -1,6 +1,7 @@
 using System.Diagnostics;
 using System.Net;
 using System.Net.Sockets;
+using HealthChecks.TcpShaker.Engine;
 
 namespace HealthChecks.TcpShaker.Endpoints;
 
@@ -45,6 +46,5 @@ internal static class EndpointResolver
             : (addresses, null);
     }
 
-    private static TcpCheckResult Failed(SocketError error, TimeSpan elapsed) =>
-        new(TcpCheckStatus.ResolveFailed, elapsed, null, (int)error);
+    private static TcpCheckResult Failed(SocketError error, TimeSpan elapsed) => CheckErrors.ResolveFailed(error, elapsed);
 }

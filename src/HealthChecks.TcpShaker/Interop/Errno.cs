@@ -12,7 +12,6 @@ internal static class Errno
     internal const int EMFILE = 24;
     internal const int ENOSYS = 38;
     internal const int ENOPROTOOPT = 92;
-    internal const int EADDRINUSE = 98;
     internal const int EADDRNOTAVAIL = 99;
     internal const int ENETDOWN = 100;
     internal const int ENETUNREACH = 101;

@@ -7,7 +7,6 @@ internal static partial class Libc
 {
     internal const int EPOLL_CLOEXEC = 0x80000;
     internal const int EPOLL_CTL_ADD = 1;
-    internal const int EPOLL_CTL_DEL = 2;
     internal const uint EPOLLIN = 0x001;
     internal const uint EPOLLOUT = 0x004;
     internal const uint EPOLLERR = 0x008;

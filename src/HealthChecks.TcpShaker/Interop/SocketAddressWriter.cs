@@ -16,17 +16,22 @@ internal static class SocketAddressWriter
     internal static (int Length, int Domain) Write(IPEndPoint endPoint, Span<byte> destination)
     {
         IPAddress address = endPoint.Address;
-        if (address.IsIPv4MappedToIPv6)
-        {
-            address = address.MapToIPv4();
-        }
-
         destination[..MaxSize].Clear();
         BinaryPrimitives.WriteUInt16BigEndian(destination[2..], (ushort)endPoint.Port);
         if (address.AddressFamily == AddressFamily.InterNetwork)
         {
             MemoryMarshal.Write(destination, (ushort)Libc.AF_INET); // sa_family is in host order
             address.TryWriteBytes(destination.Slice(4, 4), out _);
+            return (16, Libc.AF_INET);
+        }
+
+        if (address.IsIPv4MappedToIPv6)
+        {
+            // ::ffff:a.b.c.d is checked as a.b.c.d over IPv4: its last four bytes, copied in place.
+            Span<byte> mapped = stackalloc byte[16];
+            address.TryWriteBytes(mapped, out _);
+            MemoryMarshal.Write(destination, (ushort)Libc.AF_INET);
+            mapped[12..].CopyTo(destination.Slice(4, 4));
             return (16, Libc.AF_INET);
         }
 

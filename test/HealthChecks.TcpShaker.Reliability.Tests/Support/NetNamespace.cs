@@ -265,9 +265,9 @@ public sealed class NetNamespace : IDisposable
     public async Task JoinLoopsAsync(TcpShaker shaker)
     {
         await shaker.StartAsync();
-        var engine = (Engine.EpollEngine)shaker.Engine!;
+        var engine = (Engine.Epoll.HalfOpenEngine)shaker.Engine!;
         var joined = new List<Task>();
-        foreach (Engine.EpollLoop loop in engine.Loops)
+        foreach (Engine.Epoll.EpollLoop loop in engine.Loops)
         {
             var done = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
             loop.Post(_ =>

@@ -2,7 +2,7 @@ using System.Diagnostics;
 using System.Net;
 using System.Threading.Tasks.Sources;
 
-namespace HealthChecks.TcpShaker.Engine;
+namespace HealthChecks.TcpShaker.Engine.Epoll;
 
 /// <summary>
 /// One check on its way through an <see cref="EpollLoop"/>: the request, and the awaitable the
@@ -21,6 +21,9 @@ internal sealed class CheckOperation : IValueTaskSource<TcpCheckResult>
     private readonly OperationPool _pool;
     private CancellationTokenRegistration _registration;
     private int _cancelRequested;
+
+    // The version whose result may be taken, shifted left, with the low bit set once a reader took it.
+    private int _claim;
 
     internal CheckOperation(OperationPool pool) => _pool = pool;
 
@@ -85,6 +88,24 @@ internal sealed class CheckOperation : IValueTaskSource<TcpCheckResult>
 
     TcpCheckResult IValueTaskSource<TcpCheckResult>.GetResult(short token)
     {
+        // A ValueTask may be awaited once, and only once it is complete. A caller who blocks on a
+        // pending one, or awaits it twice, gets InvalidOperationException here; the operation stays
+        // with the loop (or with the caller who owns it) and is never recycled while still in use.
+        if (_core.GetStatus(token) == ValueTaskSourceStatus.Pending)
+        {
+            throw new InvalidOperationException(
+                "The TCP check has not completed yet: await its ValueTask instead of reading its result (GetAwaiter().GetResult() on a pending check).");
+        }
+
+        // Exactly one reader per version may take the result and recycle the operation. The claim
+        // names the version, so a stale reader can never take a later check's result.
+        int unclaimed = (ushort)token << 1;
+        if (Interlocked.CompareExchange(ref _claim, unclaimed | 1, unclaimed) != unclaimed)
+        {
+            throw new InvalidOperationException(
+                "The result of this TCP check was already taken: a ValueTask may be awaited only once (use AsTask() to await it more than once).");
+        }
+
         try
         {
             return _core.GetResult(token);
@@ -97,6 +118,7 @@ internal sealed class CheckOperation : IValueTaskSource<TcpCheckResult>
             CancellationToken = default;
             EndPoint = null!;
             Slot = -1;
+            Volatile.Write(ref _claim, (ushort)_core.Version << 1);
             _pool.Return(this);
         }
     }

@@ -2,7 +2,7 @@ using System.Collections.Concurrent;
 using System.Diagnostics;
 using System.Net.Sockets;
 
-namespace HealthChecks.TcpShaker.HealthChecks;
+namespace HealthChecks.TcpShaker.HealthCheck;
 
 /// <summary>
 /// Keeps health checks from amplifying load: concurrent checks of the same endpoint (same address

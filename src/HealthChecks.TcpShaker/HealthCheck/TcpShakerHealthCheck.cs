@@ -3,7 +3,7 @@ using HealthChecks.TcpShaker.Diagnostics;
 using Microsoft.Extensions.Diagnostics.HealthChecks;
 using Microsoft.Extensions.Logging;
 
-namespace HealthChecks.TcpShaker.HealthChecks;
+namespace HealthChecks.TcpShaker.HealthCheck;
 
 /// <summary>
 /// A health check that checks one or more TCP endpoints through the shared <see cref="TcpShaker"/>.

@@ -1,27 +1,26 @@
 using System.Net;
 using HealthChecks.TcpShaker.Diagnostics;
 
-namespace HealthChecks.TcpShaker.Engine;
+namespace HealthChecks.TcpShaker.Engine.Epoll;
 
-/// <summary>The Linux half-open checker: one or more <see cref="EpollLoop"/>s, fed round-robin.</summary>
-internal sealed class EpollEngine : ICheckEngine
+/// <summary>The half-open engine (Linux): one or more <see cref="EpollLoop"/>s, fed round-robin.</summary>
+internal sealed class HalfOpenEngine : ICheckEngine
 {
     private readonly EpollLoop[] _loops;
     private readonly OperationPool _pool = new();
-    private readonly CheckLimiter _limiter;
-    private readonly TcpShakerMetrics _metrics;
+    private readonly CheckAccounting _accounting;
     private uint _next;
 
-    internal EpollEngine(TcpShakerOptions options, TcpShakerMetrics metrics)
+    /// <exception cref="EngineStartException">A loop could not be set up; the loops already made are stopped.</exception>
+    internal HalfOpenEngine(TcpShakerOptions options, TcpShakerMetrics metrics)
     {
-        _metrics = metrics;
-        _limiter = new CheckLimiter(options.MaxChecksInFlight);
+        _accounting = new CheckAccounting(options.MaxChecksInFlight, TcpShakerMode.HalfOpen, metrics);
         _loops = new EpollLoop[options.LoopCount];
         for (int i = 0; i < _loops.Length; i++)
         {
             try
             {
-                _loops[i] = new EpollLoop(i, options.MaxConnectsPerIteration, metrics, _limiter);
+                _loops[i] = new EpollLoop(i, options.MaxConnectsPerIteration, metrics, _accounting);
             }
             catch (EngineStartException)
             {
@@ -46,23 +45,20 @@ internal sealed class EpollEngine : ICheckEngine
 
     internal IReadOnlyList<EpollLoop> Loops => _loops;
 
-    /// <summary>Called when a loop dies, so the owner can log it once.</summary>
-    internal Task<Exception?> FirstFault => Task.WhenAny(_loops.Select(l => l.Stopped)).ContinueWith(
+    /// <summary>The first loop fault, once any loop has stopped (null when they stopped cleanly).</summary>
+    public Task<Exception?> FirstFault => Task.WhenAny(_loops.Select(l => l.Stopped)).ContinueWith(
         _ => _loops.Select(l => l.Fault).FirstOrDefault(f => f is not null), TaskScheduler.Default);
 
     public ValueTask<TcpCheckResult> CheckAsync(IPEndPoint endPoint, TimeSpan timeout, CancellationToken cancellationToken)
     {
-        if (!_limiter.TryAcquire())
+        if (!_accounting.TryBegin(endPoint, out TcpCheckResult refused))
         {
-            _metrics.CheckStarted();
-            _metrics.CheckCompleted(TcpCheckStatus.LocalError, TcpShakerMode.HalfOpen, TimeSpan.Zero, endPoint);
-            return new ValueTask<TcpCheckResult>(new TcpCheckResult(TcpCheckStatus.LocalError, TimeSpan.Zero, endPoint, TcpCheckDescriptions.TooManyInFlight));
+            return new ValueTask<TcpCheckResult>(refused);
         }
 
         EpollLoop loop = _loops.Length == 1 ? _loops[0] : _loops[Interlocked.Increment(ref _next) % (uint)_loops.Length];
         CheckOperation operation = _pool.Rent();
         ValueTask<TcpCheckResult> result = operation.Start(loop, endPoint, timeout, cancellationToken);
-        _metrics.CheckStarted();
         loop.Enqueue(operation);
         return result;
     }

@@ -1,0 +1,144 @@
+using HealthChecks.TcpShaker.Diagnostics;
+using HealthChecks.TcpShaker.Engine.Epoll;
+using HealthChecks.TcpShaker.Fallback;
+using Microsoft.Extensions.Logging;
+
+namespace HealthChecks.TcpShaker.Engine;
+
+/// <summary>
+/// An engine's life, owned by one <see cref="TcpShaker"/>: start on first use, verify the half-open
+/// technique once, fall back to the full-connect engine (and say why, once), log a loop's fault,
+/// retry a start that failed, stop.
+/// </summary>
+internal sealed class EngineHost(TcpShakerOptions options, ILogger logger, TcpShakerMetrics metrics) : IAsyncDisposable
+{
+    private readonly object _startLock = new();
+    private Task<ICheckEngine>? _starting;
+    private volatile ICheckEngine? _engine;
+    private int _disposed;
+
+    /// <summary>The running engine, once started.</summary>
+    internal ICheckEngine? Engine => _engine;
+
+    /// <summary>The mode the engine runs in, or expects to run in before it has started.</summary>
+    internal TcpShakerMode Mode => _engine?.Mode ?? (HalfOpenPossible ? TcpShakerMode.HalfOpen : TcpShakerMode.FullConnect);
+
+    /// <summary>Test hook: make the start-up verification report the technique as broken.</summary>
+    internal string? ForceBrokenTechnique { get; set; }
+
+    private bool HalfOpenPossible => OperatingSystem.IsLinux() && !options.ForceFullConnect;
+
+    /// <summary>The running engine, starting it if needed. A start that failed is not cached: the next call tries again.</summary>
+    /// <exception cref="EngineStartException">A loop could not be set up (no fd for epoll, say).</exception>
+    /// <exception cref="ObjectDisposedException">The owner was disposed meanwhile.</exception>
+    internal Task<ICheckEngine> EnsureStarted()
+    {
+        if (_starting is { IsFaulted: false } starting)
+        {
+            return starting;
+        }
+
+        lock (_startLock)
+        {
+            if (_starting is null || _starting.IsFaulted)
+            {
+                _starting = Task.Run(StartAsync);
+            }
+
+            return _starting;
+        }
+    }
+
+    private async Task<ICheckEngine> StartAsync()
+    {
+        ICheckEngine engine;
+        if (HalfOpenPossible)
+        {
+            engine = await VerifyOrFallBackAsync(new HalfOpenEngine(options, metrics)).ConfigureAwait(false);
+        }
+        else
+        {
+            Log.FellBackToFullConnect(logger, options.ForceFullConnect
+                ? "TcpShakerOptions.ForceFullConnect is set"
+                : $"half-open checking needs Linux's TCP_QUICKACK, and this is {System.Runtime.InteropServices.RuntimeInformation.OSDescription}");
+            engine = new FullConnectEngine(options, metrics);
+        }
+
+        _ = LogFaultAsync(engine);
+        _engine = engine;
+        if (Volatile.Read(ref _disposed) != 0)
+        {
+            await engine.DisposeAsync().ConfigureAwait(false);
+            throw new ObjectDisposedException(nameof(TcpShaker));
+        }
+
+        Log.Started(logger, engine.Mode, options.LoopCount);
+        return engine;
+    }
+
+    private async Task<ICheckEngine> VerifyOrFallBackAsync(HalfOpenEngine engine)
+    {
+        if (!options.VerifyOnStart && ForceBrokenTechnique is null)
+        {
+            return engine;
+        }
+
+        metrics.Muted = true;
+        (TechniqueVerifier.Verdict verdict, string reason) = ForceBrokenTechnique is { } forced
+            ? (TechniqueVerifier.Verdict.Broken, forced)
+            : await TechniqueVerifier.VerifyAsync(engine, CancellationToken.None).ConfigureAwait(false);
+        metrics.Muted = false;
+
+        switch (verdict)
+        {
+            case TechniqueVerifier.Verdict.Broken:
+                Log.FellBackToFullConnect(logger, reason);
+                await engine.DisposeAsync().ConfigureAwait(false);
+                return new FullConnectEngine(options, metrics);
+            case TechniqueVerifier.Verdict.Unknown:
+                Log.VerificationSkipped(logger, reason);
+                return engine;
+            default:
+                return engine;
+        }
+    }
+
+    private async Task LogFaultAsync(ICheckEngine engine)
+    {
+        if (await engine.FirstFault.ConfigureAwait(false) is { } fault)
+        {
+            Log.LoopFailed(logger, fault);
+        }
+    }
+
+    /// <summary>Stops the engine if one started: every check still held completes, every socket is closed.</summary>
+    public async ValueTask DisposeAsync()
+    {
+        if (Interlocked.Exchange(ref _disposed, 1) != 0)
+        {
+            return;
+        }
+
+        Task<ICheckEngine>? starting;
+        lock (_startLock)
+        {
+            starting = _starting;
+        }
+
+        if (starting is null)
+        {
+            return;
+        }
+
+        try
+        {
+            ICheckEngine engine = await starting.ConfigureAwait(false);
+            await engine.DisposeAsync().ConfigureAwait(false);
+        }
+        catch (Exception exception) when (starting.IsFaulted || exception is ObjectDisposedException)
+        {
+            // Never started (its failure went to the checks that waited for it), or the start saw
+            // the dispose and stopped the engine itself: nothing to stop.
+        }
+    }
+}

@@ -1,0 +1,68 @@
+using HealthChecks.TcpShaker.Interop;
+
+namespace HealthChecks.TcpShaker.Engine.Epoll;
+
+/// <summary>The loop's exit: every socket closed, every check completed, the descriptors given back.</summary>
+internal sealed unsafe partial class EpollLoop
+{
+    private Exception StoppedException() => _fault is { } fault
+        ? new InvalidOperationException(
+            $"The TcpShaker checking loop failed ({fault.GetType().Name}: {fault.Message}) and no longer runs checks.",
+            fault)
+        : new OperationCanceledException("The TcpShaker engine was stopped before the check ran.");
+
+    /// <summary>Completes a check without a result: canceled (<paramref name="exception"/> null) or failed.</summary>
+    private void Abandon(CheckOperation operation, Exception? exception)
+    {
+        _accounting.Abandon();
+        if (exception is null)
+        {
+            operation.CompleteCanceled();
+        }
+        else
+        {
+            operation.Fail(exception);
+        }
+    }
+
+    /// <summary>Closes every socket still open and completes every check still held (loop thread, at exit).</summary>
+    private void Shutdown()
+    {
+        try
+        {
+            _requests.Writer.TryComplete();
+            for (int slot = 0; slot < _inFlight.Capacity; slot++)
+            {
+                if (_inFlight[slot].Operation is not null)
+                {
+                    Libc.Close(_inFlight[slot].Fd);
+                    Abandon(Release(slot), StoppedException());
+                }
+            }
+
+            while (_requests.Reader.TryRead(out CheckOperation? operation))
+            {
+                Abandon(operation, StoppedException());
+            }
+
+            while (_expiredFds.TryDequeue(out int fd))
+            {
+                Libc.Close(fd);
+            }
+
+            DropLoopActions();
+
+            // The eventfd closes once no other thread is writing to it; the epoll fd is the loop's alone.
+            _wake.Dispose();
+            Libc.Close(_epollFd);
+            _stopped.TrySetResult();
+        }
+        catch (Exception exception)
+        {
+            // This thread is the loop's own: an exception escaping it would end the process. Report it
+            // to whoever waits for the loop instead.
+            _fault ??= exception;
+            _stopped.TrySetException(exception);
+        }
+    }
+}

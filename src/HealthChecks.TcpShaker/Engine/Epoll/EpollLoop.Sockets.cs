@@ -1,0 +1,136 @@
+using System.Diagnostics;
+using HealthChecks.TcpShaker.Interop;
+
+namespace HealthChecks.TcpShaker.Engine.Epoll;
+
+/// <summary>A check socket's life: socket, options, connect, register; on its event, SO_ERROR and close.</summary>
+internal sealed unsafe partial class EpollLoop
+{
+    private void StartQueuedChecks()
+    {
+        for (int started = 0; started < _maxConnectsPerIteration && _requests.Reader.TryRead(out CheckOperation? operation); started++)
+        {
+            if (operation.IsCancellationRequested)
+            {
+                Abandon(operation, null);
+                continue;
+            }
+
+            StartCheck(operation);
+        }
+    }
+
+    private void StartCheck(CheckOperation operation)
+    {
+        byte* address = stackalloc byte[SocketAddressWriter.MaxSize];
+        (int length, int domain) = SocketAddressWriter.Write(operation.EndPoint, new Span<byte>(address, SocketAddressWriter.MaxSize));
+
+        int fd = Libc.Socket(domain, Libc.SOCK_STREAM | Libc.SOCK_NONBLOCK | Libc.SOCK_CLOEXEC, 0);
+        if (fd < 0)
+        {
+            Finish(operation, Libc.LastErrno, Stopwatch.GetTimestamp());
+            return;
+        }
+
+        // TCP_QUICKACK = 0 puts the socket in delayed-ACK mode: the kernel holds the handshake ACK for
+        // up to 200 ms, and the close() below (zero linger: RST) comes long before it.
+        int zero = 0;
+        Libc.Linger linger = new() { OnOff = 1, Seconds = 0 };
+        if (Libc.SetSockOpt(fd, Libc.IPPROTO_TCP, Libc.TCP_QUICKACK, &zero, sizeof(int)) != 0
+            || Libc.SetSockOpt(fd, Libc.SOL_SOCKET, Libc.SO_LINGER, &linger, sizeof(Libc.Linger)) != 0)
+        {
+            int errno = Libc.LastErrno;
+            Libc.Close(fd);
+            Finish(operation, errno, Stopwatch.GetTimestamp());
+            return;
+        }
+
+        if (Libc.Connect(fd, address, length) == 0)
+        {
+            Libc.Close(fd);
+            Finish(operation, 0, Stopwatch.GetTimestamp());
+            return;
+        }
+
+        int connectErrno = Libc.LastErrno;
+        if (connectErrno is not (Errno.EINPROGRESS or Errno.EINTR or Errno.EALREADY))
+        {
+            Libc.Close(fd);
+            Finish(operation, connectErrno, Stopwatch.GetTimestamp());
+            return;
+        }
+
+        int slot = _inFlight.Add(fd, operation);
+        byte* record = stackalloc byte[16];
+        EpollEvent.Write(record, Libc.EPOLLOUT | Libc.EPOLLERR | Libc.EPOLLHUP | Libc.EPOLLET, InFlightTable.Token(slot, _inFlight[slot].Generation));
+        if (Libc.EpollCtl(_epollFd, Libc.EPOLL_CTL_ADD, fd, record) != 0)
+        {
+            int errno = Libc.LastErrno;
+            _inFlight.Remove(slot);
+            Libc.Close(fd);
+            Finish(operation, errno, Stopwatch.GetTimestamp());
+            return;
+        }
+
+        operation.Slot = slot;
+        _deadlines.Add(slot);
+    }
+
+    private void OnSocketEvent(ulong token, long eventTime)
+    {
+        int slot = _inFlight.Resolve(token);
+        if (slot < 0)
+        {
+            return; // stale: that socket is already closed and its slot reused or free
+        }
+
+        int fd = _inFlight[slot].Fd;
+        int error = 0;
+        int errorLength = sizeof(int);
+        if (Libc.GetSockOpt(fd, Libc.SOL_SOCKET, Libc.SO_ERROR, &error, &errorLength) != 0)
+        {
+            error = Libc.LastErrno;
+        }
+
+        // TCP_INFO before close, and only when watched: it sees what epoll cannot, how long ago the
+        // SYN-ACK arrived (a loop starved of CPU before epoll_wait returned) and whether the kernel's
+        // delayed ACK already went out.
+        bool watched = error == 0 && _metrics.WatchesAckLeaks;
+        Libc.TcpInfoHead info = default;
+        int infoLength = sizeof(Libc.TcpInfoHead);
+        bool haveInfo = watched && Libc.GetSockOpt(fd, Libc.IPPROTO_TCP, Libc.TCP_INFO, &info, &infoLength) == 0
+            && infoLength >= Libc.TcpInfoHead.RequiredLength;
+
+        Libc.Close(fd);
+        long closedAt = Stopwatch.GetTimestamp();
+        _metrics.LoopReaction(closedAt - eventTime);
+        if (watched)
+        {
+            _metrics.HandshakeClosed(
+                closedAt - eventTime,
+                haveInfo ? info.LastAckReceivedMilliseconds : -1,
+                haveInfo && info.SegmentsOut - info.TotalRetransmits > 1); // more than the SYN went out
+        }
+
+        Finish(Release(slot), error, closedAt);
+    }
+
+    /// <summary>Takes a check out of the table and the deadline heap; its socket is the caller's to close.</summary>
+    private CheckOperation Release(int slot)
+    {
+        _deadlines.Remove(slot);
+        CheckOperation operation = _inFlight.Remove(slot);
+        operation.Slot = -1;
+        return operation;
+    }
+
+    /// <summary>Completes a check with the result its errno means (0: open).</summary>
+    private void Finish(CheckOperation operation, int errno, long now) =>
+        Complete(operation, CheckErrors.FromErrno(operation.EndPoint, Stopwatch.GetElapsedTime(operation.RequestedAt, now), errno));
+
+    private void Complete(CheckOperation operation, in TcpCheckResult result)
+    {
+        _accounting.Complete(result);
+        operation.Complete(result);
+    }
+}

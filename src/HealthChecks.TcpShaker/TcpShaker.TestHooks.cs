@@ -1,0 +1,17 @@
+using HealthChecks.TcpShaker.Engine;
+
+namespace HealthChecks.TcpShaker;
+
+/// <summary>What tests reach into.</summary>
+public sealed partial class TcpShaker
+{
+    /// <summary>Test hook: make the start-up verification report the technique as broken.</summary>
+    internal string? ForceBrokenTechnique
+    {
+        get => _host.ForceBrokenTechnique;
+        set => _host.ForceBrokenTechnique = value;
+    }
+
+    /// <summary>Test hook: the running engine, once started.</summary>
+    internal ICheckEngine? Engine => _host.Engine;
+}
