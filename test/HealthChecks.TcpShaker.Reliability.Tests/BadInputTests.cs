@@ -80,7 +80,7 @@ public sealed class BadInputTests
     public void Known_bad_forms_are_rejected_naming_the_value(string value)
     {
         var exception = Assert.ThrowsAny<ArgumentException>(() => TcpEndpoint.Parse(value));
-        Assert.Contains(TcpEndpoint.Quote(value), exception.Message, StringComparison.Ordinal);
+        Assert.Contains(TcpEndpointParser.Quote(value), exception.Message, StringComparison.Ordinal);
         Assert.False(TcpEndpoint.TryParse(value, out _));
     }
 
@@ -147,7 +147,7 @@ public sealed class BadInputTests
                 {
                     if (values.TryGetValue(key, out string? accepted))
                     {
-                        Assert.True(TcpEndpoint.TryParse(accepted, out _), $"registered an invalid endpoint '{TcpEndpoint.Quote(accepted)}'");
+                        Assert.True(TcpEndpoint.TryParse(accepted, out _), $"registered an invalid endpoint '{TcpEndpointParser.Quote(accepted)}'");
                     }
                 }
             }
@@ -165,7 +165,7 @@ public sealed class BadInputTests
             }
             catch (Exception exception)
             {
-                Assert.Fail($"{exception.GetType().Name} for {string.Join(", ", values.Select(v => $"{v.Key}='{TcpEndpoint.Quote(v.Value)}'"))}: {exception}");
+                Assert.Fail($"{exception.GetType().Name} for {string.Join(", ", values.Select(v => $"{v.Key}='{TcpEndpointParser.Quote(v.Value)}'"))}: {exception}");
             }
         }
 
@@ -276,19 +276,19 @@ public sealed class BadInputTests
         }
         catch (ArgumentException exception)
         {
-            Assert.False(tried, $"TryParse accepted what Parse rejected: '{TcpEndpoint.Quote(value)}'");
-            Assert.Contains(TcpEndpoint.Quote(value), exception.Message, StringComparison.Ordinal);
+            Assert.False(tried, $"TryParse accepted what Parse rejected: '{TcpEndpointParser.Quote(value)}'");
+            Assert.Contains(TcpEndpointParser.Quote(value), exception.Message, StringComparison.Ordinal);
             Assert.True(exception.Message.Length < 1_000, "the message stays short whatever the input");
             Assert.DoesNotContain(exception.Message, char.IsControl);
             return false;
         }
         catch (Exception exception)
         {
-            Assert.Fail($"{exception.GetType().Name} for '{TcpEndpoint.Quote(value)}': {exception}");
+            Assert.Fail($"{exception.GetType().Name} for '{TcpEndpointParser.Quote(value)}': {exception}");
             throw;
         }
 
-        Assert.True(tried, $"Parse accepted what TryParse rejected: '{TcpEndpoint.Quote(value)}'");
+        Assert.True(tried, $"Parse accepted what TryParse rejected: '{TcpEndpointParser.Quote(value)}'");
         Assert.Equal(endpoint, viaTry);
         Assert.InRange(endpoint.Port, 1, 65535);
         Assert.NotEmpty(endpoint.Host);

@@ -34,8 +34,6 @@ internal sealed class InFlightTable
         internal int HeapIndex;
     }
 
-    internal int Count { get; private set; }
-
     internal int Capacity => _entries.Length;
 
     /// <summary>Packs a slot and its generation into epoll's 64-bit user data.</summary>
@@ -55,7 +53,6 @@ internal sealed class InFlightTable
         entry.Fd = fd;
         entry.Operation = operation;
         entry.Deadline = operation.Deadline;
-        Count++;
         return slot;
     }
 
@@ -78,7 +75,6 @@ internal sealed class InFlightTable
         entry.Fd = -1;
         entry.Generation++;
         _free[_freeCount++] = slot;
-        Count--;
         return operation;
     }
 
