@@ -14,4 +14,7 @@ public sealed partial class TcpShaker
 
     /// <summary>Test hook: the running engine, once started.</summary>
     internal ICheckEngine? Engine => _host.Engine;
+
+    /// <summary>Test hook: resolves host names instead of DNS (a name whose address changes between rounds).</summary>
+    internal Func<TcpEndpoint, System.Net.IPAddress[]>? ResolveOverride { get; set; }
 }

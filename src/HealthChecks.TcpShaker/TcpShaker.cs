@@ -63,6 +63,13 @@ public sealed partial class TcpShaker : IAsyncDisposable
         return _host.EnsureStarted().WaitAsync(cancellationToken);
     }
 
+    /// <summary>The running engine, starting it if needed (the monitor runs watches inside it).</summary>
+    internal Task<ICheckEngine> EngineAsync()
+    {
+        ObjectDisposedException.ThrowIf(Volatile.Read(ref _disposed) != 0, this);
+        return _host.EnsureStarted();
+    }
+
     /// <summary>Checks whether <paramref name="endpoint"/> accepts TCP connections.</summary>
     /// <param name="endpoint">The address and port.</param>
     /// <param name="timeout">How long to wait for an answer: more than zero, at most <see cref="MaxTimeout"/>.</param>
@@ -134,7 +141,9 @@ public sealed partial class TcpShaker : IAsyncDisposable
         ArgumentNullException.ThrowIfNull(endpoint);
         ValidateTimeout(timeout);
         long started = Stopwatch.GetTimestamp();
-        (IPAddress[] addresses, TcpCheckResult? failure) = await EndpointResolver.ResolveAsync(endpoint, addressFamily, timeout, cancellationToken).ConfigureAwait(false);
+        (IPAddress[] addresses, TcpCheckResult? failure) = ResolveOverride is { } resolve
+            ? (resolve(endpoint), null)
+            : await EndpointResolver.ResolveAsync(endpoint, addressFamily, timeout, cancellationToken).ConfigureAwait(false);
         if (failure is { } resolveFailure)
         {
             return [resolveFailure];

@@ -22,4 +22,13 @@ internal static partial class Log
 
     [LoggerMessage(6, LogLevel.Warning, "TcpShaker could not start with the host; checks answer LocalError until it can, and each tries to start it again.")]
     internal static partial void StartFailed(ILogger logger, Exception exception);
+
+    [LoggerMessage(7, LogLevel.Warning, "{Endpoint} is DOWN: {Reason} ({LastResult}).")]
+    internal static partial void WatchDown(ILogger logger, string endpoint, string reason, string lastResult);
+
+    [LoggerMessage(8, LogLevel.Information, "{Endpoint} is UP (was {Previous}): {Reason}.")]
+    internal static partial void WatchUp(ILogger logger, string endpoint, TcpTargetHealth previous, string reason);
+
+    [LoggerMessage(9, LogLevel.Error, "A HealthChanged handler failed for {Endpoint}; later events are still raised.")]
+    internal static partial void HealthChangedHandlerFailed(ILogger logger, string endpoint, Exception exception);
 }

@@ -13,7 +13,7 @@ namespace HealthChecks.TcpShaker.Engine.Epoll;
 /// request the loop can no longer take, which the enqueuing thread fails). Continuations always run
 /// on the thread pool, never on the loop thread.
 /// </remarks>
-internal sealed class CheckOperation : IValueTaskSource<TcpCheckResult>
+internal sealed class CheckOperation : LoopCheck, IValueTaskSource<TcpCheckResult>
 {
     private static readonly Action<object?> s_onCancel = static state => ((CheckOperation)state!).OnCancel();
 
@@ -27,20 +27,8 @@ internal sealed class CheckOperation : IValueTaskSource<TcpCheckResult>
 
     internal CheckOperation(OperationPool pool) => _pool = pool;
 
-    /// <summary>The address to check.</summary>
-    internal IPEndPoint EndPoint { get; private set; } = null!;
-
-    /// <summary>When the caller asked, in <see cref="Stopwatch"/> ticks.</summary>
-    internal long RequestedAt { get; private set; }
-
-    /// <summary>When the check times out, in <see cref="Stopwatch"/> ticks.</summary>
-    internal long Deadline { get; private set; }
-
     /// <summary>The loop the request was queued to.</summary>
     internal EpollLoop Loop { get; private set; } = null!;
-
-    /// <summary>The in-flight slot while the loop has a socket open for this check, else -1. Loop thread only.</summary>
-    internal int Slot { get; set; } = -1;
 
     internal CancellationToken CancellationToken { get; private set; }
 
@@ -71,20 +59,17 @@ internal sealed class CheckOperation : IValueTaskSource<TcpCheckResult>
         Loop.RequestCancellation(this, _core.Version);
     }
 
-    internal void Complete(TcpCheckResult result)
+    internal override void Complete(in TcpCheckResult result)
     {
         _registration.Dispose();
         _core.SetResult(result);
     }
 
-    internal void Fail(Exception exception)
+    internal override void Abandon(Exception? exception)
     {
         _registration.Dispose();
-        _core.SetException(exception);
+        _core.SetException(exception ?? new OperationCanceledException("The TCP check was canceled.", CancellationToken));
     }
-
-    internal void CompleteCanceled() =>
-        Fail(new OperationCanceledException("The TCP check was canceled.", CancellationToken));
 
     TcpCheckResult IValueTaskSource<TcpCheckResult>.GetResult(short token)
     {

@@ -21,8 +21,8 @@ internal sealed unsafe partial class EpollLoop
         {
             int slot = _deadlines.NearestSlot;
             _expiredFds.Enqueue(_inFlight[slot].Fd);
-            CheckOperation operation = Release(slot);
-            Complete(operation, CheckErrors.DeadlineReached(operation.EndPoint, Stopwatch.GetElapsedTime(operation.RequestedAt)));
+            LoopCheck check = Release(slot);
+            Complete(check, CheckErrors.DeadlineReached(check.EndPoint, Stopwatch.GetElapsedTime(check.RequestedAt)));
         }
     }
 

@@ -12,17 +12,10 @@ internal sealed unsafe partial class EpollLoop
         : new OperationCanceledException("The TcpShaker engine was stopped before the check ran.");
 
     /// <summary>Completes a check without a result: canceled (<paramref name="exception"/> null) or failed.</summary>
-    private void Abandon(CheckOperation operation, Exception? exception)
+    private void Abandon(LoopCheck check, Exception? exception)
     {
         _accounting.Abandon();
-        if (exception is null)
-        {
-            operation.CompleteCanceled();
-        }
-        else
-        {
-            operation.Fail(exception);
-        }
+        check.Abandon(exception);
     }
 
     /// <summary>Closes every socket still open and completes every check still held (loop thread, at exit).</summary>
@@ -33,7 +26,7 @@ internal sealed unsafe partial class EpollLoop
             _requests.Writer.TryComplete();
             for (int slot = 0; slot < _inFlight.Capacity; slot++)
             {
-                if (_inFlight[slot].Operation is not null)
+                if (_inFlight[slot].Check is not null)
                 {
                     Libc.Close(_inFlight[slot].Fd);
                     Abandon(Release(slot), StoppedException());
@@ -51,6 +44,7 @@ internal sealed unsafe partial class EpollLoop
             }
 
             DropLoopActions();
+            DropWatches();
 
             // The eventfd closes once no other thread is writing to it; the epoll fd is the loop's alone.
             _wake.Dispose();

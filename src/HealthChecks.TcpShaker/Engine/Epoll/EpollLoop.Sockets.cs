@@ -6,9 +6,10 @@ namespace HealthChecks.TcpShaker.Engine.Epoll;
 /// <summary>A check socket's life: socket, options, connect, register; on its event, SO_ERROR and close.</summary>
 internal sealed unsafe partial class EpollLoop
 {
-    private void StartQueuedChecks()
+    /// <summary>Starts callers' checks from the channel, at most <paramref name="budget"/>.</summary>
+    private void StartQueuedChecks(int budget)
     {
-        for (int started = 0; started < _maxConnectsPerIteration && _requests.Reader.TryRead(out CheckOperation? operation); started++)
+        for (int started = 0; started < budget && _requests.Reader.TryRead(out CheckOperation? operation); started++)
         {
             if (operation.IsCancellationRequested)
             {
@@ -20,7 +21,7 @@ internal sealed unsafe partial class EpollLoop
         }
     }
 
-    private void StartCheck(CheckOperation operation)
+    private void StartCheck(LoopCheck operation)
     {
         byte* address = stackalloc byte[SocketAddressWriter.MaxSize];
         (int length, int domain) = SocketAddressWriter.Write(operation.EndPoint, new Span<byte>(address, SocketAddressWriter.MaxSize));
@@ -116,21 +117,21 @@ internal sealed unsafe partial class EpollLoop
     }
 
     /// <summary>Takes a check out of the table and the deadline heap; its socket is the caller's to close.</summary>
-    private CheckOperation Release(int slot)
+    private LoopCheck Release(int slot)
     {
         _deadlines.Remove(slot);
-        CheckOperation operation = _inFlight.Remove(slot);
-        operation.Slot = -1;
-        return operation;
+        LoopCheck check = _inFlight.Remove(slot);
+        check.Slot = -1;
+        return check;
     }
 
     /// <summary>Completes a check with the result its errno means (0: open).</summary>
-    private void Finish(CheckOperation operation, int errno, long now) =>
-        Complete(operation, CheckErrors.FromErrno(operation.EndPoint, Stopwatch.GetElapsedTime(operation.RequestedAt, now), errno));
+    private void Finish(LoopCheck check, int errno, long now) =>
+        Complete(check, CheckErrors.FromErrno(check.EndPoint, Stopwatch.GetElapsedTime(check.RequestedAt, now), errno));
 
-    private void Complete(CheckOperation operation, in TcpCheckResult result)
+    private void Complete(LoopCheck check, in TcpCheckResult result)
     {
         _accounting.Complete(result);
-        operation.Complete(result);
+        check.Complete(result);
     }
 }

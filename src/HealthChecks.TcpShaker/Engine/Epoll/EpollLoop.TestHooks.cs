@@ -26,7 +26,7 @@ internal sealed unsafe partial class EpollLoop
         var tokens = new List<ulong>();
         for (int slot = 0; slot < _inFlight.Capacity; slot++)
         {
-            if (_inFlight[slot].Operation is not null)
+            if (_inFlight[slot].Check is not null)
             {
                 tokens.Add(InFlightTable.Token(slot, _inFlight[slot].Generation));
             }

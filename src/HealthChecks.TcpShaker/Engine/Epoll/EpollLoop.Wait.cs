@@ -28,11 +28,14 @@ internal sealed unsafe partial class EpollLoop
             return 0;
         }
 
-        return _deadlines.Count == 0 ? -1 : Math.Max(0, _deadlines.NearestDeadline - Stopwatch.GetTimestamp());
+        long nearest = Math.Min(
+            _deadlines.Count == 0 ? long.MaxValue : _deadlines.NearestDeadline,
+            _schedule.Count == 0 ? long.MaxValue : _schedule.NearestDue);
+        return nearest == long.MaxValue ? -1 : Math.Max(0, nearest - Stopwatch.GetTimestamp());
     }
 
     private bool HasImmediateWork() =>
-        _requests.Reader.TryPeek(out _) || !_cancellations.IsEmpty || HasLoopActions || _expiredFds.Count > 0;
+        _requests.Reader.TryPeek(out _) || !_cancellations.IsEmpty || !_watchCommands.IsEmpty || HasLoopActions || _expiredFds.Count > 0;
 
     /// <summary>
     /// Waits in epoll for at most <paramref name="ticks"/>. <c>epoll_pwait2</c> sleeps to the

@@ -145,9 +145,13 @@ internal sealed unsafe partial class EpollLoop
                 }
 
                 ProcessCancellations();
+                ProcessWatchCommands(now);
                 ExpireDeadlines(Stopwatch.GetTimestamp());
                 CloseExpiredSockets();
-                StartQueuedChecks();
+
+                // Watches are due at a time; callers' checks wait in order. Neither may take the whole batch.
+                int watchChecks = StartDueWatchChecks(Stopwatch.GetTimestamp(), _maxConnectsPerIteration);
+                StartQueuedChecks(Math.Max(_maxConnectsPerIteration - watchChecks, _maxConnectsPerIteration / 2));
                 RunLoopActions();
             }
         }

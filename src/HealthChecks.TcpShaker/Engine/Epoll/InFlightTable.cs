@@ -29,7 +29,7 @@ internal sealed class InFlightTable
     {
         internal int Fd;
         internal uint Generation;
-        internal CheckOperation? Operation;
+        internal LoopCheck? Check;
         internal long Deadline;
         internal int HeapIndex;
     }
@@ -41,7 +41,7 @@ internal sealed class InFlightTable
 
     internal ref Entry this[int slot] => ref _entries[slot];
 
-    internal int Add(int fd, CheckOperation operation)
+    internal int Add(int fd, LoopCheck check)
     {
         if (_freeCount == 0)
         {
@@ -51,8 +51,8 @@ internal sealed class InFlightTable
         int slot = _free[--_freeCount];
         ref Entry entry = ref _entries[slot];
         entry.Fd = fd;
-        entry.Operation = operation;
-        entry.Deadline = operation.Deadline;
+        entry.Check = check;
+        entry.Deadline = check.Deadline;
         return slot;
     }
 
@@ -61,21 +61,21 @@ internal sealed class InFlightTable
     {
         int slot = (int)(uint)token;
         uint generation = (uint)(token >> 32);
-        return (uint)slot < (uint)_entries.Length && _entries[slot].Operation is not null && _entries[slot].Generation == generation
+        return (uint)slot < (uint)_entries.Length && _entries[slot].Check is not null && _entries[slot].Generation == generation
             ? slot
             : -1;
     }
 
-    /// <summary>Frees a slot and returns its operation; the slot's generation moves on.</summary>
-    internal CheckOperation Remove(int slot)
+    /// <summary>Frees a slot and returns its check; the slot's generation moves on.</summary>
+    internal LoopCheck Remove(int slot)
     {
         ref Entry entry = ref _entries[slot];
-        CheckOperation operation = entry.Operation!;
-        entry.Operation = null;
+        LoopCheck check = entry.Check!;
+        entry.Check = null;
         entry.Fd = -1;
         entry.Generation++;
         _free[_freeCount++] = slot;
-        return operation;
+        return check;
     }
 
     private void Grow()

@@ -1,0 +1,68 @@
+using System.Diagnostics;
+using System.Net;
+using HealthChecks.TcpShaker.Monitoring;
+
+namespace HealthChecks.TcpShaker.Engine.Epoll;
+
+/// <summary>
+/// A watch of an IP address, run by the loop itself: the loop keeps it on its schedule, starts its
+/// check when due, and records the result into the watch on the loop thread. Made once per watch and
+/// reused every round, so a monitored check allocates nothing and costs no thread-pool hop; only a
+/// change of health leaves the loop (to the monitor's event queue).
+/// </summary>
+internal sealed class WatchProbe : LoopCheck
+{
+    private readonly long _timeoutTicks;
+
+    internal WatchProbe(TcpWatch watch, IPEndPoint endPoint, IHealthChangeSink sink)
+    {
+        Watch = watch;
+        Sink = sink;
+        EndPoint = endPoint;
+        _timeoutTicks = (long)(watch.Options.Timeout.TotalSeconds * Stopwatch.Frequency);
+    }
+
+    internal TcpWatch Watch { get; }
+
+    internal IHealthChangeSink Sink { get; }
+
+    /// <summary>The loop that runs it; set when the loop takes it.</summary>
+    internal EpollLoop? Loop { get; set; }
+
+    /// <summary>When the next check is due, in <see cref="Stopwatch"/> ticks. Loop thread.</summary>
+    internal long Due { get; set; }
+
+    /// <summary>Its place in the loop's schedule heap, or -1 while a check runs (or once removed). Loop thread.</summary>
+    internal int HeapIndex { get; set; } = -1;
+
+    /// <summary>Set by the loop when the watch is removed: a result that still arrives is dropped. Loop thread.</summary>
+    internal bool Removed { get; set; }
+
+    /// <summary>Starts a round now. Loop thread.</summary>
+    internal void Begin(long now)
+    {
+        RequestedAt = now;
+        Deadline = now + _timeoutTicks;
+    }
+
+    internal override void Complete(in TcpCheckResult result)
+    {
+        if (Removed)
+        {
+            return;
+        }
+
+        if (Watch.Record(result, DateTimeOffset.UtcNow) is { } change)
+        {
+            Sink.Publish(change);
+        }
+
+        Due = Watch.ScheduleNext(Stopwatch.GetTimestamp());
+        Loop!.Reschedule(this);
+    }
+
+    internal override void Abandon(Exception? exception)
+    {
+        // The loop stopped (or the watch was removed): the watch simply gets no further checks.
+    }
+}

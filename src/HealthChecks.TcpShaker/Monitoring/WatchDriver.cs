@@ -1,0 +1,11 @@
+namespace HealthChecks.TcpShaker.Monitoring;
+
+/// <summary>What runs watches on a schedule: the epoll loop itself (IP literals on the half-open engine) or a timer (everything else).</summary>
+internal interface IWatchDriver
+{
+    /// <summary>Starts running a watch; its first check is at a random point of its first interval.</summary>
+    void Add(TcpWatch watch);
+
+    /// <summary>Stops running a watch: no further checks, a check in flight is abandoned. Returns once no check of it can still report.</summary>
+    ValueTask RemoveAsync(TcpWatch watch);
+}

@@ -1,0 +1,198 @@
+using System.Collections.Concurrent;
+using System.Diagnostics;
+using System.Net;
+using HealthChecks.TcpShaker.Tests.Support;
+
+namespace HealthChecks.TcpShaker.Tests.Monitoring;
+
+/// <summary>The monitor against real loopback listeners, in both engines.</summary>
+[Trait("Category", "Timing")]
+public sealed class MonitorTests
+{
+    private static CancellationToken Ct => TestContext.Current.CancellationToken;
+
+    [Theory]
+    [InlineData(false)]
+    [InlineData(true)]
+    public async Task A_target_goes_up_then_down_with_one_event_per_change_off_the_loop_thread(bool forceFullConnect)
+    {
+        await using var shaker = new TcpShaker(new TcpShakerOptions { ForceFullConnect = forceFullConnect });
+        await using var monitor = new TcpShakerMonitor(shaker);
+        var listener = new LoopbackListener();
+        var changes = new ConcurrentQueue<(TcpHealthChange Change, string? Thread)>();
+        monitor.HealthChanged += (_, change) => changes.Enqueue((change, Thread.CurrentThread.Name));
+
+        TcpWatch watch = monitor.Watch(listener.EndPoint.ToString(), new TcpWatchOptions { Interval = TimeSpan.FromMilliseconds(30), Rise = 2, Fall = 3 });
+        await WaitUntil(() => changes.Count == 1, TimeSpan.FromSeconds(5));
+        int acceptedWhileUp = forceFullConnect ? listener.DrainAcceptQueue() : listener.DrainAcceptQueue();
+        listener.Dispose(); // the port now refuses
+        await WaitUntil(() => changes.Count == 2, TimeSpan.FromSeconds(5));
+        await Task.Delay(200, Ct); // room for a wrong extra event
+
+        TcpHealthChange[] events = changes.Select(c => c.Change).ToArray();
+        Assert.Equal(2, events.Length);
+        Assert.Equal((TcpTargetHealth.Unknown, TcpTargetHealth.Up), (events[0].Previous, events[0].Current));
+        Assert.Equal((TcpTargetHealth.Up, TcpTargetHealth.Down), (events[1].Previous, events[1].Current));
+        Assert.Equal("3 refusals in a row", events[1].Reason);
+        Assert.Equal(listener.EndPoint, events[1].LastResult.RemoteEndPoint);
+        Assert.All(changes, c => Assert.DoesNotContain("epoll loop", c.Thread ?? string.Empty, StringComparison.Ordinal));
+        Assert.Equal(TcpTargetHealth.Down, watch.Health);
+        Assert.Equal(events[1].At, watch.Since);
+        Assert.Equal(forceFullConnect, acceptedWhileUp > 0); // half-open: the server never had a connection to accept
+    }
+
+    [Fact]
+    public async Task The_schedule_does_not_drift_when_checks_take_most_of_the_interval()
+    {
+        await using var shaker = new TcpShaker();
+        await using var monitor = new TcpShakerMonitor(shaker);
+        using var silent = new SilentTarget();
+
+        // Each check times out after 60 ms of a 100 ms interval. Scheduling from the end of each check would
+        // give one check per 160 ms; the schedule gives one per 100 ms.
+        TcpWatch watch = monitor.Watch(silent.EndPoint.ToString(), new TcpWatchOptions
+        {
+            Interval = TimeSpan.FromMilliseconds(100), Timeout = TimeSpan.FromMilliseconds(60), Fall = 1000,
+        });
+        await WaitUntil(() => watch.Checks >= 12, TimeSpan.FromSeconds(5));
+
+        IReadOnlyList<TcpWatchSample> history = watch.RecentResults;
+        DateTimeOffset[] starts = history.Select(s => s.At - s.Elapsed).ToArray();
+        double period = (starts[^1] - starts[1]).TotalMilliseconds / (starts.Length - 2);
+        Assert.All(history, s => Assert.Equal(TcpCheckStatus.Timeout, s.Status));
+
+        // 100 ms at the mean over 10+ periods: timer and scheduling noise of a few ms per check averages out;
+        // a drifting schedule would be 160 ms.
+        Assert.InRange(period, 95, 110);
+    }
+
+    [Fact]
+    public async Task Fast_and_down_intervals_apply_on_a_live_target()
+    {
+        await using var shaker = new TcpShaker();
+        await using var monitor = new TcpShakerMonitor(shaker);
+        using var closed = new ClosedPort();
+
+        TcpWatch watch = monitor.Watch(closed.EndPoint.ToString(), new TcpWatchOptions
+        {
+            Interval = TimeSpan.FromSeconds(10), FastInterval = TimeSpan.FromMilliseconds(40), DownInterval = TimeSpan.FromMilliseconds(250), Fall = 3,
+        });
+        await WaitUntil(() => watch.Checks >= 6, TimeSpan.FromSeconds(10));
+
+        DateTimeOffset[] at = watch.RecentResults.Select(s => s.At).ToArray();
+        // Checks 1-3 (no verdict: fastinter) 40 ms apart; from the 3rd (down) on, 250 ms apart. Margins: a
+        // busy CI machine delays a timer by some milliseconds, never by the 200 ms that tell the two apart.
+        Assert.InRange((at[2] - at[0]).TotalMilliseconds / 2, 30, 120);
+        Assert.InRange((at[5] - at[3]).TotalMilliseconds / 2, 220, 330);
+        Assert.Equal(TcpTargetHealth.Down, watch.Health);
+    }
+
+    [Fact]
+    public async Task Watches_come_and_go_while_running_without_disturbing_the_others()
+    {
+        await using var shaker = new TcpShaker();
+        await using var monitor = new TcpShakerMonitor(shaker);
+        var listeners = Enumerable.Range(0, 40).Select(_ => new LoopbackListener()).ToArray();
+        try
+        {
+            var options = new TcpWatchOptions { Interval = TimeSpan.FromMilliseconds(20), Rise = 1 };
+            TcpWatch[] watches = listeners.Select(l => monitor.Watch(l.EndPoint.ToString(), options)).ToArray();
+            await WaitUntil(() => watches.All(w => w.Health == TcpTargetHealth.Up), TimeSpan.FromSeconds(5));
+
+            foreach (TcpWatch removed in watches.Where((_, i) => i % 2 == 0))
+            {
+                removed.Dispose();
+            }
+
+            await Task.Delay(100, Ct);
+            long[] removedChecks = watches.Where((_, i) => i % 2 == 0).Select(w => w.Checks).ToArray();
+            long[] keptChecks = watches.Where((_, i) => i % 2 == 1).Select(w => w.Checks).ToArray();
+            TcpWatch added = monitor.Watch(listeners[0].EndPoint.ToString(), options);
+            await Task.Delay(300, Ct);
+
+            Assert.Equal(removedChecks, watches.Where((_, i) => i % 2 == 0).Select(w => w.Checks));
+            Assert.All(watches.Where((_, i) => i % 2 == 1).Zip(keptChecks), pair => Assert.True(pair.First.Checks >= pair.Second + 5, "a kept watch stopped checking"));
+            Assert.True(added.Checks >= 5);
+            Assert.Equal(21, monitor.Watches.Count);
+            Assert.All(listeners, l => Assert.Equal(0, l.DrainAcceptQueue()));
+        }
+        finally
+        {
+            foreach (LoopbackListener listener in listeners)
+            {
+                listener.Dispose();
+            }
+        }
+    }
+
+    [Fact]
+    public async Task A_host_name_is_resolved_every_round_and_the_change_names_the_address()
+    {
+        await using var shaker = new TcpShaker();
+        await using var monitor = new TcpShakerMonitor(shaker);
+        using var open = new LoopbackListener(IPAddress.Loopback);
+        IPAddress address = IPAddress.Loopback;
+        shaker.ResolveOverride = _ => [Volatile.Read(ref address)];
+        var changes = new ConcurrentQueue<TcpHealthChange>();
+        monitor.HealthChanged += (_, change) => changes.Enqueue(change);
+
+        TcpWatch watch = monitor.Watch($"db.test:{open.Port}", new TcpWatchOptions { Interval = TimeSpan.FromMilliseconds(30), Rise = 1, Fall = 2 });
+        await WaitUntil(() => watch.Health == TcpTargetHealth.Up, TimeSpan.FromSeconds(5));
+        Volatile.Write(ref address, IPAddress.Parse("127.0.0.2")); // the name now points where nothing listens
+        await WaitUntil(() => watch.Health == TcpTargetHealth.Down, TimeSpan.FromSeconds(5));
+        await WaitUntil(() => changes.Count == 2, TimeSpan.FromSeconds(2));
+
+        TcpHealthChange down = changes.Last();
+        Assert.Equal(new IPEndPoint(IPAddress.Parse("127.0.0.2"), open.Port), down.LastResult.RemoteEndPoint);
+        Assert.Contains("127.0.0.2", down.Describe(), StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task Bad_endpoints_and_settings_are_refused_naming_the_value()
+    {
+        await using var shaker = new TcpShaker();
+        await using var monitor = new TcpShakerMonitor(shaker);
+
+        var endpoint = Assert.Throws<ArgumentException>(() => monitor.Watch("db"));
+        var rise = Assert.Throws<ArgumentException>(() => monitor.Watch("db:5432", new TcpWatchOptions { Rise = 0 }));
+        var jitter = Assert.Throws<ArgumentException>(() => monitor.Watch("db:5432", new TcpWatchOptions { Jitter = 0.9 }));
+        var defaults = Assert.Throws<ArgumentException>(() => new TcpShakerMonitor(shaker, new TcpWatchOptions { Interval = TimeSpan.Zero }));
+
+        Assert.Contains("'db' is not a valid TCP endpoint", endpoint.Message, StringComparison.Ordinal);
+        Assert.Contains("Rise is 0", rise.Message, StringComparison.Ordinal);
+        Assert.Contains("Jitter is 0.9", jitter.Message, StringComparison.Ordinal);
+        Assert.Contains("Interval is 00:00:00", defaults.Message, StringComparison.Ordinal);
+        Assert.Empty(monitor.Watches);
+    }
+
+    [Fact]
+    public async Task A_handler_that_throws_does_not_stop_later_events()
+    {
+        await using var shaker = new TcpShaker();
+        await using var monitor = new TcpShakerMonitor(shaker);
+        using var a = new LoopbackListener();
+        using var b = new LoopbackListener();
+        var seen = new ConcurrentQueue<TcpEndpoint>();
+        monitor.HealthChanged += (_, change) =>
+        {
+            seen.Enqueue(change.Watch.Endpoint);
+            throw new InvalidOperationException("a subscriber's bug");
+        };
+
+        var options = new TcpWatchOptions { Interval = TimeSpan.FromMilliseconds(20), Rise = 1 };
+        monitor.Watch(a.EndPoint.ToString(), options);
+        monitor.Watch(b.EndPoint.ToString(), options);
+
+        await WaitUntil(() => seen.Count == 2, TimeSpan.FromSeconds(5));
+    }
+
+    internal static async Task WaitUntil(Func<bool> condition, TimeSpan within)
+    {
+        var stopwatch = Stopwatch.StartNew();
+        while (!condition())
+        {
+            Assert.True(stopwatch.Elapsed < within, $"condition not met within {within.TotalSeconds} s");
+            await Task.Delay(10, Ct);
+        }
+    }
+}
