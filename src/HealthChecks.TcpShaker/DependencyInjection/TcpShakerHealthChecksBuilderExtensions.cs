@@ -3,6 +3,7 @@ using HealthChecks.TcpShaker.HealthCheck;
 using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection.Extensions;
 using Microsoft.Extensions.Diagnostics.HealthChecks;
+using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
 
 namespace Microsoft.Extensions.DependencyInjection;
@@ -88,6 +89,11 @@ public static class TcpShakerHealthChecksBuilderExtensions
         }
 
         builder.Services.AddTcpShakerEngine();
+        if (options.Watch is not null)
+        {
+            return builder.AddWatched(name, options, endpoints, failureStatus, tags, timeout);
+        }
+
         builder.Services.TryAddSingleton<TcpProbeCoordinator>();
         return builder.Add(new HealthCheckRegistration(
             name,
@@ -100,5 +106,33 @@ public static class TcpShakerHealthChecksBuilderExtensions
             failureStatus,
             tags,
             timeout));
+    }
+
+    /// <summary>A watched registration: its endpoints are watched from host start, and the check answers from their state.</summary>
+    private static IHealthChecksBuilder AddWatched(this IHealthChecksBuilder builder, string name, TcpShakerCheckOptions options, TcpEndpoint[] endpoints,
+        HealthStatus? failureStatus, IEnumerable<string>? tags, TimeSpan? timeout)
+    {
+        TcpShakerWatchedChecks watched = GetOrAddWatchedChecks(builder.Services);
+        watched.Register(name, endpoints, options);
+        builder.Services.TryAddEnumerable(ServiceDescriptor.Singleton<IHostedService, TcpShakerWatchService>());
+        return builder.Add(new HealthCheckRegistration(
+            name,
+            sp => new TcpShakerWatchedHealthCheck(sp.GetRequiredService<TcpShakerWatchedChecks>(), sp.GetRequiredService<TcpShaker>(), options, endpoints),
+            failureStatus,
+            tags,
+            timeout));
+    }
+
+    /// <summary>The container's one registry of watched checks, filled at registration time (before the container exists).</summary>
+    private static TcpShakerWatchedChecks GetOrAddWatchedChecks(IServiceCollection services)
+    {
+        if (services.FirstOrDefault(d => d.ServiceType == typeof(TcpShakerWatchedChecks))?.ImplementationInstance is TcpShakerWatchedChecks existing)
+        {
+            return existing;
+        }
+
+        var created = new TcpShakerWatchedChecks();
+        services.AddSingleton(created);
+        return created;
     }
 }

@@ -13,8 +13,9 @@ namespace Microsoft.Extensions.DependencyInjection;
 public static class TcpShakerServiceCollectionExtensions
 {
     /// <summary>
-    /// Registers the shared <see cref="TcpShaker"/> (one per container) and the hosted service that
-    /// starts and stops it. <c>AddTcpShaker</c> on <see cref="IHealthChecksBuilder"/> calls this; call it
+    /// Registers the shared <see cref="TcpShaker"/> (one per container), the shared <see cref="TcpShakerMonitor"/>
+    /// that watched health checks use (inject it to watch targets of your own), and the hosted service that
+    /// starts and stops the engine. <c>AddTcpShaker</c> on <see cref="IHealthChecksBuilder"/> calls this; call it
     /// yourself to inject <see cref="TcpShaker"/> elsewhere or to set the engine's <see cref="TcpShakerOptions"/>.
     /// The options are validated when the host starts (<see cref="OptionsValidationException"/> naming the setting).
     /// </summary>
@@ -33,6 +34,11 @@ public static class TcpShakerServiceCollectionExtensions
         services.TryAddEnumerable(ServiceDescriptor.Singleton<IValidateOptions<TcpShakerOptions>, TcpShakerOptionsValidator>());
         services.TryAddSingleton(sp => new TcpShaker(
             sp.GetRequiredService<IOptions<TcpShakerOptions>>().Value,
+            sp.GetService<ILoggerFactory>(),
+            sp.GetService<IMeterFactory>()));
+        services.TryAddSingleton(sp => new TcpShakerMonitor(
+            sp.GetRequiredService<TcpShaker>(),
+            defaults: null,
             sp.GetService<ILoggerFactory>(),
             sp.GetService<IMeterFactory>()));
         services.TryAddEnumerable(ServiceDescriptor.Singleton<IHostedService, TcpShakerHostedService>());

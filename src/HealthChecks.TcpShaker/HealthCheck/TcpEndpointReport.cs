@@ -20,4 +20,14 @@ public sealed class TcpEndpointReport
 
     /// <summary><c>HalfOpen</c> or <c>FullConnect</c>.</summary>
     public required string Mode { get; init; }
+
+    /// <summary>The report of one result; <paramref name="target"/> names it when no address was checked.</summary>
+    internal static TcpEndpointReport From(in TcpCheckResult result, string target, string mode) => new()
+    {
+        Address = result.RemoteEndPoint?.ToString() ?? target,
+        Status = result.Status.ToString(),
+        HandshakeMilliseconds = Math.Round(result.Elapsed.TotalMilliseconds, 3),
+        ErrorCode = result.ErrorCode,
+        Mode = mode,
+    };
 }

@@ -1,4 +1,5 @@
 using System.Net.Sockets;
+using Microsoft.Extensions.Diagnostics.HealthChecks;
 
 namespace HealthChecks.TcpShaker;
 
@@ -47,6 +48,22 @@ public sealed class TcpShakerCheckOptions
     /// </summary>
     public TimeSpan MinimumInterval { get; set; }
 
+    /// <summary>
+    /// Watch the endpoints from host start instead of checking them on demand: each is checked on this
+    /// schedule (rise, fall, intervals) by the shared <see cref="TcpShakerMonitor"/>, and the health check
+    /// answers from the watches' state at once, probing nothing itself however often it is asked.
+    /// <see langword="null"/> (default): every run probes (sharing a probe in flight, see <see cref="MinimumInterval"/>).
+    /// </summary>
+    public TcpWatchOptions? Watch { get; set; }
+
+    /// <summary>
+    /// With <see cref="Watch"/>: the status reported while a watch has no verdict yet (the first
+    /// <see cref="TcpWatchOptions.Rise"/> or <see cref="TcpWatchOptions.Fall"/> checks after start).
+    /// <see langword="null"/> (default): the registration's failure status, so a readiness probe waits for the
+    /// first verdict; <see cref="HealthStatus.Healthy"/> lets a pod become ready before its dependencies are judged.
+    /// </summary>
+    public HealthStatus? UnknownStatus { get; set; }
+
     /// <summary>The longest <see cref="MinimumInterval"/> accepted: 1 hour.</summary>
     public static readonly TimeSpan MaxMinimumInterval = TimeSpan.FromHours(1);
 
@@ -79,6 +96,16 @@ public sealed class TcpShakerCheckOptions
         if (AddressFamily is not (null or System.Net.Sockets.AddressFamily.InterNetwork or System.Net.Sockets.AddressFamily.InterNetworkV6))
         {
             throw new ArgumentException($"The TCP health check '{name}' has AddressFamily {AddressFamily}: only InterNetwork and InterNetworkV6 can be checked.", nameof(name));
+        }
+
+        if (Watch?.FirstProblem() is { } watchProblem)
+        {
+            throw new ArgumentException($"The TCP health check '{name}' has an invalid Watch: {watchProblem}.", nameof(name));
+        }
+
+        if (Watch is not null && MinimumInterval > TimeSpan.Zero)
+        {
+            throw new ArgumentException($"The TCP health check '{name}' sets both Watch and MinimumInterval: a watched check never probes on demand, so MinimumInterval has no effect; remove it.", nameof(name));
         }
 
         var endpoints = new TcpEndpoint[Endpoints.Count];

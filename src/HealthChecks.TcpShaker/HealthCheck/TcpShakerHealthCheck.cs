@@ -32,7 +32,7 @@ internal sealed class TcpShakerHealthCheck(TcpShaker shaker, TcpProbeCoordinator
         for (int i = 0; i < endpoints.Length; i++)
         {
             string target = endpoints[i].ToString();
-            data[target] = results[i].Select(r => ToReport(r, target, mode)).ToArray();
+            data[target] = results[i].Select(r => TcpEndpointReport.From(r, target, mode)).ToArray();
             TcpCheckResult verdict = TcpCheckResults.Combine(results[i], options.RequireAllAddresses);
             if (verdict.IsOpen)
             {
@@ -85,13 +85,4 @@ internal sealed class TcpShakerHealthCheck(TcpShaker shaker, TcpProbeCoordinator
         result.RemoteEndPoint is { } address && !string.Equals(address.ToString(), target, StringComparison.Ordinal)
             ? $"{target} ({address})"
             : target;
-
-    private static TcpEndpointReport ToReport(in TcpCheckResult result, string target, string mode) => new()
-    {
-        Address = result.RemoteEndPoint?.ToString() ?? target,
-        Status = result.Status.ToString(),
-        HandshakeMilliseconds = Math.Round(result.Elapsed.TotalMilliseconds, 3),
-        ErrorCode = result.ErrorCode,
-        Mode = mode,
-    };
 }

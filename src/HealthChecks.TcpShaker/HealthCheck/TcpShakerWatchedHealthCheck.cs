@@ -1,0 +1,85 @@
+using System.Globalization;
+using Microsoft.Extensions.Diagnostics.HealthChecks;
+
+namespace HealthChecks.TcpShaker.HealthCheck;
+
+/// <summary>
+/// A health check of watched endpoints (<see cref="TcpShakerCheckOptions.Watch"/>): it answers from the
+/// watches' state at once and probes nothing, however often it runs. Created per run; holds nothing but its settings.
+/// </summary>
+internal sealed class TcpShakerWatchedHealthCheck(TcpShakerWatchedChecks watched, TcpShaker shaker, TcpShakerCheckOptions options, TcpEndpoint[] endpoints) : IHealthCheck
+{
+    public Task<HealthCheckResult> CheckHealthAsync(HealthCheckContext context, CancellationToken cancellationToken = default)
+    {
+        string name = context.Registration.Name;
+        TcpWatch[]? watches = watched.WatchesOf(name);
+        if (watches is null)
+        {
+            return Task.FromResult(new HealthCheckResult(
+                options.UnknownStatus ?? context.Registration.FailureStatus,
+                $"The TCP health check '{name}' has not started watching yet: its watches start with the host."));
+        }
+
+        string mode = shaker.Mode.ToString();
+        var data = new Dictionary<string, object>(endpoints.Length + 1, StringComparer.Ordinal) { ["mode"] = mode };
+        var down = new List<string>();
+        var unknown = new List<string>();
+        TimeSpan slowest = TimeSpan.Zero;
+        foreach (TcpWatch watch in watches)
+        {
+            TcpWatchReport report = Report(watch, mode);
+            data[watch.Endpoint.ToString()] = report;
+            switch (watch.Health)
+            {
+                case TcpTargetHealth.Down:
+                    down.Add(watch.Describe());
+                    break;
+                case TcpTargetHealth.Unknown:
+                    unknown.Add(watch.Describe());
+                    break;
+                default:
+                    if (watch.LastResult is { IsOpen: true } last && last.Elapsed > slowest)
+                    {
+                        slowest = last.Elapsed;
+                    }
+
+                    break;
+            }
+        }
+
+        if (down.Count > 0)
+        {
+            return Task.FromResult(new HealthCheckResult(context.Registration.FailureStatus, string.Join("; ", down.Concat(unknown)), data: data));
+        }
+
+        if (unknown.Count > 0)
+        {
+            return Task.FromResult(new HealthCheckResult(options.UnknownStatus ?? context.Registration.FailureStatus, string.Join("; ", unknown), data: data));
+        }
+
+        string handshake = slowest.TotalMilliseconds.ToString("0.###", CultureInfo.InvariantCulture);
+        if (options.DegradedThreshold is { } threshold && slowest > threshold)
+        {
+            return Task.FromResult(HealthCheckResult.Degraded(
+                $"All {watches.Length} endpoint(s) are up, but the slowest last handshake took {handshake} ms (threshold {threshold.TotalMilliseconds.ToString(CultureInfo.InvariantCulture)} ms)",
+                data: data));
+        }
+
+        return Task.FromResult(HealthCheckResult.Healthy($"All {watches.Length} endpoint(s) are up (slowest last handshake {handshake} ms)", data));
+    }
+
+    private static TcpWatchReport Report(TcpWatch watch, string mode)
+    {
+        TcpCheckResult? last = watch.LastResult;
+        return new TcpWatchReport
+        {
+            Health = watch.Health.ToString(),
+            Since = watch.Since,
+            ConsecutiveSuccesses = watch.ConsecutiveSuccesses,
+            ConsecutiveFailures = watch.ConsecutiveFailures,
+            Checks = watch.Checks,
+            LastResult = last is { } result ? TcpEndpointReport.From(result, watch.Endpoint.ToString(), mode) : null,
+            Recent = watch.RecentResults,
+        };
+    }
+}

@@ -1,0 +1,136 @@
+using System.Diagnostics;
+using HealthChecks.TcpShaker.Tests.Support;
+using Microsoft.Extensions.Configuration;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Diagnostics.HealthChecks;
+using Microsoft.Extensions.Hosting;
+using Microsoft.Extensions.Logging;
+
+namespace HealthChecks.TcpShaker.Tests.Monitoring;
+
+/// <summary>A health check with <see cref="TcpShakerCheckOptions.Watch"/>: watched from host start, answered from state.</summary>
+[Trait("Category", "Timing")]
+public sealed class WatchedHealthCheckTests
+{
+    private static CancellationToken Ct => TestContext.Current.CancellationToken;
+
+    [Fact]
+    public async Task Ten_thousand_runs_cost_no_probe_beyond_the_watch_schedule()
+    {
+        var listener = new LoopbackListener();
+        using IHost host = await StartHostAsync(checks => checks.AddTcpShaker("db", o =>
+        {
+            o.Endpoints.Add(listener.EndPoint.ToString());
+            o.Watch = new TcpWatchOptions { Interval = TimeSpan.FromMilliseconds(100), Rise = 1, Fall = 1 };
+        }));
+        var service = host.Services.GetRequiredService<HealthCheckService>();
+        TcpWatch watch = Assert.Single(host.Services.GetRequiredService<TcpShakerMonitor>().Watches);
+        await MonitorTests.WaitUntil(() => watch.Health == TcpTargetHealth.Up, TimeSpan.FromSeconds(5));
+
+        long checksBefore = watch.Checks;
+        var stopwatch = Stopwatch.StartNew();
+        HealthReport last = null!;
+        for (int i = 0; i < 10_000; i++)
+        {
+            last = await service.CheckHealthAsync(Ct);
+        }
+
+        stopwatch.Stop();
+        long checks = watch.Checks - checksBefore;
+
+        // The watch's own schedule: one check per 100 ms while the runs went on, give or take the round in flight.
+        long scheduled = (long)(stopwatch.Elapsed.TotalMilliseconds / 100);
+        TestContext.Current.TestOutputHelper?.WriteLine($"10,000 runs in {stopwatch.Elapsed.TotalMilliseconds:0} ms: {checks} checks (schedule: {scheduled})");
+        Assert.InRange(checks, 0, scheduled + 2);
+        Assert.Equal(HealthStatus.Healthy, last.Entries["db"].Status);
+        Assert.StartsWith("All 1 endpoint(s) are up", last.Entries["db"].Description, StringComparison.Ordinal);
+        TcpWatchReport report = Assert.IsType<TcpWatchReport>(last.Entries["db"].Data[listener.EndPoint.ToString()]);
+        Assert.Equal("Up", report.Health);
+        Assert.NotEmpty(report.Recent);
+        Assert.Equal(0, listener.DrainAcceptQueue());
+        Assert.Null(host.Services.GetService<HealthChecks.TcpShaker.HealthCheck.TcpProbeCoordinator>()); // nothing probes on demand
+
+        listener.Dispose();
+        await MonitorTests.WaitUntil(() => watch.Health == TcpTargetHealth.Down, TimeSpan.FromSeconds(5));
+        HealthReportEntry down = (await service.CheckHealthAsync(Ct)).Entries["db"];
+        Assert.Equal(HealthStatus.Unhealthy, down.Status);
+        Assert.Matches($@"^{listener.EndPoint.ToString().Replace(".", @"\.", StringComparison.Ordinal)} is down since \d\d:\d\d:\d\dZ: 1 refusal$", down.Description);
+        await host.StopAsync(Ct);
+    }
+
+    [Theory]
+    [InlineData(null, HealthStatus.Unhealthy)]
+    [InlineData(HealthStatus.Healthy, HealthStatus.Healthy)]
+    public async Task Before_the_first_verdict_the_check_reports_the_unknown_status(HealthStatus? unknownStatus, HealthStatus expected)
+    {
+        using var listener = new LoopbackListener();
+        using IHost host = await StartHostAsync(checks => checks.AddTcpShaker("db", o =>
+        {
+            o.Endpoints.Add(listener.EndPoint.ToString());
+            o.Watch = new TcpWatchOptions { Interval = TimeSpan.FromHours(1) }; // the first check is somewhere in the next hour
+            o.UnknownStatus = unknownStatus;
+        }));
+
+        HealthReportEntry entry = (await host.Services.GetRequiredService<HealthCheckService>().CheckHealthAsync(Ct)).Entries["db"];
+
+        Assert.Equal(expected, entry.Status);
+        Assert.Equal($"{listener.EndPoint} has no verdict yet: not checked yet", entry.Description);
+        await host.StopAsync(Ct);
+    }
+
+    [Fact]
+    public async Task Watch_settings_bind_from_configuration_and_bad_ones_are_refused_at_registration()
+    {
+        using var listener = new LoopbackListener();
+        IConfiguration good = new ConfigurationBuilder().AddInMemoryCollection(new Dictionary<string, string?>
+        {
+            ["Db:Endpoints:0"] = listener.EndPoint.ToString(),
+            ["Db:Watch:Interval"] = "00:00:00.050",
+            ["Db:Watch:Rise"] = "1",
+            ["Db:Watch:FastInterval"] = "00:00:00.020",
+        }).Build();
+        IConfiguration bad = new ConfigurationBuilder().AddInMemoryCollection(new Dictionary<string, string?>
+        {
+            ["Db:Endpoints:0"] = "db:5432",
+            ["Db:Watch:Rise"] = "0",
+        }).Build();
+
+        using IHost host = await StartHostAsync(checks => checks.AddTcpShaker("db", good.GetSection("Db")));
+        TcpWatch watch = Assert.Single(host.Services.GetRequiredService<TcpShakerMonitor>().Watches);
+        await MonitorTests.WaitUntil(() => watch.Health == TcpTargetHealth.Up, TimeSpan.FromSeconds(5));
+        var exception = Assert.Throws<ArgumentException>(() => new ServiceCollection().AddHealthChecks().AddTcpShaker("bad", bad.GetSection("Db")));
+
+        Assert.Contains("'bad' has an invalid Watch: Rise is 0", exception.Message, StringComparison.Ordinal);
+        await host.StopAsync(Ct);
+    }
+
+    [Fact]
+    public async Task Stopping_the_host_stops_the_watches_before_the_engine()
+    {
+        using var listener = new LoopbackListener();
+        using IHost host = await StartHostAsync(checks => checks.AddTcpShaker("db", o =>
+        {
+            o.Endpoints.Add(listener.EndPoint.ToString());
+            o.Watch = new TcpWatchOptions { Interval = TimeSpan.FromMilliseconds(20), Rise = 1 };
+        }));
+        TcpWatch watch = Assert.Single(host.Services.GetRequiredService<TcpShakerMonitor>().Watches);
+        await MonitorTests.WaitUntil(() => watch.Checks > 2, TimeSpan.FromSeconds(5));
+
+        await host.StopAsync(Ct);
+        long checks = watch.Checks;
+        await Task.Delay(150, Ct);
+
+        Assert.True(watch.IsDisposed);
+        Assert.Equal(checks, watch.Checks);
+    }
+
+    private static async Task<IHost> StartHostAsync(Action<IHealthChecksBuilder> configure)
+    {
+        HostApplicationBuilder builder = Host.CreateApplicationBuilder();
+        builder.Logging.ClearProviders();
+        configure(builder.Services.AddHealthChecks());
+        IHost host = builder.Build();
+        await host.StartAsync(Ct);
+        return host;
+    }
+}
