@@ -1,5 +1,4 @@
 using System.Diagnostics.Metrics;
-using HealthChecks.TcpShaker.Tests.Support;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Diagnostics.Metrics.Testing;
 

@@ -1,7 +1,6 @@
 using System.Net;
 using HealthChecks.TcpShaker.Interop;
 using HealthChecks.TcpShaker.Reliability.Tests.Support;
-using HealthChecks.TcpShaker.Tests.Support;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Hosting;
 using Microsoft.Extensions.DependencyInjection;
@@ -21,8 +20,8 @@ public sealed class AmplificationTests
     [Fact]
     public async Task The_counter_counts_one_SYN_per_direct_check()
     {
-        NetNamespace.SkipUnlessAvailable();
-        using var ns = NetNamespace.Create();
+        Namespaces.SkipUnlessAvailable();
+        using var ns = NetNamespace.Create(veth: true);
         (LoopbackListener listener, IPEndPoint target) = ns.ListenCountingSyns();
         using var _ = listener;
         await using var shaker = new TcpShaker(new TcpShakerOptions { VerifyOnStart = false });
@@ -37,8 +36,8 @@ public sealed class AmplificationTests
     [Fact]
     public async Task A_thousand_concurrent_health_requests_to_a_slow_target_share_one_probe()
     {
-        NetNamespace.SkipUnlessAvailable();
-        using var ns = NetNamespace.Create();
+        Namespaces.SkipUnlessAvailable();
+        using var ns = NetNamespace.Create(veth: true);
         var target = ns.DropPort(7020);
         await using var app = await StartAppAsync(target.ToString(), TimeSpan.Zero, TimeSpan.FromSeconds(3));
 
@@ -55,8 +54,8 @@ public sealed class AmplificationTests
     [Fact]
     public async Task With_a_minimum_interval_a_thousand_requests_cause_one_SYN()
     {
-        NetNamespace.SkipUnlessAvailable();
-        using var ns = NetNamespace.Create();
+        Namespaces.SkipUnlessAvailable();
+        using var ns = NetNamespace.Create(veth: true);
         (LoopbackListener listener, IPEndPoint target) = ns.ListenCountingSyns();
         using var _ = listener;
         await using var app = await StartAppAsync(target.ToString(), TimeSpan.FromMinutes(5), TimeSpan.FromSeconds(2));
@@ -74,8 +73,8 @@ public sealed class AmplificationTests
     [Fact]
     public async Task A_caller_that_gives_up_does_not_cancel_the_shared_probe()
     {
-        NetNamespace.SkipUnlessAvailable();
-        using var ns = NetNamespace.Create();
+        Namespaces.SkipUnlessAvailable();
+        using var ns = NetNamespace.Create(veth: true);
         var target = ns.DropPort(7021);
         await using var shaker = new TcpShaker(new TcpShakerOptions { VerifyOnStart = false });
         var coordinator = new HealthChecks.TcpProbeCoordinator();

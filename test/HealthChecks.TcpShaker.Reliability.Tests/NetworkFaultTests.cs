@@ -3,7 +3,6 @@ using System.Net;
 using System.Net.Sockets;
 using HealthChecks.TcpShaker.Interop;
 using HealthChecks.TcpShaker.Reliability.Tests.Support;
-using HealthChecks.TcpShaker.Tests.Support;
 
 namespace HealthChecks.TcpShaker.Reliability.Tests;
 
@@ -15,8 +14,8 @@ public sealed class NetworkFaultTests
     [Fact]
     public async Task A_silent_target_times_out_at_the_deadline()
     {
-        NetNamespace.SkipUnlessAvailable();
-        using var ns = NetNamespace.Create();
+        Namespaces.SkipUnlessAvailable();
+        using var ns = NetNamespace.Create(veth: true);
         var target = ns.DropPort(7001);
         await using var shaker = new TcpShaker(new TcpShakerOptions { VerifyOnStart = false });
 
@@ -33,8 +32,8 @@ public sealed class NetworkFaultTests
     [Fact]
     public async Task Icmp_host_unreachable_is_Unreachable_well_before_the_deadline()
     {
-        NetNamespace.SkipUnlessAvailable();
-        using var ns = NetNamespace.Create();
+        Namespaces.SkipUnlessAvailable();
+        using var ns = NetNamespace.Create(veth: true);
         var target = ns.RejectPort(7002);
         await using var shaker = new TcpShaker(new TcpShakerOptions { VerifyOnStart = false });
         var deadline = TimeSpan.FromSeconds(5);
@@ -51,8 +50,8 @@ public sealed class NetworkFaultTests
     [Fact]
     public async Task A_closed_port_in_the_namespace_is_Refused()
     {
-        NetNamespace.SkipUnlessAvailable();
-        using var ns = NetNamespace.Create();
+        Namespaces.SkipUnlessAvailable();
+        using var ns = NetNamespace.Create(veth: true);
         await using var shaker = new TcpShaker(new TcpShakerOptions { VerifyOnStart = false });
         ns.AssertRoutedThroughVeth();
 
@@ -65,8 +64,8 @@ public sealed class NetworkFaultTests
     [Fact]
     public async Task A_listener_in_the_namespace_is_Open_and_never_accepts_a_connection()
     {
-        NetNamespace.SkipUnlessAvailable();
-        using var ns = NetNamespace.Create();
+        Namespaces.SkipUnlessAvailable();
+        using var ns = NetNamespace.Create(veth: true);
         (LoopbackListener listener, IPEndPoint target) = ns.ListenCountingSyns();
         using var _ = listener;
         await using var shaker = new TcpShaker(new TcpShakerOptions { VerifyOnStart = false });
@@ -135,7 +134,7 @@ public sealed class NetworkFaultTests
     [Fact]
     public async Task Ephemeral_ports_exhausted_is_LocalError_EADDRNOTAVAIL_and_recovers()
     {
-        NetNamespace.SkipUnlessAvailable();
+        Namespaces.SkipUnlessAvailable();
         using var ns = NetNamespace.Create(veth: false);
         using var listener = ns.RunInside(() => new LoopbackListener(IPAddress.Loopback));
         // Two ephemeral ports in all (after the listener took its own from the default range).

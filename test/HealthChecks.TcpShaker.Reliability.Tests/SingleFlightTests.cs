@@ -1,5 +1,4 @@
 using HealthChecks.TcpShaker.HealthChecks;
-using HealthChecks.TcpShaker.Tests.Support;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Diagnostics.HealthChecks;
 

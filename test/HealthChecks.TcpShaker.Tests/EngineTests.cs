@@ -1,7 +1,6 @@
 using System.Net;
 using System.Net.Sockets;
 using HealthChecks.TcpShaker.Engine;
-using HealthChecks.TcpShaker.Tests.Support;
 
 namespace HealthChecks.TcpShaker.Tests;
 

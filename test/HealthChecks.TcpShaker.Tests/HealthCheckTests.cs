@@ -1,5 +1,4 @@
 using System.Net;
-using HealthChecks.TcpShaker.Tests.Support;
 using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Diagnostics.HealthChecks;

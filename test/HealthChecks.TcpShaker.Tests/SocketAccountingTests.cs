@@ -1,4 +1,3 @@
-using HealthChecks.TcpShaker.Tests.Support;
 
 namespace HealthChecks.TcpShaker.Tests;
 

@@ -1,7 +1,6 @@
 using System.Net;
 using System.Net.Sockets;
 using System.Text.Json;
-using HealthChecks.TcpShaker.Tests.Support;
 using HealthChecks.TcpShaker.Tool.Tests.Support;
 
 namespace HealthChecks.TcpShaker.Tool.Tests;
