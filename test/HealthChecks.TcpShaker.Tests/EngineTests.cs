@@ -137,13 +137,28 @@ public sealed class EngineTests
     }
 
     [Fact]
+    [Trait("Category", "Timing")]
     public async Task An_already_cancelled_token_throws_without_checking()
     {
-        await using var shaker = new TcpShaker();
+        // Full connect, so a check that was made anyway would leave a connection in the accept
+        // queue. A loopback connect lands there within microseconds; 250 ms without one, even on a
+        // busy machine, means none was made.
+        await using var shaker = new TcpShaker(new TcpShakerOptions { ForceFullConnect = true });
         using var listener = new LoopbackListener();
+        var canceled = new CancellationToken(canceled: true);
+        var settle = TimeSpan.FromMilliseconds(250);
 
-        await Assert.ThrowsAnyAsync<OperationCanceledException>(
-            async () => await shaker.CheckAsync(listener.EndPoint, Timeout, new CancellationToken(canceled: true)));
+        await Assert.ThrowsAnyAsync<OperationCanceledException>(async () => await shaker.CheckAsync(listener.EndPoint, Timeout, canceled));
+        Assert.False(listener.Socket.Poll(settle, SelectMode.SelectRead), "a canceled check reached the server");
+        Assert.Null(shaker.Engine); // nothing was even started for it
+
+        await shaker.StartAsync(Ct);
+        await Assert.ThrowsAnyAsync<OperationCanceledException>(async () => await shaker.CheckAsync(listener.EndPoint, Timeout, canceled));
+        Assert.False(listener.Socket.Poll(settle, SelectMode.SelectRead), "a canceled check reached the server");
+
+        // The observation works: the same shaker with a live token does reach the queue.
+        Assert.Equal(TcpCheckStatus.Open, (await shaker.CheckAsync(listener.EndPoint, Timeout, Ct)).Status);
+        Assert.Equal(1, listener.DrainAcceptQueue());
     }
 
     [Fact]
@@ -247,18 +262,33 @@ public sealed class EngineTests
         Assert.All(threads, name => Assert.DoesNotContain("TcpShaker epoll loop", name ?? string.Empty, StringComparison.Ordinal));
     }
 
-    [Fact]
-    public async Task The_loop_starts_on_first_use_and_verifies_the_technique()
+    [Theory]
+    [InlineData(true)]
+    [InlineData(false)]
+    public async Task The_loop_starts_on_first_use_and_verifies_the_technique_unless_told_not_to(bool verify)
     {
+        // The verification is one half-open check on the loop before any caller's: it takes the
+        // first slot of the in-flight table and frees it, moving that slot's generation to 1. The
+        // first caller's check then runs in the same slot, one generation on; unverified, at generation 0.
         Assert.SkipUnless(OperatingSystem.IsLinux(), "The epoll engine is Linux only.");
-        await using var shaker = new TcpShaker();
-        using var listener = new LoopbackListener();
+        await using var shaker = new TcpShaker(new TcpShakerOptions { VerifyOnStart = verify });
+        using var silent = new SilentTarget();
 
         Assert.Null(shaker.Engine);
-        TcpCheckResult result = await shaker.CheckAsync(listener.EndPoint, Timeout, Ct);
+        ValueTask<TcpCheckResult> first = shaker.CheckAsync(silent.EndPoint, TimeSpan.FromMilliseconds(300), Ct);
+        EpollLoop loop = Assert.IsType<EpollEngine>(await WaitForEngine(shaker)).Loops[0];
+        List<ulong> tokens = await OnLoop(loop, l => l.InFlightTokens());
+        for (var waited = System.Diagnostics.Stopwatch.StartNew(); tokens.Count == 0 && waited.Elapsed < TimeSpan.FromSeconds(5);)
+        {
+            await Task.Delay(5, Ct); // the caller's check reaches the loop just after the start completes
+            tokens = await OnLoop(loop, l => l.InFlightTokens());
+        }
 
-        Assert.IsType<EpollEngine>(shaker.Engine);
-        Assert.Equal(TcpCheckStatus.Open, result.Status);
+        ulong token = Assert.Single(tokens);
+        Assert.Equal(TcpShakerMode.HalfOpen, shaker.Mode);
+        Assert.Equal(0u, (uint)token); // the first slot
+        Assert.Equal(verify ? 1u : 0u, (uint)(token >> 32)); // after the verification's check, or none
+        Assert.Equal(TcpCheckStatus.Timeout, (await first).Status);
     }
 
     [Fact]
@@ -343,6 +373,18 @@ public sealed class EngineTests
             }
         });
         return result.Task.WaitAsync(TimeSpan.FromSeconds(5));
+    }
+
+    /// <summary>The engine once the first check has started it (bounded wait; the start runs behind that check).</summary>
+    private static async Task<Engine.ICheckEngine> WaitForEngine(TcpShaker shaker)
+    {
+        var waited = System.Diagnostics.Stopwatch.StartNew();
+        while (shaker.Engine is null && waited.Elapsed < TimeSpan.FromSeconds(10))
+        {
+            await Task.Delay(5);
+        }
+
+        return shaker.Engine ?? throw new TimeoutException("the engine did not start within 10 s");
     }
 
     private static async Task WaitUntil(Func<bool> condition, TimeSpan within)

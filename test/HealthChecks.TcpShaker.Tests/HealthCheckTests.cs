@@ -44,16 +44,37 @@ public sealed class HealthCheckTests
     [Fact]
     public async Task Many_registrations_share_one_engine_and_one_hosted_service()
     {
+        using var a = new LoopbackListener();
+        using var b = new LoopbackListener();
+        using var c = new LoopbackListener();
         var services = new ServiceCollection();
+        services.AddLogging();
         services.AddHealthChecks()
-            .AddTcpShaker("a", "127.0.0.1:1")
-            .AddTcpShaker("b", "127.0.0.1:2")
-            .AddTcpShaker("c", o => o.Endpoints.Add("127.0.0.1:3"));
+            .AddTcpShaker("a", a.EndPoint.ToString())
+            .AddTcpShaker("b", b.EndPoint.ToString())
+            .AddTcpShaker("c", o => o.Endpoints.Add(c.EndPoint.ToString()));
 
         Assert.Single(services, d => d.ServiceType == typeof(TcpShaker));
         Assert.Single(services, d => d.ServiceType == typeof(IHostedService) && d.ImplementationType?.Name == "TcpShakerHostedService");
         await using ServiceProvider provider = services.BuildServiceProvider();
-        Assert.Same(provider.GetRequiredService<TcpShaker>(), provider.GetRequiredService<TcpShaker>());
+        TcpShaker shared = provider.GetRequiredService<TcpShaker>();
+        HealthCheckService health = provider.GetRequiredService<HealthCheckService>();
+
+        Assert.Null(shared.Engine);
+        HealthReport before = await health.CheckHealthAsync(Ct);
+        Assert.All(before.Entries.Values, e => Assert.Equal(HealthStatus.Healthy, e.Status));
+        Assert.NotNull(shared.Engine); // the checks started the container's engine, not one of their own
+
+        // Every registration checks through that one engine: once it is disposed, all three fail with it.
+        await shared.DisposeAsync();
+        HealthReport after = await health.CheckHealthAsync(Ct);
+
+        Assert.Equal(["a", "b", "c"], after.Entries.Keys.Order());
+        Assert.All(after.Entries.Values, e =>
+        {
+            Assert.Equal(HealthStatus.Unhealthy, e.Status);
+            Assert.IsType<ObjectDisposedException>(e.Exception);
+        });
     }
 
     [Theory]
