@@ -67,6 +67,7 @@ public sealed class MetricsTests : IAsyncLifetime
     }
 
     [Fact]
+    [Trait("Category", "Timing")]
     public async Task In_flight_counts_a_waiting_check_and_returns_to_zero()
     {
         using var inFlight = new MetricCollector<long>(_meterFactory, Meter, "tcpshaker.checks.in_flight");
@@ -94,6 +95,7 @@ public sealed class MetricsTests : IAsyncLifetime
     }
 
     [Fact]
+    [Trait("Category", "Timing")]
     public async Task The_loop_records_its_reaction_time_per_answer_and_a_stalled_open_answer_as_a_leak_risk()
     {
         Assert.SkipUnless(OperatingSystem.IsLinux(), "The epoll loop (and its reaction time) exists on Linux only.");
@@ -158,6 +160,7 @@ public sealed class MetricsTests : IAsyncLifetime
     }
 
     [Fact]
+    [Trait("Category", "Timing")]
     public async Task A_loop_starved_past_the_delayed_ack_window_counts_the_ack_it_leaked()
     {
         Assert.SkipUnless(OperatingSystem.IsLinux(), "The epoll loop exists on Linux only.");
@@ -173,7 +176,8 @@ public sealed class MetricsTests : IAsyncLifetime
         Assert.False(listener.HasPendingConnection);
 
         // Hold the loop, queue a check, then let one iteration start its connect and stall 300 ms
-        // before it can see the SYN-ACK: the kernel's 200 ms delayed ACK goes out first.
+        // before it can see the SYN-ACK: the kernel's 200 ms delayed ACK goes out first. The stall
+        // (300 ms) only lengthens under load, so the leak does not depend on the machine's speed.
         using var held = new ManualResetEventSlim();
         using var release = new ManualResetEventSlim();
         loop.Post(_ =>

@@ -71,6 +71,7 @@ public sealed class TracingTests : IAsyncLifetime
     }
 
     [Fact]
+    [Trait("Category", "Timing")]
     public async Task A_canceled_check_ends_its_span_as_an_error()
     {
         using ActivityListener _ = Listen(ActivitySamplingResult.AllDataAndRecorded);

@@ -229,14 +229,15 @@ public sealed class NetNamespace : IDisposable
     public string Iptables(params string[] args) =>
         Exec(Sh.Which("iptables") ?? throw new InvalidOperationException("'iptables' is not installed"), ["-w", .. args]);
 
-    /// <summary>Packets counted by the rules of <paramref name="chain"/> whose target is <paramref name="target"/>.</summary>
-    public long IptablesPackets(string chain, string target)
+    /// <summary>Packets counted by the rules of <paramref name="chain"/> whose target is <paramref name="target"/> (only those for <paramref name="port"/> when given).</summary>
+    public long IptablesPackets(string chain, string target, int? port = null)
     {
         long total = 0;
+        string? portMatch = port is { } p ? string.Create(CultureInfo.InvariantCulture, $"dpt:{p}") : null;
         foreach (string line in Iptables("-L", chain, "-v", "-x", "-n").Split('\n'))
         {
             string[] words = line.Split(' ', StringSplitOptions.RemoveEmptyEntries);
-            if (words.Length > 2 && words[2] == target && long.TryParse(words[0], NumberStyles.None, CultureInfo.InvariantCulture, out long packets))
+            if (words.Length > 2 && words[2] == target && (portMatch is null || words.Contains(portMatch)) && long.TryParse(words[0], NumberStyles.None, CultureInfo.InvariantCulture, out long packets))
             {
                 total += packets;
             }

@@ -42,6 +42,7 @@ public sealed class EngineTests
     }
 
     [Fact]
+    [Trait("Category", "Timing")]
     public async Task A_silent_target_times_out_at_the_deadline_as_a_result()
     {
         await using var shaker = new TcpShaker();
@@ -52,6 +53,8 @@ public sealed class EngineTests
         TcpCheckResult result = await shaker.CheckAsync(silent.EndPoint, timeout, Ct);
 
         Assert.Equal(TcpCheckStatus.Timeout, result.Status);
+        // Never before the deadline; after it, within the loop's next wake-up plus scheduling:
+        // 250 ms is a loop thread starved for most of a time slice several times over.
         Assert.InRange(result.Elapsed, timeout, timeout + TimeSpan.FromMilliseconds(250));
         Assert.Contains("did not answer within", result.Describe(), StringComparison.Ordinal);
     }
@@ -192,6 +195,7 @@ public sealed class EngineTests
     }
 
     [Fact]
+    [Trait("Category", "Timing")]
     public async Task The_fallback_checker_classifies_open_refused_and_timeout()
     {
         await using var shaker = new TcpShaker(new TcpShakerOptions { ForceFullConnect = true });
@@ -208,10 +212,13 @@ public sealed class EngineTests
         Assert.Equal(TcpCheckStatus.Open, open.Status);
         Assert.Equal(TcpCheckStatus.Refused, refused.Status);
         Assert.Equal(TcpCheckStatus.Timeout, timeout.Status);
+        // Never before the deadline; the fallback's timer and a thread-pool continuation may run
+        // late on a busy machine, so up to 500 ms after it.
         Assert.InRange(timeout.Elapsed, TimeSpan.FromMilliseconds(300), TimeSpan.FromMilliseconds(800));
     }
 
     [Fact]
+    [Trait("Category", "Timing")]
     public async Task A_stale_event_for_a_reused_slot_cannot_report_a_pending_check_open()
     {
         // The Go anchor keys checks by fd: a late event for a closed fd, now reused by a new socket
@@ -222,18 +229,24 @@ public sealed class EngineTests
         EpollLoop loop = Assert.IsType<EpollEngine>(shaker.Engine).Loops[0];
         using var silent = new SilentTarget();
 
-        ValueTask<TcpCheckResult> first = shaker.CheckAsync(silent.EndPoint, TimeSpan.FromMilliseconds(200), Ct);
+        // The first check must still be in flight when its token is read (a loop round trip, well
+        // under its 500 ms); the second must still be pending when the stale event is injected,
+        // which the injection itself checks, so a slow machine cannot make this pass vacuously.
+        ValueTask<TcpCheckResult> first = shaker.CheckAsync(silent.EndPoint, TimeSpan.FromMilliseconds(500), Ct);
         ulong staleToken = await OnLoop(loop, l => l.InFlightTokens().Single());
         Assert.Equal(TcpCheckStatus.Timeout, (await first).Status);
 
-        ValueTask<TcpCheckResult> second = shaker.CheckAsync(silent.EndPoint, TimeSpan.FromMilliseconds(500), Ct);
+        ValueTask<TcpCheckResult> second = shaker.CheckAsync(silent.EndPoint, TimeSpan.FromSeconds(2), Ct);
         ulong liveToken = await OnLoop(loop, l => l.InFlightTokens().Single());
-        await OnLoop(loop, l =>
+        bool pendingAtInjection = await OnLoop(loop, l =>
         {
+            bool pending = l.InFlightTokens().Contains(liveToken);
             l.InjectEvent(staleToken);
-            return 0;
+            return pending;
         });
         TcpCheckResult result = await second;
+
+        Assert.True(pendingAtInjection, "the second check was no longer in flight when the stale event came");
 
         Assert.Equal((uint)staleToken, (uint)liveToken); // same slot...
         Assert.NotEqual(staleToken >> 32, liveToken >> 32); // ...a new generation
@@ -273,9 +286,11 @@ public sealed class EngineTests
         Assert.SkipUnless(OperatingSystem.IsLinux(), "The epoll engine is Linux only.");
         await using var shaker = new TcpShaker(new TcpShakerOptions { VerifyOnStart = verify });
         using var silent = new SilentTarget();
+        using var done = CancellationTokenSource.CreateLinkedTokenSource(Ct);
 
         Assert.Null(shaker.Engine);
-        ValueTask<TcpCheckResult> first = shaker.CheckAsync(silent.EndPoint, TimeSpan.FromMilliseconds(300), Ct);
+        // Held (30 s) until its token is read, then canceled: no race with its own deadline.
+        ValueTask<TcpCheckResult> first = shaker.CheckAsync(silent.EndPoint, TimeSpan.FromSeconds(30), done.Token);
         EpollLoop loop = Assert.IsType<EpollEngine>(await WaitForEngine(shaker)).Loops[0];
         List<ulong> tokens = await OnLoop(loop, l => l.InFlightTokens());
         for (var waited = System.Diagnostics.Stopwatch.StartNew(); tokens.Count == 0 && waited.Elapsed < TimeSpan.FromSeconds(5);)
@@ -288,7 +303,8 @@ public sealed class EngineTests
         Assert.Equal(TcpShakerMode.HalfOpen, shaker.Mode);
         Assert.Equal(0u, (uint)token); // the first slot
         Assert.Equal(verify ? 1u : 0u, (uint)(token >> 32)); // after the verification's check, or none
-        Assert.Equal(TcpCheckStatus.Timeout, (await first).Status);
+        await done.CancelAsync();
+        await Assert.ThrowsAnyAsync<OperationCanceledException>(async () => await first);
     }
 
     [Fact]
@@ -327,6 +343,7 @@ public sealed class EngineTests
     }
 
     [Fact]
+    [Trait("Category", "Timing")]
     public async Task Past_the_in_flight_cap_a_check_is_a_local_error()
     {
         await using var shaker = new TcpShaker(new TcpShakerOptions { MaxChecksInFlight = 2 });
@@ -334,8 +351,10 @@ public sealed class EngineTests
         using var silent = new SilentTarget();
         using var listener = new LoopbackListener();
 
-        ValueTask<TcpCheckResult> a = shaker.CheckAsync(silent.EndPoint, TimeSpan.FromMilliseconds(500), Ct);
-        ValueTask<TcpCheckResult> b = shaker.CheckAsync(silent.EndPoint, TimeSpan.FromMilliseconds(500), Ct);
+        // Two held for 2 s: the third is made right after them, so they are still in flight unless
+        // the machine stalls this test for seconds.
+        ValueTask<TcpCheckResult> a = shaker.CheckAsync(silent.EndPoint, TimeSpan.FromSeconds(2), Ct);
+        ValueTask<TcpCheckResult> b = shaker.CheckAsync(silent.EndPoint, TimeSpan.FromSeconds(2), Ct);
         TcpCheckResult third = await shaker.CheckAsync(listener.EndPoint, Timeout, Ct);
         await a;
         await b;

@@ -72,6 +72,7 @@ public sealed class CheckCommandTests
     }
 
     [Fact]
+    [Trait("Category", "Timing")]
     public async Task Mixed_targets_are_checked_at_once_and_exit_1()
     {
         using var listener = new LoopbackListener();
