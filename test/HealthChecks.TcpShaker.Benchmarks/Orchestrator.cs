@@ -1,5 +1,6 @@
 using System.Diagnostics;
 using System.Reflection;
+using HealthChecks.TcpShaker.Testing;
 
 namespace HealthChecks.TcpShaker.Benchmarks;
 
@@ -10,6 +11,9 @@ namespace HealthChecks.TcpShaker.Benchmarks;
 /// </summary>
 internal sealed class Orchestrator(bool useNamespaces, bool iptables)
 {
+    /// <summary>The names of this harness's namespaces start so; a killed run's leftovers are deleted by it.</summary>
+    internal const string NamespacePrefix = "tcpshaker-bench-";
+
     private static volatile NetNamespace? s_current;
 
     /// <summary>Deletes the namespace of the running case when the harness is interrupted.</summary>
@@ -28,13 +32,14 @@ internal sealed class Orchestrator(bool useNamespaces, bool iptables)
             return plain;
         }
 
-        using NetNamespace ns = NetNamespace.Create();
+        using NetNamespace ns = NetNamespace.Create(prefix: NamespacePrefix);
         s_current = ns;
         try
         {
             if (spec.Kind == CaseKind.ShakerTimeout && iptables)
             {
-                if (ns.Exec(["iptables", "-A", "INPUT", "-p", "tcp", "--dport", "9", "-j", "DROP"], out string error) == 0)
+                (int exit, _, string error) = ns.TryExec(TimeSpan.FromSeconds(30), "iptables", "-A", "INPUT", "-p", "tcp", "--dport", "9", "-j", "DROP");
+                if (exit == 0)
                 {
                     spec = spec with { IptablesSilent = true };
                 }
@@ -46,7 +51,7 @@ internal sealed class Orchestrator(bool useNamespaces, bool iptables)
 
             Dictionary<string, long> before = ns.ReadCounters();
             CaseResult result = RunChild(spec, ns);
-            result.Counters = KernelCounters.Delta(before, ns.ReadCounters());
+            result.Counters = ReportedCounters.Delta(before, ns.ReadCounters());
             return result;
         }
         finally

@@ -2,6 +2,7 @@ using System.Diagnostics;
 using System.Globalization;
 using System.Text.Json;
 using HealthChecks.TcpShaker.Benchmarks;
+using HealthChecks.TcpShaker.Testing;
 
 // dotnet run -c Release --project test/HealthChecks.TcpShaker.Benchmarks -- [--quick] [--out DIR] [--only TEXT] [--no-netns]
 //   --quick      fewer checks and rows (a sanity run of about a minute)
@@ -35,13 +36,14 @@ string outDir = Path.GetFullPath(Option("--out") ?? "bench-results");
 string? only = Option("--only");
 Directory.CreateDirectory(outDir);
 
-bool namespaces = NetNamespace.Available(out string why) && !args.Contains("--no-netns");
+string why = NetNamespace.SkipReason() ?? "";
+bool namespaces = why.Length == 0 && !args.Contains("--no-netns");
 if (args.Contains("--no-netns"))
 {
     why = "--no-netns";
 }
 
-bool iptables = namespaces && NetNamespace.Run("iptables", ["--version"], out _) == 0;
+bool iptables = namespaces && Sh.TryRun(TimeSpan.FromSeconds(30), "iptables", "--version").ExitCode == 0;
 Console.WriteLine(namespaces
     ? $"Each row runs in a fresh network namespace; silent target: {(iptables ? "iptables DROP" : "backlog-0 listener (iptables missing)")}."
     : $"Running on the host's loopback WITHOUT network namespaces ({why}): kernel counters are not isolated and not reported.");
@@ -57,7 +59,7 @@ if (only is not null)
 
 if (namespaces)
 {
-    NetNamespace.DeleteLeftovers();
+    NetNamespace.DeleteLeftovers(Orchestrator.NamespacePrefix);
 }
 
 Orchestrator.InstallCleanup();
@@ -127,9 +129,10 @@ static string CompileReference(string outDir)
         return binary;
     }
 
-    if (NetNamespace.Run("gcc", ["-O2", "-o", binary, source], out string output) != 0)
+    (int gccExit, string gccOut, string gccErr) = Sh.TryRun(TimeSpan.FromMinutes(2), "gcc", "-O2", "-o", binary, source);
+    if (gccExit != 0)
     {
-        Console.Error.WriteLine($"gcc -O2 {source} failed: {output}");
+        Console.Error.WriteLine($"gcc -O2 {source} failed: {gccOut}{gccErr}");
     }
     else
     {

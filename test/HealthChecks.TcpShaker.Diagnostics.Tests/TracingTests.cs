@@ -1,6 +1,5 @@
 using System.Collections.Concurrent;
 using System.Diagnostics;
-using HealthChecks.TcpShaker.Tests.Support;
 
 namespace HealthChecks.TcpShaker.Diagnostics.Tests;
 
@@ -72,6 +71,7 @@ public sealed class TracingTests : IAsyncLifetime
     }
 
     [Fact]
+    [Trait("Category", "Timing")]
     public async Task A_canceled_check_ends_its_span_as_an_error()
     {
         using ActivityListener _ = Listen(ActivitySamplingResult.AllDataAndRecorded);
@@ -86,7 +86,7 @@ public sealed class TracingTests : IAsyncLifetime
     }
 
     [Fact]
-    public async Task No_span_is_made_when_the_listener_samples_none_or_nobody_listens()
+    public async Task No_span_is_made_when_the_listener_samples_none()
     {
         using var listener = new LoopbackListener();
         var started = new ConcurrentQueue<Activity>();
@@ -105,10 +105,31 @@ public sealed class TracingTests : IAsyncLifetime
 
         Assert.Empty(started);
         Assert.Empty(SpansFor(listener.Port));
+    }
 
-        // Nobody listens: the check takes the path without an activity at all, and still answers.
+    [Fact]
+    public async Task When_nobody_listens_no_activity_is_made_by_any_source()
+    {
+        // A listener on every OTHER source, including the nameless one that activities made with
+        // "new Activity(...)" report to: our source still has no listener, and any span the check
+        // made some other way (a second source, a bare Activity) would show up here.
+        using var listener = new LoopbackListener();
+        var elsewhere = new ConcurrentQueue<Activity>();
+        using var others = new ActivityListener
+        {
+            ShouldListenTo = source => source.Name != "HealthChecks.TcpShaker",
+            Sample = (ref ActivityCreationOptions<ActivityContext> _) => ActivitySamplingResult.AllDataAndRecorded,
+            ActivityStarted = elsewhere.Enqueue,
+        };
+        ActivitySource.AddActivityListener(others);
+        Activity? before = Activity.Current;
+
         Assert.False(TcpShakerActivity.Source.HasListeners());
-        Assert.Equal(TcpCheckStatus.Open, (await _shaker.CheckAsync(listener.EndPoint, Timeout, TestContext.Current.CancellationToken)).Status);
+        TcpCheckResult result = await _shaker.CheckAsync(listener.EndPoint, Timeout, TestContext.Current.CancellationToken);
+
+        Assert.Equal(TcpCheckStatus.Open, result.Status);
+        Assert.Same(before, Activity.Current);
+        Assert.DoesNotContain(elsewhere, a => a.OperationName == "tcpshaker.check" || (a.GetTagItem("server.port") is int p && p == listener.Port));
         Assert.Empty(SpansFor(listener.Port));
     }
 

@@ -1,7 +1,6 @@
 using System.Net;
 using HealthChecks.TcpShaker.Interop;
 using HealthChecks.TcpShaker.Reliability.Tests.Support;
-using HealthChecks.TcpShaker.Tests.Support;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Hosting;
 using Microsoft.Extensions.DependencyInjection;
@@ -21,8 +20,8 @@ public sealed class AmplificationTests
     [Fact]
     public async Task The_counter_counts_one_SYN_per_direct_check()
     {
-        NetNamespace.SkipUnlessAvailable();
-        using var ns = NetNamespace.Create();
+        Namespaces.SkipUnlessAvailable();
+        using var ns = NetNamespace.Create(veth: true);
         (LoopbackListener listener, IPEndPoint target) = ns.ListenCountingSyns();
         using var _ = listener;
         await using var shaker = new TcpShaker(new TcpShakerOptions { VerifyOnStart = false });
@@ -35,28 +34,48 @@ public sealed class AmplificationTests
     }
 
     [Fact]
+    [Trait("Category", "Timing")]
     public async Task A_thousand_concurrent_health_requests_to_a_slow_target_share_one_probe()
     {
-        NetNamespace.SkipUnlessAvailable();
-        using var ns = NetNamespace.Create();
+        Namespaces.SkipUnlessAvailable();
+        using var ns = NetNamespace.Create(veth: true);
         var target = ns.DropPort(7020);
-        await using var app = await StartAppAsync(target.ToString(), TimeSpan.Zero, TimeSpan.FromSeconds(3));
+        var reference = ns.DropPort(7022);
+        // A 5.5 s probe: every request must reach the app while the one probe is still running, or a
+        // late request rightly starts a second one. 1,000 loopback requests arrive within a second
+        // or two even on a busy machine; the spread is measured below, so a slower machine fails
+        // with that number rather than with a vague probe count. How many SYNs one probe sends
+        // (the first and the kernel's retransmissions) depends on the kernel (6 within 5.5 s on
+        // 6.18 with tcp_syn_linear_timeouts=4, retransmitting every second; 3 before 6.5, at 1 and
+        // 3 s), so a single direct check of a second silent port, run alongside, is the reference;
+        // 5.5 s keeps the deadline 0.5 s away from a retransmission under either schedule.
+        var timeout = TimeSpan.FromMilliseconds(5500);
+        var arrivals = new System.Collections.Concurrent.ConcurrentQueue<long>();
+        await using var app = await StartAppAsync(target.ToString(), TimeSpan.Zero, timeout, arrivals);
+        await using var direct = new TcpShaker(new TcpShakerOptions { VerifyOnStart = false });
 
+        Task<TcpCheckResult> single = direct.CheckAsync(reference, timeout, TestContext.Current.CancellationToken).AsTask();
         HttpStatusCode[] statuses = await FloodAsync(app);
-        long syns = ns.IptablesPackets("INPUT", "DROP");
+        Assert.Equal(TcpCheckStatus.Timeout, (await single).Status);
+        long syns = ns.IptablesPackets("INPUT", "DROP", target.Port);
+        long oneProbesSyns = ns.IptablesPackets("INPUT", "DROP", reference.Port);
         long probes = app.Services.GetRequiredService<HealthCheck.TcpProbeCoordinator>().ProbesStarted;
+        TimeSpan spread = System.Diagnostics.Stopwatch.GetElapsedTime(arrivals.Min(), arrivals.Max());
 
-        TestContext.Current.TestOutputHelper?.WriteLine($"{Requests} requests -> {probes} probe(s), {syns} SYN(s) counted in the namespace");
+        TestContext.Current.TestOutputHelper?.WriteLine($"{Requests} requests within {spread.TotalMilliseconds:0} ms -> {probes} probe(s), {syns} SYN(s) counted in the namespace (one direct check: {oneProbesSyns})");
+        Assert.Equal(Requests, arrivals.Count);
+        Assert.True(spread < timeout, $"the requests took {spread.TotalSeconds:0.0} s to arrive, longer than the probe's {timeout.TotalSeconds:0.0} s");
         Assert.All(statuses, s => Assert.Equal(HttpStatusCode.ServiceUnavailable, s));
-        Assert.InRange(probes, 1, 5);
-        Assert.InRange(syns, 1, 3 * probes); // each probe: its SYN and the retransmissions at 1 s and 3 s
+        Assert.Equal(1, probes);
+        Assert.InRange(oneProbesSyns, 1, 10);
+        Assert.Equal(oneProbesSyns, syns);
     }
 
     [Fact]
     public async Task With_a_minimum_interval_a_thousand_requests_cause_one_SYN()
     {
-        NetNamespace.SkipUnlessAvailable();
-        using var ns = NetNamespace.Create();
+        Namespaces.SkipUnlessAvailable();
+        using var ns = NetNamespace.Create(veth: true);
         (LoopbackListener listener, IPEndPoint target) = ns.ListenCountingSyns();
         using var _ = listener;
         await using var app = await StartAppAsync(target.ToString(), TimeSpan.FromMinutes(5), TimeSpan.FromSeconds(2));
@@ -72,10 +91,11 @@ public sealed class AmplificationTests
     }
 
     [Fact]
+    [Trait("Category", "Timing")]
     public async Task A_caller_that_gives_up_does_not_cancel_the_shared_probe()
     {
-        NetNamespace.SkipUnlessAvailable();
-        using var ns = NetNamespace.Create();
+        Namespaces.SkipUnlessAvailable();
+        using var ns = NetNamespace.Create(veth: true);
         var target = ns.DropPort(7021);
         await using var shaker = new TcpShaker(new TcpShakerOptions { VerifyOnStart = false });
         var coordinator = new HealthCheck.TcpProbeCoordinator();
@@ -85,6 +105,7 @@ public sealed class AmplificationTests
 
         var first = coordinator.CheckAllAddressesAsync(shaker, endpoint, null, timeout, TimeSpan.Zero, impatient.Token);
         var second = coordinator.CheckAllAddressesAsync(shaker, endpoint, null, timeout, TimeSpan.Zero, TestContext.Current.CancellationToken);
+        // 100 ms in, the shared 800 ms probe is running; it must still run to its own timeout.
         await Task.Delay(100, TestContext.Current.CancellationToken);
         impatient.Cancel();
 
@@ -96,6 +117,7 @@ public sealed class AmplificationTests
     }
 
     [Theory]
+    [Trait("Category", "Timing")]
     [InlineData(false)]
     [InlineData(true)]
     public async Task Checks_past_MaxChecksInFlight_fail_at_once_with_the_in_flight_limit_and_the_engine_recovers(bool forceFullConnect)
@@ -105,7 +127,9 @@ public sealed class AmplificationTests
         await using var shaker = new TcpShaker(new TcpShakerOptions { VerifyOnStart = false, MaxChecksInFlight = 10, ForceFullConnect = forceFullConnect });
         var ct = TestContext.Current.CancellationToken;
 
-        var held = Enumerable.Range(0, 10).Select(_ => shaker.CheckAsync(silent.EndPoint, TimeSpan.FromMilliseconds(500), ct).AsTask()).ToArray();
+        // Held for 2 s: the next check comes right after, so they are still in flight unless this
+        // test is stalled for seconds.
+        var held = Enumerable.Range(0, 10).Select(_ => shaker.CheckAsync(silent.EndPoint, TimeSpan.FromSeconds(2), ct).AsTask()).ToArray();
         var refused = await shaker.CheckAsync(listener.EndPoint, TimeSpan.FromSeconds(2), ct);
         var heldResults = await Task.WhenAll(held);
         var after = await shaker.CheckAsync(listener.EndPoint, TimeSpan.FromSeconds(2), ct);
@@ -121,6 +145,7 @@ public sealed class AmplificationTests
     }
 
     [Fact]
+    [Trait("Category", "Timing")]
     public async Task MaxChecksInFlight_set_through_DI_caps_the_shared_engine()
     {
         using var silent = new SilentTarget();
@@ -135,7 +160,8 @@ public sealed class AmplificationTests
         var shaker = provider.GetRequiredService<TcpShaker>();
         var ct = TestContext.Current.CancellationToken;
 
-        var held = Enumerable.Range(0, 3).Select(_ => shaker.CheckAsync(silent.EndPoint, TimeSpan.FromMilliseconds(300), ct).AsTask()).ToArray();
+        // Held for 2 s, so they are still in flight when the fourth comes right after them.
+        var held = Enumerable.Range(0, 3).Select(_ => shaker.CheckAsync(silent.EndPoint, TimeSpan.FromSeconds(2), ct).AsTask()).ToArray();
         var fourth = await shaker.CheckAsync(silent.EndPoint, TimeSpan.FromMilliseconds(300), ct);
         await Task.WhenAll(held);
 
@@ -143,7 +169,7 @@ public sealed class AmplificationTests
         Assert.Equal(TcpCheckErrorKind.InFlightLimit, fourth.ErrorKind);
     }
 
-    private static async Task<WebApplication> StartAppAsync(string endpoint, TimeSpan minimumInterval, TimeSpan timeout)
+    private static async Task<WebApplication> StartAppAsync(string endpoint, TimeSpan minimumInterval, TimeSpan timeout, System.Collections.Concurrent.ConcurrentQueue<long>? arrivals = null)
     {
         var builder = WebApplication.CreateSlimBuilder();
         builder.WebHost.UseUrls("http://127.0.0.1:0");
@@ -156,6 +182,15 @@ public sealed class AmplificationTests
             o.MinimumInterval = minimumInterval;
         });
         WebApplication app = builder.Build();
+        if (arrivals is not null)
+        {
+            app.Use(async (context, next) =>
+            {
+                arrivals.Enqueue(System.Diagnostics.Stopwatch.GetTimestamp());
+                await next(context);
+            });
+        }
+
         app.MapHealthChecks("/health");
         await app.StartAsync(TestContext.Current.CancellationToken);
         return app;

@@ -2,7 +2,6 @@ using System.Net;
 using System.Text;
 using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
-using HealthChecks.TcpShaker.Tests.Support;
 
 namespace HealthChecks.TcpShaker.Reliability.Tests;
 

@@ -2,7 +2,6 @@ using System.Net;
 using HealthChecks.TcpShaker.Engine;
 using HealthChecks.TcpShaker.Engine.Epoll;
 using HealthChecks.TcpShaker.Reliability.Tests.Support;
-using HealthChecks.TcpShaker.Tests.Support;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Diagnostics.HealthChecks;
 using Microsoft.Extensions.Hosting;
@@ -24,8 +23,8 @@ public sealed class LifecycleTests
     [Fact]
     public async Task Disposing_the_engine_with_10000_checks_in_flight_completes_every_caller_and_closes_every_socket()
     {
-        NetNamespace.SkipUnlessAvailable();
-        using var ns = NetNamespace.Create();
+        Namespaces.SkipUnlessAvailable();
+        using var ns = NetNamespace.Create(veth: true);
         var target = ns.DropPort(7010);
         int socketsBefore = ProcessFds.CountSockets();
         var shaker = new TcpShaker(new TcpShakerOptions { VerifyOnStart = false });
@@ -49,8 +48,8 @@ public sealed class LifecycleTests
     [Fact]
     public async Task Stopping_the_host_with_10000_checks_in_flight_completes_every_caller_and_closes_every_socket()
     {
-        NetNamespace.SkipUnlessAvailable();
-        using var ns = NetNamespace.Create();
+        Namespaces.SkipUnlessAvailable();
+        using var ns = NetNamespace.Create(veth: true);
         var target = ns.DropPort(7011);
         int socketsBefore = ProcessFds.CountSockets();
         var builder = Host.CreateApplicationBuilder();

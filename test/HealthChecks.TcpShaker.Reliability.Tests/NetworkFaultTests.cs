@@ -3,7 +3,6 @@ using System.Net;
 using System.Net.Sockets;
 using HealthChecks.TcpShaker.Interop;
 using HealthChecks.TcpShaker.Reliability.Tests.Support;
-using HealthChecks.TcpShaker.Tests.Support;
 
 namespace HealthChecks.TcpShaker.Reliability.Tests;
 
@@ -13,10 +12,11 @@ public sealed class NetworkFaultTests
     private static readonly TimeSpan Timeout = TimeSpan.FromMilliseconds(500);
 
     [Fact]
+    [Trait("Category", "Timing")]
     public async Task A_silent_target_times_out_at_the_deadline()
     {
-        NetNamespace.SkipUnlessAvailable();
-        using var ns = NetNamespace.Create();
+        Namespaces.SkipUnlessAvailable();
+        using var ns = NetNamespace.Create(veth: true);
         var target = ns.DropPort(7001);
         await using var shaker = new TcpShaker(new TcpShakerOptions { VerifyOnStart = false });
 
@@ -26,16 +26,19 @@ public sealed class NetworkFaultTests
         Assert.Equal(TcpCheckStatus.Timeout, result.Status);
         Assert.Equal(TcpCheckErrorKind.None, result.ErrorKind); // the check's own deadline, not the kernel's
         Assert.Equal(0, result.ErrorCode);
+        // Never before the deadline, and the loop wakes for it within its timer's precision plus
+        // scheduling: 100 ms is many time slices.
         Assert.InRange(result.Elapsed, Timeout, Timeout + TimeSpan.FromMilliseconds(100));
         Assert.True(ns.IptablesPackets("INPUT", "DROP") >= 1, "the SYN reached the namespace and was dropped there");
         Assert.Contains("did not answer within", result.Describe(), StringComparison.Ordinal);
     }
 
     [Fact]
+    [Trait("Category", "Timing")]
     public async Task Icmp_host_unreachable_is_Unreachable_well_before_the_deadline()
     {
-        NetNamespace.SkipUnlessAvailable();
-        using var ns = NetNamespace.Create();
+        Namespaces.SkipUnlessAvailable();
+        using var ns = NetNamespace.Create(veth: true);
         var target = ns.RejectPort(7002);
         await using var shaker = new TcpShaker(new TcpShakerOptions { VerifyOnStart = false });
         var deadline = TimeSpan.FromSeconds(5);
@@ -45,6 +48,8 @@ public sealed class NetworkFaultTests
         TestContext.Current.TestOutputHelper?.WriteLine($"unreachable: {result.Describe()} after {result.Elapsed.TotalMilliseconds:0.###} ms (deadline {deadline.TotalMilliseconds} ms)");
         Assert.Equal(TcpCheckStatus.Unreachable, result.Status);
         Assert.Equal(Errno.EHOSTUNREACH, result.ErrorCode);
+        // ICMP comes back within a round trip on a veth; half the 5 s deadline separates "answered
+        // by the error" from "ran into the deadline" with seconds to spare.
         Assert.True(result.Elapsed < deadline / 2, $"answered after {result.Elapsed}, deadline {deadline}");
         Assert.Contains("EHOSTUNREACH", result.Describe(), StringComparison.Ordinal);
     }
@@ -52,8 +57,8 @@ public sealed class NetworkFaultTests
     [Fact]
     public async Task A_closed_port_in_the_namespace_is_Refused()
     {
-        NetNamespace.SkipUnlessAvailable();
-        using var ns = NetNamespace.Create();
+        Namespaces.SkipUnlessAvailable();
+        using var ns = NetNamespace.Create(veth: true);
         await using var shaker = new TcpShaker(new TcpShakerOptions { VerifyOnStart = false });
         ns.AssertRoutedThroughVeth();
 
@@ -66,8 +71,8 @@ public sealed class NetworkFaultTests
     [Fact]
     public async Task A_listener_in_the_namespace_is_Open_and_never_accepts_a_connection()
     {
-        NetNamespace.SkipUnlessAvailable();
-        using var ns = NetNamespace.Create();
+        Namespaces.SkipUnlessAvailable();
+        using var ns = NetNamespace.Create(veth: true);
         (LoopbackListener listener, IPEndPoint target) = ns.ListenCountingSyns();
         using var _ = listener;
         await using var shaker = new TcpShaker(new TcpShakerOptions { VerifyOnStart = false });
@@ -136,7 +141,7 @@ public sealed class NetworkFaultTests
     [Fact]
     public async Task Ephemeral_ports_exhausted_is_LocalError_EADDRNOTAVAIL_and_recovers()
     {
-        NetNamespace.SkipUnlessAvailable();
+        Namespaces.SkipUnlessAvailable();
         using var ns = NetNamespace.Create(veth: false);
         using var listener = ns.RunInside(() => new LoopbackListener(IPAddress.Loopback));
         // Two ephemeral ports in all (after the listener took its own from the default range).

@@ -19,7 +19,7 @@ public sealed class ResolveTests
     [Fact]
     public void An_unresolvable_name_is_ResolveFailed_with_the_name_in_the_health_check_description()
     {
-        NetNamespace.SkipUnlessAvailable();
+        Namespaces.SkipUnlessAvailable();
         using var ns = NetNamespace.Create(veth: false);
         string self = Environment.ProcessPath!;
 

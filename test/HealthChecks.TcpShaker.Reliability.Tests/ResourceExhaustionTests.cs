@@ -1,7 +1,6 @@
 using System.Runtime.InteropServices;
 using HealthChecks.TcpShaker.Interop;
 using HealthChecks.TcpShaker.Reliability.Tests.Support;
-using HealthChecks.TcpShaker.Tests.Support;
 
 namespace HealthChecks.TcpShaker.Reliability.Tests;
 
@@ -91,7 +90,7 @@ public sealed class ResourceExhaustionTests
 
         private FdTableFiller()
         {
-            Assert.Equal(0, Native.getrlimit(Native.RLIMIT_NOFILE, out _original));
+            Assert.Equal(0, Native.GetRLimit(Native.RLIMIT_NOFILE, out _original));
         }
 
         internal int Count => _fds.Count;
@@ -103,7 +102,7 @@ public sealed class ResourceExhaustionTests
             {
                 int highest = Directory.EnumerateFileSystemEntries("/proc/self/fd").Select(p => int.Parse(Path.GetFileName(p), System.Globalization.CultureInfo.InvariantCulture)).Max();
                 var lowered = new Native.RLimit { Current = (ulong)highest + 32, Maximum = filler._original.Maximum };
-                Assert.Equal(0, Native.setrlimit(Native.RLIMIT_NOFILE, lowered));
+                Assert.Equal(0, Native.SetRLimit(Native.RLIMIT_NOFILE, lowered));
                 while (filler._fds.Count < 100_000)
                 {
                     int fd = Native.Open("/dev/null", Native.O_RDONLY | Native.O_CLOEXEC);
@@ -134,7 +133,7 @@ public sealed class ResourceExhaustionTests
             }
 
             _fds.Clear();
-            Native.setrlimit(Native.RLIMIT_NOFILE, _original);
+            Native.SetRLimit(Native.RLIMIT_NOFILE, _original);
         }
     }
 }

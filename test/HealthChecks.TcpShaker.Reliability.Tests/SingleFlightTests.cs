@@ -1,5 +1,4 @@
 using HealthChecks.TcpShaker.HealthCheck;
-using HealthChecks.TcpShaker.Tests.Support;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Diagnostics.HealthChecks;
 
@@ -9,13 +8,16 @@ namespace HealthChecks.TcpShaker.Reliability.Tests;
 public sealed class SingleFlightTests
 {
     [Fact]
+    [Trait("Category", "Timing")]
     public async Task Concurrent_checks_of_one_endpoint_share_one_probe_and_later_ones_probe_again()
     {
         using var silent = new SilentTarget();
         await using var shaker = new TcpShaker(new TcpShakerOptions { VerifyOnStart = false });
         var coordinator = new TcpProbeCoordinator();
         var endpoint = TcpEndpoint.FromIPEndPoint(silent.EndPoint);
-        var timeout = TimeSpan.FromMilliseconds(300);
+        // The 200 calls are made in one synchronous loop (microseconds each), all well inside the
+        // first probe's 1 s; later calls come after it finished and probe again.
+        var timeout = TimeSpan.FromSeconds(1);
         var ct = TestContext.Current.CancellationToken;
 
         var concurrent = await Task.WhenAll(Enumerable.Range(0, 200).Select(_ => coordinator.CheckAllAddressesAsync(shaker, endpoint, null, timeout, TimeSpan.Zero, ct)));
@@ -31,20 +33,23 @@ public sealed class SingleFlightTests
     }
 
     [Fact]
+    [Trait("Category", "Timing")]
     public async Task A_minimum_interval_reuses_the_last_result_until_it_passes()
     {
         var listener = new LoopbackListener();
         await using var shaker = new TcpShaker(new TcpShakerOptions { VerifyOnStart = false });
         var coordinator = new TcpProbeCoordinator();
         var endpoint = TcpEndpoint.FromIPEndPoint(listener.EndPoint);
-        var interval = TimeSpan.FromMilliseconds(500);
+        // The reuse comes right after the first result (one loopback check later), far inside 2 s;
+        // the fresh check comes 300 ms after the interval has passed, measured by the coordinator's clock.
+        var interval = TimeSpan.FromSeconds(2);
         var ct = TestContext.Current.CancellationToken;
 
         var first = await coordinator.CheckAllAddressesAsync(shaker, endpoint, null, TimeSpan.FromSeconds(2), interval, ct);
         listener.Dispose(); // the port closes: a reused result still says open
         var reused = await coordinator.CheckAllAddressesAsync(shaker, endpoint, null, TimeSpan.FromSeconds(2), interval, ct);
         long probesWithin = coordinator.ProbesStarted;
-        await Task.Delay(interval + TimeSpan.FromMilliseconds(100), ct);
+        await Task.Delay(interval + TimeSpan.FromMilliseconds(300), ct);
         var fresh = await coordinator.CheckAllAddressesAsync(shaker, endpoint, null, TimeSpan.FromSeconds(2), interval, ct);
 
         Assert.Equal(TcpCheckStatus.Open, Assert.Single(first).Status);
@@ -55,6 +60,7 @@ public sealed class SingleFlightTests
     }
 
     [Fact]
+    [Trait("Category", "Timing")]
     public async Task Health_check_runs_in_one_container_share_the_coordinator()
     {
         using var silent = new SilentTarget();

@@ -1,6 +1,5 @@
 using System.Diagnostics;
 using System.Globalization;
-using HealthChecks.TcpShaker.Tests.Support;
 
 namespace HealthChecks.TcpShaker.Reliability.Tests;
 

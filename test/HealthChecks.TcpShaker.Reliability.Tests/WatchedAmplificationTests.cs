@@ -1,7 +1,7 @@
 using System.Diagnostics;
 using System.Net;
 using HealthChecks.TcpShaker.Reliability.Tests.Support;
-using HealthChecks.TcpShaker.Tests.Support;
+using HealthChecks.TcpShaker.Testing;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Hosting;
 using Microsoft.Extensions.DependencyInjection;
@@ -18,8 +18,8 @@ public sealed class WatchedAmplificationTests
     [Fact]
     public async Task Ten_thousand_health_requests_add_no_SYN_to_the_watch_schedule()
     {
-        NetNamespace.SkipUnlessAvailable();
-        using var ns = NetNamespace.Create();
+        Namespaces.SkipUnlessAvailable();
+        using var ns = NetNamespace.Create(veth: true);
         (LoopbackListener listener, IPEndPoint target) = ns.ListenCountingSyns();
         using var _ = listener;
         var ct = TestContext.Current.CancellationToken;

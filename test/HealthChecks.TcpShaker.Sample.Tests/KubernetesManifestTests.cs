@@ -1,6 +1,5 @@
 using System.Net;
 using System.Text.RegularExpressions;
-using HealthChecks.TcpShaker.Tests.Support;
 using Microsoft.AspNetCore.Hosting;
 using Microsoft.AspNetCore.Mvc.Testing;
 

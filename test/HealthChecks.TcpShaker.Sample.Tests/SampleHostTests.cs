@@ -1,5 +1,4 @@
 using System.Net;
-using HealthChecks.TcpShaker.Tests.Support;
 using Microsoft.AspNetCore.Hosting;
 using Microsoft.AspNetCore.Mvc.Testing;
 

@@ -2,7 +2,6 @@ using System.Net;
 using System.Net.Sockets;
 using HealthChecks.TcpShaker.Engine;
 using HealthChecks.TcpShaker.Engine.Epoll;
-using HealthChecks.TcpShaker.Tests.Support;
 
 namespace HealthChecks.TcpShaker.Tests;
 
@@ -44,6 +43,7 @@ public sealed class EngineTests
     }
 
     [Fact]
+    [Trait("Category", "Timing")]
     public async Task A_silent_target_times_out_at_the_deadline_as_a_result()
     {
         await using var shaker = new TcpShaker();
@@ -54,6 +54,8 @@ public sealed class EngineTests
         TcpCheckResult result = await shaker.CheckAsync(silent.EndPoint, timeout, Ct);
 
         Assert.Equal(TcpCheckStatus.Timeout, result.Status);
+        // Never before the deadline; after it, within the loop's next wake-up plus scheduling:
+        // 250 ms is a loop thread starved for most of a time slice several times over.
         Assert.InRange(result.Elapsed, timeout, timeout + TimeSpan.FromMilliseconds(250));
         Assert.Contains("did not answer within", result.Describe(), StringComparison.Ordinal);
     }
@@ -139,13 +141,28 @@ public sealed class EngineTests
     }
 
     [Fact]
+    [Trait("Category", "Timing")]
     public async Task An_already_cancelled_token_throws_without_checking()
     {
-        await using var shaker = new TcpShaker();
+        // Full connect, so a check that was made anyway would leave a connection in the accept
+        // queue. A loopback connect lands there within microseconds; 250 ms without one, even on a
+        // busy machine, means none was made.
+        await using var shaker = new TcpShaker(new TcpShakerOptions { ForceFullConnect = true });
         using var listener = new LoopbackListener();
+        var canceled = new CancellationToken(canceled: true);
+        var settle = TimeSpan.FromMilliseconds(250);
 
-        await Assert.ThrowsAnyAsync<OperationCanceledException>(
-            async () => await shaker.CheckAsync(listener.EndPoint, Timeout, new CancellationToken(canceled: true)));
+        await Assert.ThrowsAnyAsync<OperationCanceledException>(async () => await shaker.CheckAsync(listener.EndPoint, Timeout, canceled));
+        Assert.False(listener.Socket.Poll(settle, SelectMode.SelectRead), "a canceled check reached the server");
+        Assert.Null(shaker.Engine); // nothing was even started for it
+
+        await shaker.StartAsync(Ct);
+        await Assert.ThrowsAnyAsync<OperationCanceledException>(async () => await shaker.CheckAsync(listener.EndPoint, Timeout, canceled));
+        Assert.False(listener.Socket.Poll(settle, SelectMode.SelectRead), "a canceled check reached the server");
+
+        // The observation works: the same shaker with a live token does reach the queue.
+        Assert.Equal(TcpCheckStatus.Open, (await shaker.CheckAsync(listener.EndPoint, Timeout, Ct)).Status);
+        Assert.Equal(1, listener.DrainAcceptQueue());
     }
 
     [Fact]
@@ -179,6 +196,7 @@ public sealed class EngineTests
     }
 
     [Fact]
+    [Trait("Category", "Timing")]
     public async Task The_fallback_checker_classifies_open_refused_and_timeout()
     {
         await using var shaker = new TcpShaker(new TcpShakerOptions { ForceFullConnect = true });
@@ -195,10 +213,13 @@ public sealed class EngineTests
         Assert.Equal(TcpCheckStatus.Open, open.Status);
         Assert.Equal(TcpCheckStatus.Refused, refused.Status);
         Assert.Equal(TcpCheckStatus.Timeout, timeout.Status);
+        // Never before the deadline; the fallback's timer and a thread-pool continuation may run
+        // late on a busy machine, so up to 500 ms after it.
         Assert.InRange(timeout.Elapsed, TimeSpan.FromMilliseconds(300), TimeSpan.FromMilliseconds(800));
     }
 
     [Fact]
+    [Trait("Category", "Timing")]
     public async Task A_stale_event_for_a_reused_slot_cannot_report_a_pending_check_open()
     {
         // The Go anchor keys checks by fd: a late event for a closed fd, now reused by a new socket
@@ -209,18 +230,24 @@ public sealed class EngineTests
         EpollLoop loop = Assert.IsType<HalfOpenEngine>(shaker.Engine).Loops[0];
         using var silent = new SilentTarget();
 
-        ValueTask<TcpCheckResult> first = shaker.CheckAsync(silent.EndPoint, TimeSpan.FromMilliseconds(200), Ct);
+        // The first check must still be in flight when its token is read (a loop round trip, well
+        // under its 500 ms); the second must still be pending when the stale event is injected,
+        // which the injection itself checks, so a slow machine cannot make this pass vacuously.
+        ValueTask<TcpCheckResult> first = shaker.CheckAsync(silent.EndPoint, TimeSpan.FromMilliseconds(500), Ct);
         ulong staleToken = await OnLoop(loop, l => l.InFlightTokens().Single());
         Assert.Equal(TcpCheckStatus.Timeout, (await first).Status);
 
-        ValueTask<TcpCheckResult> second = shaker.CheckAsync(silent.EndPoint, TimeSpan.FromMilliseconds(500), Ct);
+        ValueTask<TcpCheckResult> second = shaker.CheckAsync(silent.EndPoint, TimeSpan.FromSeconds(2), Ct);
         ulong liveToken = await OnLoop(loop, l => l.InFlightTokens().Single());
-        await OnLoop(loop, l =>
+        bool pendingAtInjection = await OnLoop(loop, l =>
         {
+            bool pending = l.InFlightTokens().Contains(liveToken);
             l.InjectEvent(staleToken);
-            return 0;
+            return pending;
         });
         TcpCheckResult result = await second;
+
+        Assert.True(pendingAtInjection, "the second check was no longer in flight when the stale event came");
 
         Assert.Equal((uint)staleToken, (uint)liveToken); // same slot...
         Assert.NotEqual(staleToken >> 32, liveToken >> 32); // ...a new generation
@@ -249,18 +276,36 @@ public sealed class EngineTests
         Assert.All(threads, name => Assert.DoesNotContain("TcpShaker epoll loop", name ?? string.Empty, StringComparison.Ordinal));
     }
 
-    [Fact]
-    public async Task The_loop_starts_on_first_use_and_verifies_the_technique()
+    [Theory]
+    [InlineData(true)]
+    [InlineData(false)]
+    public async Task The_loop_starts_on_first_use_and_verifies_the_technique_unless_told_not_to(bool verify)
     {
+        // The verification is one half-open check on the loop before any caller's: it takes the
+        // first slot of the in-flight table and frees it, moving that slot's generation to 1. The
+        // first caller's check then runs in the same slot, one generation on; unverified, at generation 0.
         Assert.SkipUnless(OperatingSystem.IsLinux(), "The epoll engine is Linux only.");
-        await using var shaker = new TcpShaker();
-        using var listener = new LoopbackListener();
+        await using var shaker = new TcpShaker(new TcpShakerOptions { VerifyOnStart = verify });
+        using var silent = new SilentTarget();
+        using var done = CancellationTokenSource.CreateLinkedTokenSource(Ct);
 
         Assert.Null(shaker.Engine);
-        TcpCheckResult result = await shaker.CheckAsync(listener.EndPoint, Timeout, Ct);
+        // Held (30 s) until its token is read, then canceled: no race with its own deadline.
+        ValueTask<TcpCheckResult> first = shaker.CheckAsync(silent.EndPoint, TimeSpan.FromSeconds(30), done.Token);
+        EpollLoop loop = Assert.IsType<HalfOpenEngine>(await WaitForEngine(shaker)).Loops[0];
+        List<ulong> tokens = await OnLoop(loop, l => l.InFlightTokens());
+        for (var waited = System.Diagnostics.Stopwatch.StartNew(); tokens.Count == 0 && waited.Elapsed < TimeSpan.FromSeconds(5);)
+        {
+            await Task.Delay(5, Ct); // the caller's check reaches the loop just after the start completes
+            tokens = await OnLoop(loop, l => l.InFlightTokens());
+        }
 
-        Assert.IsType<HalfOpenEngine>(shaker.Engine);
-        Assert.Equal(TcpCheckStatus.Open, result.Status);
+        ulong token = Assert.Single(tokens);
+        Assert.Equal(TcpShakerMode.HalfOpen, shaker.Mode);
+        Assert.Equal(0u, (uint)token); // the first slot
+        Assert.Equal(verify ? 1u : 0u, (uint)(token >> 32)); // after the verification's check, or none
+        await done.CancelAsync();
+        await Assert.ThrowsAnyAsync<OperationCanceledException>(async () => await first);
     }
 
     [Fact]
@@ -299,6 +344,7 @@ public sealed class EngineTests
     }
 
     [Fact]
+    [Trait("Category", "Timing")]
     public async Task Past_the_in_flight_cap_a_check_is_a_local_error()
     {
         await using var shaker = new TcpShaker(new TcpShakerOptions { MaxChecksInFlight = 2 });
@@ -306,8 +352,10 @@ public sealed class EngineTests
         using var silent = new SilentTarget();
         using var listener = new LoopbackListener();
 
-        ValueTask<TcpCheckResult> a = shaker.CheckAsync(silent.EndPoint, TimeSpan.FromMilliseconds(500), Ct);
-        ValueTask<TcpCheckResult> b = shaker.CheckAsync(silent.EndPoint, TimeSpan.FromMilliseconds(500), Ct);
+        // Two held for 2 s: the third is made right after them, so they are still in flight unless
+        // the machine stalls this test for seconds.
+        ValueTask<TcpCheckResult> a = shaker.CheckAsync(silent.EndPoint, TimeSpan.FromSeconds(2), Ct);
+        ValueTask<TcpCheckResult> b = shaker.CheckAsync(silent.EndPoint, TimeSpan.FromSeconds(2), Ct);
         TcpCheckResult third = await shaker.CheckAsync(listener.EndPoint, Timeout, Ct);
         await a;
         await b;
@@ -345,6 +393,18 @@ public sealed class EngineTests
             }
         });
         return result.Task.WaitAsync(TimeSpan.FromSeconds(5));
+    }
+
+    /// <summary>The engine once the first check has started it (bounded wait; the start runs behind that check).</summary>
+    private static async Task<Engine.ICheckEngine> WaitForEngine(TcpShaker shaker)
+    {
+        var waited = System.Diagnostics.Stopwatch.StartNew();
+        while (shaker.Engine is null && waited.Elapsed < TimeSpan.FromSeconds(10))
+        {
+            await Task.Delay(5);
+        }
+
+        return shaker.Engine ?? throw new TimeoutException("the engine did not start within 10 s");
     }
 
     private static async Task WaitUntil(Func<bool> condition, TimeSpan within)

@@ -1,6 +1,6 @@
 using System.Net;
 using HealthChecks.TcpShaker.Engine;
-using HealthChecks.TcpShaker.Tests.Support;
+using HealthChecks.TcpShaker.Testing;
 
 namespace HealthChecks.TcpShaker.Tests;
 

@@ -1,7 +1,7 @@
 using System.Net;
 using HealthChecks.TcpShaker.Engine;
 using HealthChecks.TcpShaker.Engine.Epoll;
-using HealthChecks.TcpShaker.Tests.Support;
+using HealthChecks.TcpShaker.Testing;
 
 namespace HealthChecks.TcpShaker.Tests;
 

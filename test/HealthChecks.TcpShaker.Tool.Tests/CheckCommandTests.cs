@@ -1,7 +1,6 @@
 using System.Net;
 using System.Net.Sockets;
 using System.Text.Json;
-using HealthChecks.TcpShaker.Tests.Support;
 using HealthChecks.TcpShaker.Tool.Tests.Support;
 
 namespace HealthChecks.TcpShaker.Tool.Tests;
@@ -73,6 +72,7 @@ public sealed class CheckCommandTests
     }
 
     [Fact]
+    [Trait("Category", "Timing")]
     public async Task Mixed_targets_are_checked_at_once_and_exit_1()
     {
         using var listener = new LoopbackListener();

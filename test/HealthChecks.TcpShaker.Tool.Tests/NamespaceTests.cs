@@ -11,23 +11,36 @@ public sealed class NamespaceTests
 {
     private const string Hosts = "127.0.0.1 localhost\n::1 localhost\n127.0.0.1 svc.test\n::1 svc.test\n";
 
-    private static Task<NetworkNamespace> CreateOrSkipAsync()
+    private static readonly TimeSpan Limit = TimeSpan.FromSeconds(60);
+
+    private static NetNamespace CreateOrSkip()
     {
-        string? unavailable = NetworkNamespace.Unavailable();
+        string? unavailable = NetNamespace.SkipReason();
         Assert.SkipWhen(unavailable is not null, unavailable ?? string.Empty);
-        return NetworkNamespace.CreateAsync(Hosts);
+        NetNamespace ns = NetNamespace.Create(hosts: Hosts, prefix: "tstool-");
+        if (!ns.Exec("ip", "-o", "addr", "show", "dev", "lo").Contains("::1", StringComparison.Ordinal))
+        {
+            ns.Dispose();
+            Assert.Skip("the namespace's loopback has no ::1 (IPv6 disabled?)");
+        }
+
+        return ns;
     }
+
+    /// <summary>Runs a program inside the namespace to its end.</summary>
+    private static Task<ToolRun> RunAsync(NetNamespace ns, params string[] command) =>
+        ToolRunner.RunProcessAsync("ip", ["netns", "exec", ns.Name, .. command], Limit);
 
     [Fact]
     [Trait("Category", "Netns")]
     public async Task All_addresses_fails_a_name_with_an_open_and_a_closed_address_that_any_accepts()
     {
-        using NetworkNamespace ns = await CreateOrSkipAsync();
-        using System.Net.Sockets.Socket listener = ns.Listen(new System.Net.IPEndPoint(System.Net.IPAddress.Loopback, 7000));
+        using NetNamespace ns = CreateOrSkip();
+        using LoopbackListener listener = ns.RunInside(() => new LoopbackListener(System.Net.IPAddress.Loopback, backlog: 16, port: 7000));
 
-        ToolRun any = await ns.RunAsync("dotnet", ToolRunner.AssemblyPath, "check", "svc.test:7000", "--json");
-        ToolRun all = await ns.RunAsync("dotnet", ToolRunner.AssemblyPath, "check", "svc.test:7000", "--json", "--all-addresses");
-        ToolRun lines = await ns.RunAsync("dotnet", ToolRunner.AssemblyPath, "check", "svc.test:7000", "--all-addresses");
+        ToolRun any = await RunAsync(ns, "dotnet", ToolRunner.AssemblyPath, "check", "svc.test:7000", "--json");
+        ToolRun all = await RunAsync(ns, "dotnet", ToolRunner.AssemblyPath, "check", "svc.test:7000", "--json", "--all-addresses");
+        ToolRun lines = await RunAsync(ns, "dotnet", ToolRunner.AssemblyPath, "check", "svc.test:7000", "--all-addresses");
 
         Assert.True(any.ExitCode == 0, any.ToString());
         Assert.True(all.ExitCode == 1, all.ToString());
@@ -46,12 +59,12 @@ public sealed class NamespaceTests
     [Trait("Category", "Netns")]
     public async Task Unreachable_port_shows_the_errno()
     {
-        using NetworkNamespace ns = await CreateOrSkipAsync();
-        ToolRun reject = await ns.RunAsync("iptables", "-A", "INPUT", "-p", "tcp", "--dport", "7001", "-j", "REJECT", "--reject-with", "icmp-host-unreachable");
+        using NetNamespace ns = CreateOrSkip();
+        ToolRun reject = await RunAsync(ns, "iptables", "-A", "INPUT", "-p", "tcp", "--dport", "7001", "-j", "REJECT", "--reject-with", "icmp-host-unreachable");
         Assert.SkipWhen(reject.ExitCode != 0, $"iptables could not add a REJECT rule in the namespace: {reject}");
 
-        ToolRun run = await ns.RunAsync("dotnet", ToolRunner.AssemblyPath, "check", "127.0.0.1:7001", "--timeout", "5s");
-        ToolRun json = await ns.RunAsync("dotnet", ToolRunner.AssemblyPath, "check", "127.0.0.1:7001", "--timeout", "5s", "--json");
+        ToolRun run = await RunAsync(ns, "dotnet", ToolRunner.AssemblyPath, "check", "127.0.0.1:7001", "--timeout", "5s");
+        ToolRun json = await RunAsync(ns, "dotnet", ToolRunner.AssemblyPath, "check", "127.0.0.1:7001", "--timeout", "5s", "--json");
 
         Assert.True(run.ExitCode == 1, run.ToString());
         Assert.Matches(@"(?m)^UNREACHABLE +127\.0\.0\.1:7001 +127\.0\.0\.1:7001 +\d+\.\d{3} ms +127\.0\.0\.1:7001 is unreachable \(EHOSTUNREACH\)$", run.Out);

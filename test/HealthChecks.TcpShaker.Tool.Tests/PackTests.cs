@@ -1,4 +1,3 @@
-using HealthChecks.TcpShaker.Tests.Support;
 using HealthChecks.TcpShaker.Tool.Tests.Support;
 
 namespace HealthChecks.TcpShaker.Tool.Tests;

@@ -1,5 +1,4 @@
 using System.Diagnostics;
-using HealthChecks.TcpShaker.Tests.Support;
 using HealthChecks.TcpShaker.Tool.Tests.Support;
 
 namespace HealthChecks.TcpShaker.Tool.Tests;

@@ -1,5 +1,5 @@
 using System.Diagnostics;
-using HealthChecks.TcpShaker.Tests.Support;
+using HealthChecks.TcpShaker.Testing;
 
 namespace HealthChecks.TcpShaker.Tests.Monitoring;
 

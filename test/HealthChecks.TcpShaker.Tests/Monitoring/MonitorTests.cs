@@ -1,7 +1,7 @@
 using System.Collections.Concurrent;
 using System.Diagnostics;
 using System.Net;
-using HealthChecks.TcpShaker.Tests.Support;
+using HealthChecks.TcpShaker.Testing;
 
 namespace HealthChecks.TcpShaker.Tests.Monitoring;
 

@@ -1,7 +1,7 @@
 using System.Net;
 using System.Net.Sockets;
 
-namespace HealthChecks.TcpShaker.Tests.Support;
+namespace HealthChecks.TcpShaker.Testing;
 
 /// <summary>
 /// A real listening socket on loopback that never calls accept(): after half-open checks its
@@ -11,7 +11,7 @@ public sealed class LoopbackListener : IDisposable
 {
     private readonly Socket _socket;
 
-    public LoopbackListener(IPAddress? address = null, int backlog = 4096)
+    public LoopbackListener(IPAddress? address = null, int backlog = 4096, int port = 0)
     {
         address ??= IPAddress.Loopback;
         _socket = new Socket(address.AddressFamily, SocketType.Stream, ProtocolType.Tcp);
@@ -20,7 +20,7 @@ public sealed class LoopbackListener : IDisposable
             _socket.DualMode = false;
         }
 
-        _socket.Bind(new IPEndPoint(address, 0));
+        _socket.Bind(new IPEndPoint(address, port));
         _socket.Listen(backlog);
         EndPoint = (IPEndPoint)_socket.LocalEndPoint!;
     }
@@ -76,24 +76,41 @@ public sealed class ClosedPort : IDisposable
 
 /// <summary>
 /// A target that never answers, without root: a listener with backlog 0 whose accept queue is
-/// already full (one completed connection held), so the kernel drops every further SYN.
+/// already full (one completed connection held), so the kernel drops every further SYN. The
+/// constructor throws when the queue does not fill: a test must not go on against a target that
+/// may answer.
 /// </summary>
 public sealed class SilentTarget : IDisposable
 {
+    /// <summary>How long the kernel gets to queue the filler; on loopback it is there within microseconds, so 5 s is a stall, not load.</summary>
+    private static readonly TimeSpan FillWithin = TimeSpan.FromSeconds(5);
+
     private readonly Socket _listener;
     private readonly Socket _filler;
 
     public SilentTarget()
+        : this(fill: true)
+    {
+    }
+
+    /// <summary>For the fixture's own test only: <paramref name="fill"/> false leaves the queue empty, so the constructor must throw.</summary>
+    internal SilentTarget(bool fill)
     {
         _listener = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
         _listener.Bind(new IPEndPoint(IPAddress.Loopback, 0));
         _listener.Listen(0);
         EndPoint = (IPEndPoint)_listener.LocalEndPoint!;
         _filler = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
-        _filler.Connect(EndPoint);
-        // Wait until the kernel has queued the filler, so the queue is really full.
-        for (int i = 0; i < 100 && !_listener.Poll(10_000, SelectMode.SelectRead); i++)
+        if (fill)
         {
+            _filler.Connect(EndPoint);
+        }
+
+        // The queue is full once the filler's connection is waiting to be accepted.
+        if (!_listener.Poll(FillWithin, SelectMode.SelectRead))
+        {
+            Dispose();
+            throw new InvalidOperationException($"SilentTarget {EndPoint}: the accept queue did not fill within {FillWithin.TotalSeconds:0} s, so SYNs may be answered; refusing to go on.");
         }
     }
 

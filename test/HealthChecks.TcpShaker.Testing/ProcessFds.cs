@@ -1,4 +1,4 @@
-namespace HealthChecks.TcpShaker.Tests.Support;
+namespace HealthChecks.TcpShaker.Testing;
 
 /// <summary>Counts this process's open socket descriptors from /proc/self/fd.</summary>
 public static class ProcessFds

@@ -1,29 +1,35 @@
 using System.Globalization;
 using System.Net;
-using HealthChecks.TcpShaker.Tests.Support;
 using Microsoft.Win32.SafeHandles;
 
-namespace HealthChecks.TcpShaker.Reliability.Tests.Support;
+namespace HealthChecks.TcpShaker.Testing;
 
 /// <summary>
-/// A network namespace of the test's own, deleted on dispose (also when the test fails): loopback up,
-/// optionally a veth pair with a /30 from 198.18.0.0/15 (RFC 2544 benchmarking range) on both sides,
-/// iptables rules inside it. Before anything is sent, <see cref="Create"/> checks that the route from
-/// the root namespace to <see cref="InsideAddress"/> goes through the veth, so no packet aimed at the
-/// namespace can leave through the default route.
+/// A network namespace of a test's (or a benchmark case's) own, deleted on dispose (also when the test
+/// fails), with the processes still in it. Loopback is up (127.0.0.1 and ::1). Optionally:
+/// a hosts file (<c>ip netns exec</c> bind-mounts <c>/etc/netns/NAME/hosts</c> over <c>/etc/hosts</c>,
+/// so a name resolves to the addresses a test wants), and a veth pair with a /30 from 198.18.0.0/15
+/// (RFC 2544 benchmarking range) on both sides. Before anything is sent to <see cref="InsideAddress"/>,
+/// <see cref="AssertRoutedThroughVeth"/> checks that the root namespace routes it through the veth,
+/// so no packet aimed at the namespace can leave through the default route. Its kernel counters
+/// (<see cref="ReadCounters"/>) belong to it alone. Needs Linux, root and <c>ip</c> (iproute2).
 /// </summary>
 public sealed class NetNamespace : IDisposable
 {
+    /// <summary>The name prefix when a caller gives none.</summary>
+    public const string DefaultPrefix = "tsns-";
+
+    private static readonly TimeSpan Limit = TimeSpan.FromSeconds(20);
     private static int s_counter;
     private readonly string _ip;
-    private readonly string _iptables;
+    private readonly string _etc;
     private bool _disposed;
 
-    private NetNamespace(string name, string ip, string iptables)
+    private NetNamespace(string name, string ip)
     {
         Name = name;
         _ip = ip;
-        _iptables = iptables;
+        _etc = Path.Combine("/etc/netns", name);
     }
 
     /// <summary>The namespace's name (under /run/netns).</summary>
@@ -38,7 +44,7 @@ public sealed class NetNamespace : IDisposable
     /// <summary>The namespace's address on the veth: the address tests check from the root namespace.</summary>
     public IPAddress? InsideAddress { get; private set; }
 
-    /// <summary>Why namespace tests cannot run here, or null when they can.</summary>
+    /// <summary>Why namespaces cannot be made here, or null when they can.</summary>
     public static string? SkipReason()
     {
         if (!OperatingSystem.IsLinux())
@@ -56,33 +62,36 @@ public sealed class NetNamespace : IDisposable
             return "'ip' (iproute2) is not installed";
         }
 
-        if (Sh.Which("iptables") is null)
-        {
-            return "'iptables' is not installed";
-        }
-
         return null;
     }
 
-    /// <summary>Skips the calling test (with the reason) when namespaces cannot be made here.</summary>
-    public static void SkipUnlessAvailable()
+    /// <summary>
+    /// Creates a namespace with loopback up; with <paramref name="hosts"/>, its own hosts file; with
+    /// <paramref name="veth"/>, a veth pair to the root namespace. Names start with <paramref name="prefix"/>
+    /// (see <see cref="DeleteLeftovers"/>).
+    /// </summary>
+    public static NetNamespace Create(bool veth = false, string? hosts = null, string prefix = DefaultPrefix)
     {
-        string? reason = SkipReason();
-        Assert.SkipWhen(reason is not null, reason ?? string.Empty);
-    }
-
-    /// <summary>Creates a namespace with loopback up and, when <paramref name="veth"/>, a veth pair to the root namespace.</summary>
-    public static NetNamespace Create(bool veth = true)
-    {
-        string ip = Sh.Which("ip")!;
-        string iptables = Sh.Which("iptables")!;
+        string ip = Sh.Which("ip") ?? throw new InvalidOperationException("'ip' (iproute2) is not installed");
         int id = Interlocked.Increment(ref s_counter);
         string tag = string.Create(CultureInfo.InvariantCulture, $"{Environment.ProcessId % 100_000:x}{id:x}");
-        var ns = new NetNamespace("tsrel-" + tag, ip, iptables);
+        var ns = new NetNamespace(prefix + tag, ip);
         try
         {
             Sh.Run(ip, "netns", "add", ns.Name);
+            if (hosts is not null)
+            {
+                Directory.CreateDirectory(ns._etc);
+                File.WriteAllText(Path.Combine(ns._etc, "hosts"), hosts);
+            }
+
             ns.Exec(ip, "link", "set", "lo", "up");
+            string addresses = ns.Exec(ip, "-o", "addr", "show", "dev", "lo");
+            if (!addresses.Contains("127.0.0.1", StringComparison.Ordinal))
+            {
+                throw new InvalidOperationException($"the loopback of {ns.Name} has no 127.0.0.1:\n{addresses}");
+            }
+
             if (veth)
             {
                 ns.AddVeth(tag);
@@ -94,6 +103,26 @@ public sealed class NetNamespace : IDisposable
         {
             ns.Dispose();
             throw;
+        }
+    }
+
+    /// <summary>Deletes namespaces that an earlier, killed run left behind: only those whose name starts with <paramref name="prefix"/>.</summary>
+    public static void DeleteLeftovers(string prefix)
+    {
+        ArgumentException.ThrowIfNullOrEmpty(prefix);
+        (int code, string list, _) = Sh.TryRun(Limit, "ip", "netns", "list");
+        if (code != 0)
+        {
+            return;
+        }
+
+        foreach (string line in list.Split('\n', StringSplitOptions.RemoveEmptyEntries))
+        {
+            string name = line.Split(' ')[0];
+            if (name.StartsWith(prefix, StringComparison.Ordinal))
+            {
+                Sh.TryRun(Limit, "ip", "netns", "del", name);
+            }
         }
     }
 
@@ -125,7 +154,9 @@ public sealed class NetNamespace : IDisposable
         var random = new Random(Environment.ProcessId ^ Environment.TickCount);
         for (int attempt = 0; attempt < 50; attempt++)
         {
+#pragma warning disable CA5394 // not security: a random free subnet
             int subnet = random.Next(0, 1 << 15); // 32,768 /30s in 198.18.0.0/15
+#pragma warning restore CA5394
             int baseAddress = (198 << 24) | (18 << 16) | (subnet << 2);
             string prefix = ToAddress(baseAddress) + "/30";
             bool addressInUse = Sh.Run(_ip, "-o", "addr", "show", "to", prefix).Trim().Length > 0;
@@ -187,20 +218,26 @@ public sealed class NetNamespace : IDisposable
         return new IPEndPoint(InsideAddress!, port);
     }
 
-    /// <summary>Runs a command inside the namespace (<c>ip netns exec</c>).</summary>
-    public string Exec(string file, params string[] args) => Sh.Run("ip", ["netns", "exec", Name, file, .. args]);
+    /// <summary>Runs a command inside the namespace (<c>ip netns exec</c>); throws when it fails.</summary>
+    public string Exec(string file, params string[] args) => Sh.Run(_ip, ["netns", "exec", Name, file, .. args]);
 
-    /// <summary>Runs iptables inside the namespace.</summary>
-    public string Iptables(params string[] args) => Exec(_iptables, ["-w", .. args]);
+    /// <summary>Runs a command inside the namespace (<c>ip netns exec</c>) to its end, bounded by <paramref name="within"/>.</summary>
+    public (int ExitCode, string Stdout, string Stderr) TryExec(TimeSpan within, string file, params string[] args) =>
+        Sh.TryRun(within, _ip, ["netns", "exec", Name, file, .. args]);
 
-    /// <summary>Packets counted by the rules of <paramref name="chain"/> whose target is <paramref name="target"/>.</summary>
-    public long IptablesPackets(string chain, string target)
+    /// <summary>Runs iptables inside the namespace (throws when it is not installed or fails).</summary>
+    public string Iptables(params string[] args) =>
+        Exec(Sh.Which("iptables") ?? throw new InvalidOperationException("'iptables' is not installed"), ["-w", .. args]);
+
+    /// <summary>Packets counted by the rules of <paramref name="chain"/> whose target is <paramref name="target"/> (only those for <paramref name="port"/> when given).</summary>
+    public long IptablesPackets(string chain, string target, int? port = null)
     {
         long total = 0;
+        string? portMatch = port is { } p ? string.Create(CultureInfo.InvariantCulture, $"dpt:{p}") : null;
         foreach (string line in Iptables("-L", chain, "-v", "-x", "-n").Split('\n'))
         {
             string[] words = line.Split(' ', StringSplitOptions.RemoveEmptyEntries);
-            if (words.Length > 2 && words[2] == target && long.TryParse(words[0], NumberStyles.None, CultureInfo.InvariantCulture, out long packets))
+            if (words.Length > 2 && words[2] == target && (portMatch is null || words.Contains(portMatch)) && long.TryParse(words[0], NumberStyles.None, CultureInfo.InvariantCulture, out long packets))
             {
                 total += packets;
             }
@@ -209,20 +246,12 @@ public sealed class NetNamespace : IDisposable
         return total;
     }
 
-    /// <summary>A kernel counter of the namespace from <c>nstat -az</c> (for example <c>TcpExtEmbryonicRsts</c>).</summary>
-    public long Counter(string name)
-    {
-        foreach (string line in Exec("nstat", "-az", name).Split('\n'))
-        {
-            string[] words = line.Split(' ', StringSplitOptions.RemoveEmptyEntries);
-            if (words.Length >= 2 && words[0] == name)
-            {
-                return long.Parse(words[1], CultureInfo.InvariantCulture);
-            }
-        }
+    /// <summary>The namespace's TCP counters from /proc/net/snmp and /proc/net/netstat read inside it (TcpPassiveOpens, TcpExtEmbryonicRsts, ...).</summary>
+    public Dictionary<string, long> ReadCounters() => KernelCounters.Parse(Exec("cat", "/proc/net/snmp", "/proc/net/netstat"));
 
-        throw new InvalidOperationException($"nstat has no counter {name}");
-    }
+    /// <summary>One kernel counter of the namespace (for example <c>TcpExtEmbryonicRsts</c>).</summary>
+    public long Counter(string name) =>
+        ReadCounters().TryGetValue(name, out long value) ? value : throw new InvalidOperationException($"the kernel has no counter {name}");
 
     /// <summary>Runs <paramref name="action"/> on a new thread that has joined the namespace: sockets it creates live there.</summary>
     public T RunInside<T>(Func<T> action)
@@ -245,7 +274,7 @@ public sealed class NetNamespace : IDisposable
         thread.Join();
         if (failure is not null)
         {
-            throw new InvalidOperationException("running inside the namespace failed", failure);
+            throw new InvalidOperationException($"running inside {Name} failed", failure);
         }
 
         return result;
@@ -255,37 +284,10 @@ public sealed class NetNamespace : IDisposable
     public void JoinOnCurrentThread()
     {
         using SafeFileHandle handle = File.OpenHandle("/run/netns/" + Name);
-        if (Native.setns((int)handle.DangerousGetHandle(), Native.CLONE_NEWNET) != 0)
+        if (Native.SetNs((int)handle.DangerousGetHandle(), Native.CLONE_NEWNET) != 0)
         {
             throw new InvalidOperationException($"setns({Name}) failed with errno {System.Runtime.InteropServices.Marshal.GetLastPInvokeError()}");
         }
-    }
-
-    /// <summary>Moves every loop thread of a started <see cref="TcpShaker"/> into the namespace.</summary>
-    public async Task JoinLoopsAsync(TcpShaker shaker)
-    {
-        await shaker.StartAsync();
-        var engine = (Engine.Epoll.HalfOpenEngine)shaker.Engine!;
-        var joined = new List<Task>();
-        foreach (Engine.Epoll.EpollLoop loop in engine.Loops)
-        {
-            var done = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
-            loop.Post(_ =>
-            {
-                try
-                {
-                    JoinOnCurrentThread();
-                    done.SetResult();
-                }
-                catch (Exception e)
-                {
-                    done.SetException(e);
-                }
-            });
-            joined.Add(done.Task);
-        }
-
-        await Task.WhenAll(joined).WaitAsync(TimeSpan.FromSeconds(10));
     }
 
     public void Dispose()
@@ -296,11 +298,41 @@ public sealed class NetNamespace : IDisposable
         }
 
         _disposed = true;
+        // Processes still inside would keep it alive: end them first (only the ones in this namespace).
+        (int code, string pids, _) = Sh.TryRun(Limit, _ip, "netns", "pids", Name);
+        if (code == 0)
+        {
+            foreach (string pid in pids.Split('\n', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries))
+            {
+                int id = int.Parse(pid, CultureInfo.InvariantCulture);
+                if (id == Environment.ProcessId)
+                {
+                    continue; // a thread of ours joined it (setns); never end the test process itself
+                }
+
+                try
+                {
+                    using var process = System.Diagnostics.Process.GetProcessById(id);
+                    process.Kill(entireProcessTree: true);
+                    process.WaitForExit(5000);
+                }
+                catch (ArgumentException)
+                {
+                    // Already gone.
+                }
+            }
+        }
+
         // Deleting the namespace destroys the veth (both ends); delete the host end too in case the move failed.
-        Sh.TryRun(TimeSpan.FromSeconds(20), _ip, "netns", "del", Name);
+        Sh.TryRun(Limit, _ip, "netns", "del", Name);
         if (HostInterface is not null)
         {
-            Sh.TryRun(TimeSpan.FromSeconds(20), _ip, "link", "del", HostInterface);
+            Sh.TryRun(Limit, _ip, "link", "del", HostInterface);
+        }
+
+        if (Directory.Exists(_etc))
+        {
+            Directory.Delete(_etc, recursive: true);
         }
     }
 }
