@@ -16,7 +16,8 @@ rids=${RIDS:-"linux-x64 linux-arm64"}
 tool=src/HealthChecks.TcpShaker.Tool/HealthChecks.TcpShaker.Tool.csproj
 mkdir -p "$out"
 
-dotnet pack HealthChecks.TcpShaker.sln -c Release -o "$out"     # the library and the tool's pointer package
+dotnet pack src/HealthChecks.TcpShaker/HealthChecks.TcpShaker.csproj -c Release -o "$out"   # the library
+dotnet pack "$tool" -c Release -o "$out"                        # the tool's pointer package
 dotnet pack "$tool" -c Release -r any -o "$out"                 # the framework-dependent fallback
 version=$(dotnet msbuild "$tool" -getProperty:Version)
 for rid in $rids; do
