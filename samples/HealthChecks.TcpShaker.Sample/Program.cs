@@ -1,3 +1,4 @@
+using System.Net;
 using HealthChecks.TcpShaker.Sample;
 using HealthChecks.UI.Client;
 using Microsoft.AspNetCore.Diagnostics.HealthChecks;
@@ -47,18 +48,31 @@ if (!string.IsNullOrWhiteSpace(builder.Configuration["OTEL_EXPORTER_OTLP_ENDPOIN
 
 WebApplication app = builder.Build();
 
+// What the health endpoints reveal: every dependency's address, port, errno and handshake time,
+// a map of the network behind this app. So the detail goes to callers on this machine only (the
+// dashboard, curl, kubectl port-forward); anyone else gets the status word, which is all a load
+// balancer or the kubelet needs, and /health (everything, for people) refuses them.
+// Behind a reverse proxy on this machine every request comes from loopback: protect the endpoints
+// there with RequireHost on a management port or RequireAuthorization instead (README).
+app.UseWhen(context => context.Request.Path.StartsWithSegments("/health") && !IsLocalCaller(context), refused =>
+    refused.Run(context =>
+    {
+        context.Response.StatusCode = StatusCodes.Status403Forbidden;
+        return context.Response.WriteAsync("/health answers requests from this machine only.");
+    }));
+
 app.UseDefaultFiles();
 app.UseStaticFiles();
 
 app.MapHealthChecks("/livez", new HealthCheckOptions
 {
     Predicate = registration => registration.Tags.Contains(SampleTags.Live),
-    ResponseWriter = UIResponseWriter.WriteHealthCheckUIResponse,
+    ResponseWriter = DetailForLocalCallers,
 });
 app.MapHealthChecks("/readyz", new HealthCheckOptions
 {
     Predicate = registration => registration.Tags.Contains(SampleTags.Ready),
-    ResponseWriter = UIResponseWriter.WriteHealthCheckUIResponse,
+    ResponseWriter = DetailForLocalCallers,
 });
 app.MapHealthChecks("/health", new HealthCheckOptions
 {
@@ -67,6 +81,22 @@ app.MapHealthChecks("/health", new HealthCheckOptions
 app.MapPrometheusScrapingEndpoint("/metrics");
 
 app.Run();
+
+// The remote address of the connection itself, which a client cannot forge (unlike the Host header).
+static bool IsLocalCaller(HttpContext context) =>
+    context.Connection.RemoteIpAddress is { } address && IPAddress.IsLoopback(address);
+
+// Each entry with its Data (HealthChecks UI JSON) for local callers; the status word for the rest.
+static Task DetailForLocalCallers(HttpContext context, HealthReport report)
+{
+    if (IsLocalCaller(context))
+    {
+        return UIResponseWriter.WriteHealthCheckUIResponse(context, report);
+    }
+
+    context.Response.ContentType = "text/plain";
+    return context.Response.WriteAsync(report.Status.ToString());
+}
 
 /// <summary>The sample app; public so tests can host it with <c>WebApplicationFactory&lt;Program&gt;</c>.</summary>
 public partial class Program;

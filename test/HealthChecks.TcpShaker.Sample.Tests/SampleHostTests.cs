@@ -1,6 +1,7 @@
 using System.Net;
 using Microsoft.AspNetCore.Hosting;
 using Microsoft.AspNetCore.Mvc.Testing;
+using Microsoft.Extensions.DependencyInjection;
 
 namespace HealthChecks.TcpShaker.Sample.Tests;
 
@@ -19,7 +20,9 @@ public sealed class SampleHostTests : IDisposable
         _factory = new WebApplicationFactory<Program>().WithWebHostBuilder(web => web
             // Settings, not ConfigureAppConfiguration: Program reads them while registering the checks.
             .UseSetting("HealthChecks:SelfHttp:Endpoints:0", Endpoint(_listener.EndPoint))
-            .UseSetting("HealthChecks:Dependencies:Endpoints:0", Endpoint(_closed.EndPoint)));
+            .UseSetting("HealthChecks:Dependencies:Endpoints:0", Endpoint(_closed.EndPoint))
+            // The detail is for callers on this machine; TestServer's requests have no address.
+            .ConfigureServices(services => services.AddSingleton<IStartupFilter, LoopbackCaller>()));
     }
 
     private static string ExpectedMode => OperatingSystem.IsLinux() ? "HalfOpen" : "FullConnect";

@@ -3,9 +3,11 @@ using HealthChecks.TcpShaker.Tool.Tests.Support;
 namespace HealthChecks.TcpShaker.Tool.Tests;
 
 /// <summary>
-/// The package as a user gets it: <c>dotnet pack</c>, <c>dotnet tool install</c> from a local folder,
-/// then the installed <c>tcp-shaker</c>. Slow (a Release build and a restore): trait Category=Pack,
-/// so it can be left out with <c>--filter "Category!=Pack"</c>.
+/// The packages as a user gets them: <c>eng/pack.sh</c> (the tool's pointer package, its native
+/// linux-x64 package and its framework-dependent fallback), <c>dotnet tool install</c> from a local
+/// folder, then the installed <c>tcp-shaker</c>, which must be the native executable. Slow (Release
+/// builds, a native AOT compile and a restore): trait Category=Pack, so it can be left out with
+/// <c>--filter "Category!=Pack"</c>. Native AOT needs clang; without it the test skips.
 /// </summary>
 public sealed class PackTests
 {
@@ -13,8 +15,11 @@ public sealed class PackTests
 
     [Fact]
     [Trait("Category", "Pack")]
-    public async Task Packed_tool_installs_and_checks_a_listener()
+    public async Task Packed_tool_installs_as_a_native_executable_and_checks_a_listener()
     {
+        Assert.SkipUnless(OperatingSystem.IsLinux() && System.Runtime.InteropServices.RuntimeInformation.OSArchitecture == System.Runtime.InteropServices.Architecture.X64,
+            "the native tool package is built for linux-x64 here");
+        Assert.SkipWhen(FindOnPath("clang") is null, "native AOT needs clang (Debian: apt-get install clang zlib1g-dev)");
         DirectoryInfo work = Directory.CreateTempSubdirectory("tcp-shaker-pack-");
         try
         {
@@ -28,17 +33,21 @@ public sealed class PackTests
                 ["DOTNET_CLI_TELEMETRY_OPTOUT"] = "1",
                 ["DOTNET_NOLOGO"] = "1",
             };
-            string project = Path.Combine(ToolRunner.RepositoryRoot, "src", "HealthChecks.TcpShaker.Tool", "HealthChecks.TcpShaker.Tool.csproj");
+            environment["RIDS"] = "linux-x64";
+            string script = Path.Combine(ToolRunner.RepositoryRoot, "eng", "pack.sh");
 
             // No build servers: a lingering MSBuild node or compiler server would hold our output pipes open.
-            ToolRun pack = await ToolRunner.RunProcessAsync(
-                "dotnet",
-                ["pack", project, "-c", "Release", "-o", feed, "-nodeReuse:false", "-p:UseSharedCompilation=false", "-v", "q"],
-                Limit,
-                environment);
+            environment["MSBUILDDISABLENODEREUSE"] = "1";
+            environment["UseSharedCompilation"] = "false";
+            ToolRun pack = await ToolRunner.RunProcessAsync("bash", [script, feed], Limit, environment);
             Assert.True(pack.ExitCode == 0, pack.ToString());
-            string package = Assert.Single(Directory.GetFiles(feed, "HealthChecks.TcpShaker.Tool.*.nupkg"));
+            Assert.DoesNotMatch(@"(?i)\bwarning\s*[A-Z]*\d*\s*:", pack.Out);
+            string package = Assert.Single(Directory.GetFiles(feed, "HealthChecks.TcpShaker.Tool.0*.nupkg"));
             string version = Path.GetFileNameWithoutExtension(package)["HealthChecks.TcpShaker.Tool.".Length..];
+            Assert.True(File.Exists(Path.Combine(feed, $"HealthChecks.TcpShaker.Tool.linux-x64.{version}.nupkg")));
+            Assert.True(File.Exists(Path.Combine(feed, $"HealthChecks.TcpShaker.Tool.any.{version}.nupkg")));
+            Assert.True(File.Exists(Path.Combine(feed, $"HealthChecks.TcpShaker.{version}.snupkg")));
+            Assert.True(File.Exists(Path.Combine(feed, $"tcp-shaker-{version}-linux-x64.tar.gz")));
 
             ToolRun install = await ToolRunner.RunProcessAsync(
                 "dotnet",
@@ -52,6 +61,15 @@ public sealed class PackTests
             using var listener = new LoopbackListener();
             using var closed = new ClosedPort();
             string installed = Path.Combine(tools, "tcp-shaker");
+            // The native executable itself, not a launcher that starts the .NET runtime on a dll.
+            byte[] head = new byte[4];
+            using (FileStream file = File.OpenRead(installed))
+            {
+                file.ReadExactly(head);
+            }
+
+            Assert.Equal("\u007fELF"u8.ToArray(), head);
+            Assert.Contains(".linux-x64", new FileInfo(installed).ResolveLinkTarget(returnFinalTarget: true)?.FullName ?? string.Empty, StringComparison.OrdinalIgnoreCase);
             ToolRun open = await ToolRunner.RunProcessAsync(installed, ["check", listener.EndPoint.ToString()], Limit);
             ToolRun refused = await ToolRunner.RunProcessAsync(installed, ["check", closed.EndPoint.ToString()], Limit);
             ToolRun versionRun = await ToolRunner.RunProcessAsync(installed, ["--version"], Limit);
@@ -68,4 +86,9 @@ public sealed class PackTests
             work.Delete(recursive: true);
         }
     }
+
+    private static string? FindOnPath(string name) =>
+        (Environment.GetEnvironmentVariable("PATH") ?? string.Empty).Split(':', StringSplitOptions.RemoveEmptyEntries)
+            .Select(directory => Path.Combine(directory, name))
+            .FirstOrDefault(File.Exists);
 }

@@ -26,16 +26,31 @@ internal static class CheckCommand
             TimeSpan checkTimeout = timeout.ValueIn(parse);
             bool requireAll = parse.GetValue(allAddresses);
 
-            await using var shaker = new TcpShaker(new TcpShakerOptions { ForceFullConnect = parse.GetValue(fullConnect) });
+            bool forceFullConnect = parse.GetValue(fullConnect);
+            TcpShakerMode mode;
             TargetReport[] reports;
+            string? problem = null;
+            string? unverified = null;
             try
             {
-                reports = await TargetChecks.CheckAsync(shaker, endpoints, checkTimeout, requireAll, cancellationToken);
+                (mode, reports, problem, unverified) = forceFullConnect
+                    ? await CheckFullConnectAsync(endpoints, checkTimeout, requireAll, cancellationToken)
+                    : await CheckHalfOpenAsync(endpoints, checkTimeout, requireAll, cancellationToken);
             }
             catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
             {
                 await console.Error.WriteLineAsync("tcp-shaker check: interrupted");
                 return ExitCodes.Interrupted;
+            }
+
+            // Said even with -q: a probe's events should show that the servers saw connections.
+            if (problem is not null)
+            {
+                await console.Error.WriteLineAsync($"tcp-shaker check: half-open did not hold, so the mode is FullConnect: {problem}");
+            }
+            else if (unverified is not null)
+            {
+                await console.Error.WriteLineAsync($"tcp-shaker check: half-open could not be verified: {unverified}");
             }
 
             bool ok = TargetChecks.AllOpen(reports);
@@ -46,11 +61,11 @@ internal static class CheckCommand
 
             if (parse.GetValue(json))
             {
-                await console.Out.WriteLineAsync(ResultJson.Write(shaker.Mode, checkTimeout, requireAll, reports));
+                await console.Out.WriteLineAsync(ResultJson.Write(mode, checkTimeout, requireAll, reports));
             }
             else
             {
-                await console.Out.WriteLineAsync($"tcp-shaker check: mode {shaker.Mode}, timeout {Durations.Format(checkTimeout)}, {TargetChecks.Policy(requireAll)}");
+                await console.Out.WriteLineAsync($"tcp-shaker check: mode {mode}, timeout {Durations.Format(checkTimeout)}, {TargetChecks.Policy(requireAll)}");
                 ResultText.Write(console, ResultText.Rows(reports));
                 int open = reports.Count(r => r.IsOpen);
                 string verdict = ok
@@ -63,5 +78,58 @@ internal static class CheckCommand
         });
 
         return command;
+    }
+
+    private static async Task<(TcpShakerMode, TargetReport[], string?, string?)> CheckFullConnectAsync(
+        TcpEndpoint[] endpoints, TimeSpan timeout, bool requireAll, CancellationToken cancellationToken)
+    {
+        await using var shaker = new TcpShaker(new TcpShakerOptions { ForceFullConnect = true });
+        TargetReport[] reports = await TargetChecks.CheckAsync(shaker, endpoints, timeout, requireAll, cancellationToken);
+        return (shaker.Mode, reports, null, null);
+    }
+
+    /// <summary>
+    /// Half-open checks verified as they run (<see cref="CheckVerification"/>) rather than after a
+    /// start-up self-test, which would cost a one-shot process most of its run time.
+    /// </summary>
+    private static async Task<(TcpShakerMode, TargetReport[], string?, string?)> CheckHalfOpenAsync(
+        TcpEndpoint[] endpoints, TimeSpan timeout, bool requireAll, CancellationToken cancellationToken)
+    {
+        using CheckVerification verification = CheckVerification.Start();
+        TargetReport[] reports;
+        TcpCheckResult? privateCheck = null;
+        TcpShakerMode mode;
+        await using (var shaker = new TcpShaker(new TcpShakerOptions { VerifyOnStart = false }))
+        {
+            Task<TcpCheckResult>? privateTask = verification.CheckPrivateListener(shaker, cancellationToken);
+            reports = await TargetChecks.CheckAsync(shaker, endpoints, timeout, requireAll, cancellationToken);
+            if (privateTask is not null)
+            {
+                privateCheck = await privateTask;
+            }
+
+            mode = shaker.Mode;
+        }
+
+        if (mode != TcpShakerMode.HalfOpen)
+        {
+            return (mode, reports, null, null); // not Linux: connect-and-abort, nothing to verify
+        }
+
+        string? problem = verification.Problem(privateCheck, out string? unverified);
+        if (problem is null)
+        {
+            return (mode, reports, null, unverified);
+        }
+
+        if (privateCheck is { Status: TcpCheckStatus.LocalError, ErrorCode: CheckVerification.QuickAckRefused })
+        {
+            // No check could be made half-open: make them all again, connect-and-abort.
+            (mode, reports, _, _) = await CheckFullConnectAsync(endpoints, timeout, requireAll, cancellationToken);
+            return (mode, reports, problem, null);
+        }
+
+        // The checks were made, and their verdicts hold; they were connect-and-abort in effect.
+        return (TcpShakerMode.FullConnect, reports, problem, null);
     }
 }
