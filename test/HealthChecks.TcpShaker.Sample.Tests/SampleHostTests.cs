@@ -42,7 +42,7 @@ public sealed class SampleHostTests : IDisposable
 
     [Theory]
     [InlineData("/readyz", new[] { "self-http", "dependencies" })]
-    [InlineData("/health", new[] { "self", "self-http", "dependencies" })]
+    [InlineData("/health", new[] { "self", "self-http", "dependencies", "watched" })]
     public async Task Readyz_and_health_report_the_open_and_the_refused_target_with_the_library_data(string path, string[] entries)
     {
         using HttpClient client = _factory.CreateClient();
