@@ -48,10 +48,10 @@ public sealed class WatchCommandTests
     {
         using var listener = new LoopbackListener();
 
-        ToolRun run = await ToolRunner.RunAsync(["watch", listener.EndPoint.ToString(), "--interval", "10ms", "--count", "2", "--full-connect"], cancellationToken: Ct);
+        ToolRun run = await ToolRunner.RunAsync(["watch", listener.EndPoint.ToString(), "--interval", "10ms", "--jitter", "0.2", "--count", "2", "--full-connect"], cancellationToken: Ct);
 
         Assert.True(run.ExitCode == 0, run.ToString());
-        Assert.Contains("mode FullConnect", run.Out, StringComparison.Ordinal);
+        Assert.Contains("mode FullConnect, interval 10ms, rise 2, fall 3, jitter 0.2, timeout 1s", run.Out, StringComparison.Ordinal);
         Assert.Single(Regex.Matches(run.Out, "Unknown -> Up"));
         Assert.InRange(listener.DrainAcceptQueue(), 2, 4);
     }
