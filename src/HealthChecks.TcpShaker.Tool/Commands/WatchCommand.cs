@@ -135,7 +135,7 @@ internal sealed class WatchSession
     private readonly WatchSettings _settings;
     private readonly TcpShakerMonitor _monitor;
     private readonly Channel<TcpHealthChange> _changes = Channel.CreateUnbounded<TcpHealthChange>(new UnboundedChannelOptions { SingleReader = true });
-    private readonly HashSet<TcpHealthChange> _shown = new(ReferenceEqualityComparer.Instance);
+    private readonly Dictionary<TcpWatch, TcpHealthChange> _lastShown = [];
     private readonly List<TcpHealthChange> _recent = [];
 
     internal WatchSession(ToolConsole console, TcpShakerMode mode, WatchSettings settings, TcpShakerMonitor monitor)
@@ -219,7 +219,7 @@ internal sealed class WatchSession
         // wait (briefly) for the last change each watch recorded, so none is missing from the output.
         using var grace = new CancellationTokenSource(EventGrace);
         await ShowChangesAsync();
-        while (watches.Any(w => w.RecentChanges is [.., var last] && !_shown.Contains(last)))
+        while (watches.Any(w => w.RecentChanges is [.., var last] && !ReferenceEquals(_lastShown.GetValueOrDefault(w), last)))
         {
             try
             {
@@ -240,7 +240,7 @@ internal sealed class WatchSession
     {
         while (_changes.Reader.TryRead(out TcpHealthChange? change))
         {
-            _shown.Add(change);
+            _lastShown[change.Watch] = change; // events come in order per watch
             if (_console.IsTerminal && !_settings.Json)
             {
                 _recent.Add(change);
