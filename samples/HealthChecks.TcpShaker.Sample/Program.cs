@@ -28,7 +28,22 @@ builder.Services.AddHealthChecks()
         }
     }, tags: [SampleTags.Ready])
     // Readiness: the dependencies, bound from appsettings.json (a closed loopback port by default).
-    .AddTcpShaker("dependencies", checks.GetSection("Dependencies"), tags: [SampleTags.Ready]);
+    .AddTcpShaker("dependencies", checks.GetSection("Dependencies"), tags: [SampleTags.Ready])
+    // Watched (Watch in appsettings.json): checked continuously from host start, up after Rise successes in a
+    // row, down after Fall failures; answers from the watches' state and probes nothing per request. With no
+    // Endpoints it watches this app's own port and the dependencies. Untagged: only /health and the dashboard show it.
+    .AddTcpShaker("watched", options =>
+    {
+        checks.GetSection("Watched").Bind(options);
+        if (options.Endpoints.Count == 0)
+        {
+            options.Endpoints.Add(SelfEndpoint.FromConfiguration(builder.Configuration));
+            foreach (string dependency in checks.GetSection("Dependencies:Endpoints").Get<string[]>() ?? [])
+            {
+                options.Endpoints.Add(dependency);
+            }
+        }
+    });
 
 // Logs each check's state changes once (Healthy -> Unhealthy and back), not every period.
 builder.Services.Configure<HealthCheckPublisherOptions>(checks.GetSection("Publisher"));

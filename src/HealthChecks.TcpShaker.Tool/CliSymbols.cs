@@ -32,6 +32,27 @@ internal static class CliSymbols
             : value <= TimeSpan.Zero || value > max ? (value, $"{text} is out of range: it must be more than 0 and at most {Durations.Format(max)} ({maxReason}).")
             : (value, null));
 
+    /// <summary>A duration option within [<paramref name="min"/>, <paramref name="max"/>], with no value unless given (help shows <paramref name="defaultText"/>).</summary>
+    internal static DefaultedOption<TimeSpan?> OptionalDuration(string name, string description, string defaultText, TimeSpan min, TimeSpan max, string boundsReason) =>
+        Parsed<TimeSpan?>(name, description, null, defaultText, "duration", [], text =>
+            !Durations.TryParse(text, out TimeSpan value, out string? error) ? (value, $"'{text}' is not a duration: {error}. Write it as 500ms, 2s or 1m.")
+            : value < min || value > max ? (value, $"{text} is out of range: it must be from {Durations.Format(min)} to {Durations.Format(max)} ({boundsReason}).")
+            : (value, null));
+
+    /// <summary>A duration option within [<paramref name="min"/>, <paramref name="max"/>].</summary>
+    internal static DefaultedOption<TimeSpan> Duration(string name, string description, TimeSpan defaultValue, TimeSpan min, TimeSpan max, string boundsReason) =>
+        Parsed(name, description, defaultValue, Durations.Format(defaultValue), "duration", [], text =>
+            !Durations.TryParse(text, out TimeSpan value, out string? error) ? (value, $"'{text}' is not a duration: {error}. Write it as 500ms, 2s or 1m.")
+            : value < min || value > max ? (value, $"{text} is out of range: it must be from {Durations.Format(min)} to {Durations.Format(max)} ({boundsReason}).")
+            : (value, null));
+
+    /// <summary>A fraction option (<c>0.1</c>) within [<paramref name="min"/>, <paramref name="max"/>].</summary>
+    internal static DefaultedOption<double> Fraction(string name, string description, double defaultValue, double min, double max, string boundsReason) =>
+        Parsed(name, description, defaultValue, defaultValue.ToString(CultureInfo.InvariantCulture), "fraction", [], text =>
+            !double.TryParse(text, NumberStyles.AllowDecimalPoint, CultureInfo.InvariantCulture, out double value) ? (value, $"'{text}' is not a fraction: write it as 0.1.")
+            : value < min || value > max ? (value, $"{text} is out of range: expected {min.ToString(CultureInfo.InvariantCulture)} to {max.ToString(CultureInfo.InvariantCulture)} ({boundsReason}).")
+            : (value, null));
+
     /// <summary>The check timeout, bounded by <see cref="TcpShaker.MaxTimeout"/>.</summary>
     internal static DefaultedOption<TimeSpan> Timeout(string description) =>
         Duration("--timeout", description, TimeSpan.FromSeconds(1), TcpShaker.MaxTimeout, "TcpShaker.MaxTimeout: a probe must not hang");

@@ -8,13 +8,15 @@ namespace HealthChecks.TcpShaker.Tool;
 /// </summary>
 internal sealed class ToolConsole
 {
+    private readonly int? _width;
     private IAnsiConsole? _ansi;
 
-    internal ToolConsole(TextWriter output, TextWriter error, bool isTerminal)
+    internal ToolConsole(TextWriter output, TextWriter error, bool isTerminal, int? width = null)
     {
         Out = output;
         Error = error;
         IsTerminal = isTerminal;
+        _width = width;
     }
 
     internal TextWriter Out { get; }
@@ -25,13 +27,25 @@ internal sealed class ToolConsole
     internal bool IsTerminal { get; }
 
     /// <summary>Spectre.Console over <see cref="Out"/>; created on first use so a plain check never loads it.</summary>
-    internal IAnsiConsole Ansi => _ansi ??= AnsiConsole.Create(new AnsiConsoleSettings
+    internal IAnsiConsole Ansi => _ansi ??= CreateAnsi();
+
+
+    private IAnsiConsole CreateAnsi()
     {
-        Out = new AnsiConsoleOutput(Out),
-        Ansi = IsTerminal ? AnsiSupport.Detect : AnsiSupport.No,
-        ColorSystem = IsTerminal ? ColorSystemSupport.Detect : ColorSystemSupport.NoColors,
-        Interactive = IsTerminal ? InteractionSupport.Detect : InteractionSupport.No,
-    });
+        IAnsiConsole ansi = AnsiConsole.Create(new AnsiConsoleSettings
+        {
+            Out = new AnsiConsoleOutput(Out),
+            Ansi = IsTerminal ? AnsiSupport.Detect : AnsiSupport.No,
+            ColorSystem = IsTerminal ? ColorSystemSupport.Detect : ColorSystemSupport.NoColors,
+            Interactive = IsTerminal ? InteractionSupport.Detect : InteractionSupport.No,
+        });
+        if (_width is { } width)
+        {
+            ansi.Profile.Width = width;
+        }
+
+        return ansi;
+    }
 
     /// <summary>The process's own console.</summary>
     internal static ToolConsole FromSystemConsole() =>

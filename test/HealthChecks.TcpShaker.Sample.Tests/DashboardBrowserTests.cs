@@ -32,6 +32,48 @@ public sealed partial class DashboardBrowserTests(RunningSample sample)
         });
 
     [Fact]
+    public async Task Shows_each_watch_with_its_health_since_when_and_a_strip_of_recent_results()
+    {
+        Assert.SkipUnless(File.Exists(Chromium), $"{Chromium} is missing: apt-get install -y chromium");
+        using IPlaywright playwright = await Playwright.CreateAsync();
+        await using IBrowser browser = await LaunchAsync(playwright);
+        IPage page = await browser.NewPageAsync(new BrowserNewPageOptions { ViewportSize = new ViewportSize { Width = 1280, Height = 760 } });
+
+        await page.GotoAsync(sample.BaseAddress.ToString());
+
+        // The "watched" registration watches the app's own port (up after 2 successes at 1 s) and the
+        // closed dependency (down after 3 refusals): the card fails while one watch is down.
+        ILocator card = page.Locator(".check[data-check='watched']");
+        ILocator up = card.Locator($".watch[data-endpoint='127.0.0.1:{sample.Port}'][data-health='Up']");
+        ILocator down = card.Locator($".watch[data-endpoint='{sample.DependencyEndpoint}'][data-health='Down']");
+        await up.WaitForAsync(new LocatorWaitForOptions { Timeout = 20_000 });
+        await down.WaitForAsync(new LocatorWaitForOptions { Timeout = 20_000 });
+        Assert.Equal("Unhealthy", await card.GetAttributeAsync("data-status"));
+        Assert.Equal("Up", await up.Locator(".health").InnerTextAsync());
+        Assert.Equal("Down", await down.Locator(".health").InnerTextAsync());
+        Assert.Matches(@"^since \d{2}:\d{2}:\d{2} \(\d+ s\)$", await up.Locator(".since").InnerTextAsync());
+        Assert.Matches(@"^since \d{2}:\d{2}:\d{2} \(\d+ s\)$", await down.Locator(".since").InnerTextAsync());
+        Assert.Matches($"{Regex.Escape(sample.DependencyEndpoint)} is down since .*refusals in a row", await card.Locator(".description").InnerTextAsync());
+
+        // The strips: one cell per recent check, oldest first; wait until each holds a few.
+        await page.WaitForFunctionAsync(
+            "n => [...document.querySelectorAll(\".check[data-check='watched'] .strip\")].every(s => +s.dataset.results >= n)",
+            4, new PageWaitForFunctionOptions { Timeout = 30_000 });
+        int upOpen = await up.Locator(".cell[data-status='Open']").CountAsync();
+        int downRefused = await down.Locator(".cell[data-status='Refused']").CountAsync();
+        Assert.True(upOpen >= 4, $"{upOpen} open cells");
+        Assert.True(downRefused >= 4, $"{downRefused} refused cells");
+        Assert.Equal(0, await up.Locator(".cell:not(.empty):not([data-status='Open'])").CountAsync());
+        Assert.Equal(0, await down.Locator(".cell:not(.empty):not([data-status='Refused'])").CountAsync());
+        Assert.Equal(32, await down.Locator(".cell").CountAsync());
+        Assert.Matches(@"^\d{2}:\d{2}:\d{2}  Refused  \d+(\.\d+)? ms$", await down.Locator(".cell[data-status='Refused']").Last.GetAttributeAsync("title") ?? "");
+        Assert.Matches(@"^\d+ checks · \d+ failed in a row$", await down.Locator(".counts").InnerTextAsync());
+
+        Directory.CreateDirectory(ScreenshotDirectory);
+        await card.ScreenshotAsync(new LocatorScreenshotOptions { Path = Path.Combine(ScreenshotDirectory, "dashboard-watch.png") });
+    }
+
+    [Fact]
     public async Task Shows_the_healthy_and_the_unhealthy_target_with_their_times_and_a_banner_when_the_app_is_unreachable()
     {
         Assert.SkipUnless(File.Exists(Chromium), $"{Chromium} is missing: apt-get install -y chromium");

@@ -44,7 +44,7 @@ public sealed class SampleHostTests : IDisposable
 
     [Theory]
     [InlineData("/readyz", new[] { "self-http", "dependencies" })]
-    [InlineData("/health", new[] { "self", "self-http", "dependencies" })]
+    [InlineData("/health", new[] { "self", "self-http", "dependencies", "watched" })]
     public async Task Readyz_and_health_report_the_open_and_the_refused_target_with_the_library_data(string path, string[] entries)
     {
         using HttpClient client = _factory.CreateClient();
@@ -117,6 +117,72 @@ public sealed class SampleHostTests : IDisposable
             line => line.StartsWith("tcpshaker_checks_total{", StringComparison.Ordinal)
                 && line.Contains($"server_port=\"{_closed.EndPoint.Port}\"", StringComparison.Ordinal)
                 && line.Contains("tcpshaker_status=\"refused\"", StringComparison.Ordinal));
+    }
+
+    [Fact]
+    public async Task The_watched_registration_answers_from_its_watches_bound_from_configuration()
+    {
+        using WebApplicationFactory<Program> watched = _factory.WithWebHostBuilder(web => web
+            .UseSetting("HealthChecks:Watched:Endpoints:0", Endpoint(_listener.EndPoint))
+            .UseSetting("HealthChecks:Watched:Endpoints:1", Endpoint(_closed.EndPoint))
+            .UseSetting("HealthChecks:Watched:Watch:Interval", "00:00:00.05"));
+        using HttpClient client = watched.CreateClient();
+
+        // Rise 2 and fall 3 at 50 ms: both verdicts within a second or so; bounded at 15 s.
+        HealthJson health = await PollAsync(client, h => WatchHealth(h, _listener.EndPoint) == "Up" && WatchHealth(h, _closed.EndPoint) == "Down");
+
+        Assert.Equal("Unhealthy", health.EntryStatus("watched"));
+        Assert.Matches($@"^{System.Text.RegularExpressions.Regex.Escape(Endpoint(_closed.EndPoint))} is down since \d\d:\d\d:\d\dZ: \d+ refusals in a row$", health.Entry("watched").GetProperty("description").GetString());
+        System.Text.Json.JsonElement up = health.Entry("watched").GetProperty("data").GetProperty(Endpoint(_listener.EndPoint));
+        System.Text.Json.JsonElement down = health.Entry("watched").GetProperty("data").GetProperty(Endpoint(_closed.EndPoint));
+        Assert.All(up.GetProperty("recent").EnumerateArray(), r => Assert.Equal("Open", r.GetProperty("status").GetString()));
+        Assert.All(down.GetProperty("recent").EnumerateArray(), r => Assert.Equal("Refused", r.GetProperty("status").GetString()));
+        Assert.True(down.GetProperty("consecutiveFailures").GetInt32() >= 3);
+        Assert.Equal("Open", up.GetProperty("lastResult").GetProperty("status").GetString());
+        if (OperatingSystem.IsLinux())
+        {
+            Assert.Equal(0, _listener.DrainAcceptQueue());
+        }
+    }
+
+    [Fact]
+    public async Task The_watched_registration_reports_its_UnknownStatus_until_a_watch_has_a_verdict()
+    {
+        // Rise 1000 at 50 ms: the listener's watch has no verdict for 50 s, far beyond this test.
+        using WebApplicationFactory<Program> watched = _factory.WithWebHostBuilder(web => web
+            .UseSetting("HealthChecks:Watched:Endpoints:0", Endpoint(_listener.EndPoint))
+            .UseSetting("HealthChecks:Watched:Watch:Interval", "00:00:00.05")
+            .UseSetting("HealthChecks:Watched:Watch:Rise", "1000"));
+        using HttpClient client = watched.CreateClient();
+
+        HealthJson health = await PollAsync(client, h => h.Entry("watched").TryGetProperty("data", out System.Text.Json.JsonElement data)
+            && data.TryGetProperty(Endpoint(_listener.EndPoint), out System.Text.Json.JsonElement watch) && watch.GetProperty("checks").GetInt64() >= 3);
+
+        Assert.Equal("Degraded", health.EntryStatus("watched"));
+        Assert.Equal("Unknown", WatchHealth(health, _listener.EndPoint));
+        Assert.Matches(@"has no verdict yet: \d+ of 1000 successes so far$", health.Entry("watched").GetProperty("description").GetString());
+    }
+
+    private static string? WatchHealth(HealthJson health, IPEndPoint endPoint) =>
+        health.Entry("watched").TryGetProperty("data", out System.Text.Json.JsonElement data) && data.TryGetProperty(Endpoint(endPoint), out System.Text.Json.JsonElement watch)
+            ? watch.GetProperty("health").GetString()
+            : null;
+
+    private static async Task<HealthJson> PollAsync(HttpClient client, Func<HealthJson, bool> done)
+    {
+        var clock = System.Diagnostics.Stopwatch.StartNew();
+        while (true)
+        {
+            using HttpResponseMessage response = await client.GetAsync("/health", TestContext.Current.CancellationToken);
+            HealthJson health = await HealthJson.ReadAsync(response, TestContext.Current.CancellationToken);
+            if (done(health))
+            {
+                return health;
+            }
+
+            Assert.True(clock.Elapsed < TimeSpan.FromSeconds(15), $"no expected state within 15 s: {health.Root}");
+            await Task.Delay(50, TestContext.Current.CancellationToken);
+        }
     }
 
     [Fact]

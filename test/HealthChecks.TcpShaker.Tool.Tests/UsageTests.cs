@@ -17,6 +17,13 @@ public sealed class UsageTests
     [InlineData("--timeout: 11m is out of range", "check", "127.0.0.1:80", "--timeout", "11m")]
     [InlineData("--interval: 'soon' is not a duration", "watch", "127.0.0.1:80", "--interval", "soon")]
     [InlineData("--count: '-1' is not a whole number", "watch", "127.0.0.1:80", "--count", "-1")]
+    [InlineData("--interval: 5ms is out of range: it must be from 10ms to 1h", "watch", "127.0.0.1:80", "--interval", "5ms")]
+    [InlineData("--fast-interval: 0s is out of range: it must be from 10ms to 1h", "watch", "127.0.0.1:80", "--fast-interval", "0s")]
+    [InlineData("--down-interval: 2h is out of range: it must be from 10ms to 1h", "watch", "127.0.0.1:80", "--down-interval", "2h")]
+    [InlineData("--rise: 0 is out of range: expected 1 to 1,000", "watch", "127.0.0.1:80", "--rise", "0")]
+    [InlineData("--fall: 1001 is out of range: expected 1 to 1,000", "watch", "127.0.0.1:80", "--fall", "1001")]
+    [InlineData("--jitter: 0.9 is out of range: expected 0 to 0.5 (a fraction of the interval)", "watch", "127.0.0.1:80", "--jitter", "0.9")]
+    [InlineData("--jitter: '-0.1' is not a fraction", "watch", "127.0.0.1:80", "--jitter", "-0.1")]
     [InlineData("--requests: 0 is out of range: expected 1 to 10,000,000", "bench", "127.0.0.1:80", "-n", "0")]
     [InlineData("--requests: 'many' is not a whole number", "bench", "127.0.0.1:80", "-n", "many")]
     [InlineData("--concurrency: 0 is out of range", "bench", "127.0.0.1:80", "-c", "0")]
@@ -49,7 +56,7 @@ public sealed class UsageTests
     [Theory]
     [InlineData("check", "--timeout <duration>", "[default: 1s]", "--all-addresses", "--full-connect", "--json", "-q, --quiet")]
     [InlineData("bench", "-n, --requests <N>", "-c, --concurrency <N>", "--loops <N>", "--timeout <duration>", "--full-connect")]
-    [InlineData("watch", "--interval <duration>", "--count <N>", "--timeout <duration>", "--all-addresses")]
+    [InlineData("watch", "--interval <duration>", "--fast-interval <duration>", "--down-interval <duration>", "--rise <N>", "--fall <N>", "--jitter <fraction>", "--count <N>", "--timeout <duration>", "--json", "--all-addresses")]
     public async Task Each_command_has_help(string command, params string[] expected)
     {
         ToolRun run = await ToolRunner.RunAsync([command, "--help"], cancellationToken: Ct);

@@ -1,5 +1,6 @@
 // The TCP health dashboard: polls /health (HealthChecks UI JSON), keeps a few minutes of history in
-// the browser, and draws one small chart per checked address. No build step, no dependency.
+// the browser, and draws one small chart per checked address; a watched check shows each watch's
+// health, since when, and a strip of its recent results. No build step, no dependency.
 (() => {
   "use strict";
 
@@ -35,6 +36,61 @@
       }
     }
     return rows;
+  }
+
+  // The watches of a watched check (TcpShakerCheckOptions.Watch): { "host:port": { health, since, checks, recent: [{ status, elapsed, at }] } }
+  function watchesOf(entry) {
+    const watches = [];
+    for (const [target, value] of Object.entries(entry.data || {})) {
+      if (value && typeof value.health === "string" && Array.isArray(value.recent)) watches.push({ target, ...value });
+    }
+    return watches;
+  }
+
+  // "1 h 2 min", "3 min 4 s", "5 s"
+  function ago(ms) {
+    const s = Math.max(0, Math.round(ms / 1000));
+    if (s < 60) return `${s} s`;
+    if (s < 3600) return `${Math.floor(s / 60)} min ${s % 60} s`;
+    return `${Math.floor(s / 3600)} h ${Math.floor((s % 3600) / 60)} min`;
+  }
+
+  const STRIP = 32; // TcpWatch.HistoryLength: the results a watch keeps
+
+  function renderWatch(item, watch, now) {
+    item.dataset.endpoint = watch.target;
+    item.dataset.health = watch.health;
+    item.querySelector(".address").textContent = watch.target;
+    const badge = item.querySelector(".health");
+    badge.textContent = watch.health;
+    badge.dataset.status = watch.health;
+    const since = Date.parse(watch.since);
+    item.querySelector(".since").textContent =
+      `${watch.health === "Unknown" ? "no verdict since" : "since"} ${time(since)} (${ago(now - since)})`;
+    const streak = watch.consecutiveFailures > 0
+      ? `${watch.consecutiveFailures} failed in a row` : `${watch.consecutiveSuccesses} open in a row`;
+    item.querySelector(".counts").textContent = `${watch.checks} checks · ${streak}`;
+    const last = watch.recent[watch.recent.length - 1];
+    item.querySelector(".last").textContent = last ? `last: ${last.status} ${formatMs(spanToMs(last.elapsed))}` : "not checked yet";
+
+    // One cell per recent check, oldest first, the empty places first while the history fills.
+    const strip = item.querySelector(".strip");
+    const cells = [];
+    for (let i = watch.recent.length; i < STRIP; i++) {
+      const cell = document.createElement("span");
+      cell.className = "cell empty";
+      cells.push(cell);
+    }
+    for (const sample of watch.recent.slice(-STRIP)) {
+      const cell = document.createElement("span");
+      cell.className = "cell";
+      cell.dataset.status = sample.status;
+      cell.title = `${time(Date.parse(sample.at))}  ${sample.status}  ${formatMs(spanToMs(sample.elapsed))}`;
+      cells.push(cell);
+    }
+    strip.replaceChildren(...cells);
+    strip.dataset.results = String(watch.recent.length);
+    strip.setAttribute("aria-label", `the last ${watch.recent.length} checks: ${watch.recent.filter((r) => r.status === "Open").length} open`);
   }
 
   function remember(key, point) {
@@ -141,8 +197,18 @@
       card.querySelector(".facts").textContent =
         `tags: ${tags} · took ${formatMs(spanToMs(entry.duration))}` + (mode ? ` · mode ${mode}` : "");
 
+      // A watched check: each watch's health, since when, and a strip of its recent results.
+      const watches = watchesOf(entry);
+      const watchList = card.querySelector(".watches");
+      const watched = new Set();
+      for (const watch of watches) {
+        watched.add(watch.target);
+        renderWatch(element(watchList, `.watch[data-endpoint="${CSS.escape(watch.target)}"]`, "watch-template"), watch, now);
+      }
+      for (const old of watchList.querySelectorAll(".watch")) if (!watched.has(old.dataset.endpoint)) old.remove();
+
       // A check without addresses (such as "self") charts its own duration.
-      if (rows.length === 0) {
+      if (rows.length === 0 && watches.length === 0) {
         rows.push({ target: name, address: "check duration", status: entry.status, ms: spanToMs(entry.duration) });
       }
       const list = card.querySelector(".endpoints");

@@ -1,38 +1,57 @@
 using System.CommandLine;
 using System.Globalization;
+using System.Threading.Channels;
 using HealthChecks.TcpShaker.Tool.Output;
 using Spectre.Console;
 
 namespace HealthChecks.TcpShaker.Tool.Commands;
 
 /// <summary>
-/// <c>tcp-shaker watch HOST:PORT... --interval 1s</c>: checks the targets every interval; a live table on
-/// a terminal, plain lines per round when redirected; until Ctrl+C or <c>--count</c> rounds.
+/// <c>tcp-shaker watch HOST:PORT... --rise 2 --fall 3</c>: a <see cref="TcpShakerMonitor"/> with one
+/// <see cref="TcpWatch"/> per target (HAProxy's rise/fall model and intervals); each change of health is
+/// printed as it happens (a line, or a JSON object with <c>--json</c>); on a terminal a live table shows
+/// every watch's health, since when, and its recent results. Until Ctrl+C or <c>--count</c> checks per target.
 /// </summary>
 internal static class WatchCommand
 {
+    /// <summary>Rise and fall accepted (<see cref="TcpWatchOptions.Rise"/>, <see cref="TcpWatchOptions.Fall"/>).</summary>
+    private const int MaxStreak = 1000;
+
     internal static Command Create(ToolConsole console)
     {
-        Argument<TcpEndpoint[]> targets = CliSymbols.Targets("Targets to watch, as host:port; a host name's every address is shown.");
-        DefaultedOption<TimeSpan> interval = CliSymbols.Duration("--interval", "Time between the starts of two rounds", TimeSpan.FromSeconds(1), TimeSpan.FromHours(1), "at most an hour");
-        DefaultedOption<TimeSpan> timeout = CliSymbols.Timeout("How long each target may take per round");
-        DefaultedOption<int> count = CliSymbols.Integer("--count", "Stop after N rounds; 0 runs until Ctrl+C", 0, 0, int.MaxValue);
+        const string bounds = "TcpWatchOptions.MinInterval to MaxInterval";
+        Argument<TcpEndpoint[]> targets = CliSymbols.Targets("Targets to watch, as host:port; a host name is re-resolved every check and judged over its addresses.");
+        DefaultedOption<TimeSpan> interval = CliSymbols.Duration("--interval", "Between two checks of a target while it is up and nothing is pending (HAProxy inter)", TimeSpan.FromSeconds(1), TcpWatchOptions.MinInterval, TcpWatchOptions.MaxInterval, bounds);
+        DefaultedOption<TimeSpan?> fastInterval = CliSymbols.OptionalDuration("--fast-interval", "Between two checks while a change is pending: no verdict yet, an up target's first failures, a down target's first successes (HAProxy fastinter)", "--interval", TcpWatchOptions.MinInterval, TcpWatchOptions.MaxInterval, bounds);
+        DefaultedOption<TimeSpan?> downInterval = CliSymbols.OptionalDuration("--down-interval", "Between two checks while a target is down (HAProxy downinter)", "--interval", TcpWatchOptions.MinInterval, TcpWatchOptions.MaxInterval, bounds);
+        DefaultedOption<int> rise = CliSymbols.Integer("--rise", "Successful checks in a row that make a target up", 2, 1, MaxStreak);
+        DefaultedOption<int> fall = CliSymbols.Integer("--fall", "Failed checks in a row that make a target down", 3, 1, MaxStreak);
+        DefaultedOption<double> jitter = CliSymbols.Fraction("--jitter", "Each check fires up to this fraction of its interval late, at random, to spread the checks", 0, 0, 0.5, "a fraction of the interval");
+        DefaultedOption<TimeSpan> timeout = CliSymbols.Timeout("How long one check may take, resolving included");
+        DefaultedOption<int> count = CliSymbols.Integer("--count", "Stop once every target has been checked N times; 0 runs until Ctrl+C", 0, 0, int.MaxValue);
+        Option<bool> json = CliSymbols.Flag("--json", "Write each change of health as one JSON object per line (for scripts), and nothing else.");
         Option<bool> allAddresses = CliSymbols.AllAddresses();
         Option<bool> fullConnect = CliSymbols.FullConnect();
 
-        var command = new Command("watch", "Check targets every interval and show their status and handshake time until Ctrl+C (or --count rounds). Exit code: the last round's (0 all open, 1 any not).")
+        var command = new Command("watch", "Watch targets as a load balancer does: up after --rise successes in a row, down after --fall failures; print each change of health as it happens, until Ctrl+C (or --count checks per target). Exit code: 0 when every target is up at the end, 1 when any is down or has no verdict yet.")
         {
-            targets, interval, timeout, count, allAddresses, fullConnect,
+            targets, interval, fastInterval, downInterval, rise, fall, jitter, timeout, count, json, allAddresses, fullConnect,
         };
 
         command.SetAction(async (parse, cancellationToken) =>
         {
-            var settings = new WatchSettings(
-                parse.GetRequiredValue(targets),
-                interval.ValueIn(parse),
-                timeout.ValueIn(parse),
-                count.ValueIn(parse),
-                parse.GetValue(allAddresses));
+            var options = new TcpWatchOptions
+            {
+                Interval = interval.ValueIn(parse),
+                FastInterval = fastInterval.ValueIn(parse),
+                DownInterval = downInterval.ValueIn(parse),
+                Rise = rise.ValueIn(parse),
+                Fall = fall.ValueIn(parse),
+                Jitter = jitter.ValueIn(parse),
+                Timeout = timeout.ValueIn(parse),
+                RequireAllAddresses = parse.GetValue(allAddresses),
+            };
+            var settings = new WatchSettings(parse.GetRequiredValue(targets), options, count.ValueIn(parse), parse.GetValue(json));
 
             await using var shaker = new TcpShaker(new TcpShakerOptions { ForceFullConnect = parse.GetValue(fullConnect) });
             try
@@ -44,133 +63,197 @@ internal static class WatchCommand
                 return ExitCodes.Interrupted;
             }
 
-            var history = new WatchHistory();
-
-            if (console.IsTerminal)
+            TcpShakerMonitor monitor;
+            try
             {
-                int? exit = null;
-                await console.Ansi.Live(history.Render(shaker.Mode, settings, 0))
-                    .AutoClear(false)
-                    .StartAsync(async context =>
-                    {
-                        exit = await RunRoundsAsync(shaker, settings, (round, reports) =>
-                        {
-                            history.Record(reports);
-                            context.UpdateTarget(history.Render(shaker.Mode, settings, round));
-                            context.Refresh();
-                            return Task.CompletedTask;
-                        }, cancellationToken);
-                    });
-                return exit ?? ExitCodes.Interrupted;
+                monitor = new TcpShakerMonitor(shaker, options);
+            }
+            catch (ArgumentException exception)
+            {
+                // The options above are range-checked already; this catches a rule only the monitor knows.
+                await console.Error.WriteLineAsync($"tcp-shaker watch: {exception.Message}");
+                return ExitCodes.Usage;
             }
 
-            await console.Out.WriteLineAsync(
-                $"tcp-shaker watch: mode {shaker.Mode}, interval {Durations.Format(settings.Interval)}, timeout {Durations.Format(settings.Timeout)}, {TargetChecks.Policy(settings.RequireAllAddresses)}");
-            Func<int, TargetReport[], Task> show = async (round, reports) =>
+            await using (monitor)
             {
-                int open = reports.Count(r => r.IsOpen);
-                await console.Out.WriteLineAsync(
-                    $"round {round.ToString(CultureInfo.InvariantCulture)} at {DateTimeOffset.UtcNow.ToString("yyyy-MM-dd'T'HH:mm:ss.fff'Z'", CultureInfo.InvariantCulture)}: {open} of {reports.Length} targets open");
-                ResultText.Write(console, ResultText.Rows(reports), prefix: "  ", header: false);
-                await console.Out.FlushAsync(CancellationToken.None);
-            };
-            return await RunRoundsAsync(shaker, settings, show, cancellationToken);
+                return await new WatchSession(console, shaker.Mode, settings, monitor).RunAsync(cancellationToken);
+            }
         });
 
         return command;
     }
+}
 
-    /// <summary>Runs rounds until <see cref="WatchSettings.Count"/> or cancellation; returns the last round's exit code.</summary>
-    private static async Task<int> RunRoundsAsync(TcpShaker shaker, WatchSettings settings, Func<int, TargetReport[], Task> show, CancellationToken cancellationToken)
+/// <summary>What <c>watch</c> was asked to do.</summary>
+internal sealed record WatchSettings(TcpEndpoint[] Targets, TcpWatchOptions Options, int Count, bool Json)
+{
+    /// <summary>The shortest of the intervals: how often the display looks at the watches (a fifth of it, 5 ms to 200 ms).</summary>
+    internal TimeSpan Refresh
     {
-        int exit = ExitCodes.Interrupted;
-        using var timer = new PeriodicTimer(settings.Interval);
+        get
+        {
+            TimeSpan shortest = new[] { Options.Interval, Options.FastInterval ?? Options.Interval, Options.DownInterval ?? Options.Interval }.Min();
+            return TimeSpan.FromTicks(Math.Clamp(shortest.Ticks / 5, TimeSpan.TicksPerMillisecond * 5, TimeSpan.TicksPerMillisecond * 200));
+        }
+    }
+
+    /// <summary>The settings in one line: "interval 1s, rise 2, fall 3, timeout 1s".</summary>
+    internal string Describe()
+    {
+        var parts = new List<string> { $"interval {Durations.Format(Options.Interval)}" };
+        if (Options.FastInterval is { } fast)
+        {
+            parts.Add($"fast-interval {Durations.Format(fast)}");
+        }
+
+        if (Options.DownInterval is { } down)
+        {
+            parts.Add($"down-interval {Durations.Format(down)}");
+        }
+
+        parts.Add($"rise {Options.Rise.ToString(CultureInfo.InvariantCulture)}");
+        parts.Add($"fall {Options.Fall.ToString(CultureInfo.InvariantCulture)}");
+        if (Options.Jitter > 0)
+        {
+            parts.Add($"jitter {Options.Jitter.ToString(CultureInfo.InvariantCulture)}");
+        }
+
+        parts.Add($"timeout {Durations.Format(Options.Timeout)}");
+        return string.Join(", ", parts);
+    }
+}
+
+/// <summary>One run of <c>watch</c>: the watches, the changes of health they report, and the output.</summary>
+internal sealed class WatchSession
+{
+    /// <summary>How long to wait at the end for the monitor to raise the changes its watches have made.</summary>
+    private static readonly TimeSpan EventGrace = TimeSpan.FromSeconds(2);
+
+    private readonly ToolConsole _console;
+    private readonly TcpShakerMode _mode;
+    private readonly WatchSettings _settings;
+    private readonly TcpShakerMonitor _monitor;
+    private readonly Channel<TcpHealthChange> _changes = Channel.CreateUnbounded<TcpHealthChange>(new UnboundedChannelOptions { SingleReader = true });
+    private readonly Dictionary<TcpWatch, TcpHealthChange> _lastShown = [];
+    private readonly List<TcpHealthChange> _recent = [];
+
+    internal WatchSession(ToolConsole console, TcpShakerMode mode, WatchSettings settings, TcpShakerMonitor monitor)
+    {
+        _console = console;
+        _mode = mode;
+        _settings = settings;
+        _monitor = monitor;
+    }
+
+    /// <summary>Watches until the count is reached or cancellation; returns the exit code from the watches' health.</summary>
+    internal async Task<int> RunAsync(CancellationToken cancellationToken)
+    {
+        _monitor.HealthChanged += (_, change) => _changes.Writer.TryWrite(change);
+        TcpWatch[] watches = [.. _settings.Targets.Select(target => _monitor.Watch(target))];
+
+        if (_console.IsTerminal && !_settings.Json)
+        {
+            await _console.Ansi.Live(WatchView.Render(_mode, _settings, watches, _recent))
+                .AutoClear(false)
+                .StartAsync(async context =>
+                {
+                    await LoopAsync(watches, () =>
+                    {
+                        context.UpdateTarget(WatchView.Render(_mode, _settings, watches, _recent));
+                        context.Refresh();
+                        return Task.CompletedTask;
+                    }, cancellationToken);
+                });
+        }
+        else
+        {
+            if (!_settings.Json)
+            {
+                await _console.Out.WriteLineAsync($"tcp-shaker watch: mode {_mode}, {_settings.Describe()}, {TargetChecks.Policy(_settings.Options.RequireAllAddresses)}");
+                await _console.Out.FlushAsync(CancellationToken.None);
+            }
+
+            await LoopAsync(watches, () => Task.CompletedTask, cancellationToken);
+            if (!_settings.Json)
+            {
+                WatchView.WriteSummary(_console, watches);
+            }
+        }
+
+        if (watches.All(w => w.Checks == 0))
+        {
+            return ExitCodes.Interrupted;
+        }
+
+        return watches.All(w => w.Health == TcpTargetHealth.Up) ? ExitCodes.Open : ExitCodes.NotOpen;
+    }
+
+    private async Task LoopAsync(TcpWatch[] watches, Func<Task> redraw, CancellationToken cancellationToken)
+    {
+        TimeSpan refresh = _settings.Refresh;
+        Task<bool>? changed = null;
         try
         {
-            for (int round = 1; ; round++)
+            while (_settings.Count == 0 || watches.Any(w => w.Checks < _settings.Count))
             {
-                TargetReport[] reports = await TargetChecks.CheckAsync(shaker, settings.Targets, settings.Timeout, settings.RequireAllAddresses, cancellationToken);
-                exit = TargetChecks.AllOpen(reports) ? ExitCodes.Open : ExitCodes.NotOpen;
-                await show(round, reports);
-                if (round == settings.Count || !await timer.WaitForNextTickAsync(cancellationToken))
+                await ShowChangesAsync();
+                await redraw();
+
+                // Wake up for a change of health at once, else every refresh (the table's SINCE column moves, --count is looked at).
+                changed ??= _changes.Reader.WaitToReadAsync(cancellationToken).AsTask();
+                if (await Task.WhenAny(changed, Task.Delay(refresh, cancellationToken)) == changed)
                 {
-                    return exit;
+                    changed = null;
                 }
+
+                cancellationToken.ThrowIfCancellationRequested();
             }
         }
         catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
         {
-            return exit;
+            // Ctrl+C: show what the watches concluded so far.
         }
-    }
-}
 
-/// <summary>What <c>watch</c> was asked to do.</summary>
-internal sealed record WatchSettings(TcpEndpoint[] Targets, TimeSpan Interval, TimeSpan Timeout, int Count, bool RequireAllAddresses);
-
-/// <summary>Per address: the latest result, since when its status holds, and how many checks were open.</summary>
-internal sealed class WatchHistory
-{
-    private readonly Dictionary<(string Target, string Address), Entry> _entries = [];
-    private readonly List<(string Target, string Address)> _order = [];
-
-    internal void Record(IEnumerable<TargetReport> reports)
-    {
-        DateTimeOffset now = DateTimeOffset.UtcNow;
-        foreach (TargetReport report in reports)
+        // The monitor raises events on a thread of its own, a moment after the check that made them:
+        // wait (briefly) for the last change each watch recorded, so none is missing from the output.
+        using var grace = new CancellationTokenSource(EventGrace);
+        await ShowChangesAsync();
+        while (watches.Any(w => w.RecentChanges is [.., var last] && !ReferenceEquals(_lastShown.GetValueOrDefault(w), last)))
         {
-            foreach (TcpCheckResult result in report.Results)
+            try
             {
-                var key = (report.Target.ToString(), ResultText.Address(result));
-                if (!_entries.TryGetValue(key, out Entry? entry))
-                {
-                    entry = new Entry { Since = now, Last = result };
-                    _entries[key] = entry;
-                    _order.Add(key);
-                }
-                else if (entry.Last.Status != result.Status)
-                {
-                    entry.Since = now;
-                }
-
-                entry.Last = result;
-                entry.Checks++;
-                entry.Open += result.IsOpen ? 1 : 0;
+                await _changes.Reader.WaitToReadAsync(grace.Token);
             }
+            catch (OperationCanceledException)
+            {
+                break;
+            }
+
+            await ShowChangesAsync();
         }
+
+        await redraw();
     }
 
-    internal Table Render(TcpShakerMode mode, WatchSettings settings, int round)
+    private async Task ShowChangesAsync()
     {
-        var table = new Table()
-            .Title($"tcp-shaker watch: mode {mode}, round {round.ToString(CultureInfo.InvariantCulture)}, every {Durations.Format(settings.Interval)}")
-            .Caption("Ctrl+C to stop")
-            .AddColumns("TARGET", "ADDRESS", "STATUS", "TIME", "SINCE", "OPEN/CHECKS");
-        DateTimeOffset now = DateTimeOffset.UtcNow;
-        foreach ((string target, string address) in _order)
+        while (_changes.Reader.TryRead(out TcpHealthChange? change))
         {
-            Entry entry = _entries[(target, address)];
-            TcpCheckStatus status = entry.Last.Status;
-            table.AddRow(
-                Markup.Escape(target),
-                Markup.Escape(address),
-                $"[{ResultText.StatusColor(status)}]{ResultText.StatusWord(status)}[/]",
-                ResultText.Milliseconds(entry.Last.Elapsed),
-                Durations.Format(TimeSpan.FromSeconds(Math.Floor((now - entry.Since).TotalSeconds))),
-                $"{entry.Open.ToString(CultureInfo.InvariantCulture)}/{entry.Checks.ToString(CultureInfo.InvariantCulture)}");
+            _lastShown[change.Watch] = change; // events come in order per watch
+            if (_console.IsTerminal && !_settings.Json)
+            {
+                _recent.Add(change);
+                if (_recent.Count > WatchView.ChangesShown)
+                {
+                    _recent.RemoveAt(0);
+                }
+
+                continue;
+            }
+
+            await _console.Out.WriteLineAsync(_settings.Json ? WatchView.ChangeJson(_mode, change) : WatchView.ChangeLine(change));
+            await _console.Out.FlushAsync(CancellationToken.None);
         }
-
-        return table;
-    }
-
-    private sealed class Entry
-    {
-        internal TcpCheckResult Last { get; set; }
-
-        internal DateTimeOffset Since { get; set; }
-
-        internal int Checks { get; set; }
-
-        internal int Open { get; set; }
     }
 }

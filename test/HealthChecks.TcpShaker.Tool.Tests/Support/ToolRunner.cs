@@ -15,11 +15,12 @@ public sealed record ToolRun(int ExitCode, string Out, string Error)
 public static class ToolRunner
 {
     /// <summary>Runs <c>tcp-shaker args</c> in-process with redirected (non-terminal) output unless <paramref name="terminal"/>.</summary>
-    public static async Task<ToolRun> RunAsync(string[] args, bool terminal = false, CancellationToken cancellationToken = default)
+    /// <param name="width">The terminal's width in columns; <see langword="null"/> for Spectre.Console's default (80 when not a console).</param>
+    public static async Task<ToolRun> RunAsync(string[] args, bool terminal = false, int? width = null, CancellationToken cancellationToken = default)
     {
         using var output = new StringWriter();
         using var error = new StringWriter();
-        int exit = await Cli.RunAsync(args, new ToolConsole(output, error, terminal), handleSignals: false, cancellationToken);
+        int exit = await Cli.RunAsync(args, new ToolConsole(output, error, terminal, width), handleSignals: false, cancellationToken);
         return new ToolRun(exit, output.ToString(), error.ToString());
     }
 
