@@ -5,11 +5,12 @@ using HealthChecks.TcpShaker.Reliability.Tests.Support;
 namespace HealthChecks.TcpShaker.Reliability.Tests;
 
 /// <summary>
-/// The process runs out of file descriptors while checking. Each scenario runs in a child process
-/// (this test assembly, one test, <see cref="ChildVariable"/> set): a full fd table is process-wide,
-/// and in the suite's own process the runtime, asked for a thread or a descriptor by some other
-/// test's leftovers in that window, failed with OutOfMemoryException and took the whole run down
-/// (seen under load: two busy loops on two cores). In a child, that would be this test's failure only.
+/// The process runs out of file descriptors while checking. Under load (two busy loops on two cores)
+/// the thread pool grew while the table was full, and the runtime cannot start a thread then:
+/// Thread.StartCore threw OutOfMemoryException on a worker, fatal for the process, which took the
+/// whole reliability run down. So the filler first grows the pool (<see cref="FdTableFiller"/>), and
+/// each scenario runs in a child process (this test assembly, one test, <see cref="ChildVariable"/>
+/// set), so that anything the full table still breaks fails this test only.
 /// </summary>
 [Collection(nameof(ProcessWide))]
 public sealed class ResourceExhaustionTests
@@ -126,6 +127,7 @@ public sealed class ResourceExhaustionTests
 
         internal static FdTableFiller Fill()
         {
+            GrowThreadPool(16);
             var filler = new FdTableFiller();
             try
             {
@@ -152,6 +154,28 @@ public sealed class ResourceExhaustionTests
                 filler.Dispose();
                 throw;
             }
+        }
+
+        /// <summary>
+        /// Makes <paramref name="threads"/> pool threads exist now (all busy at once, then idle for the
+        /// pool's 20 s before they retire), so the pool need not start one while the table is full.
+        /// </summary>
+        private static void GrowThreadPool(int threads)
+        {
+            ThreadPool.GetMinThreads(out int workers, out int io);
+            ThreadPool.SetMinThreads(Math.Max(workers, threads), io);
+            using var together = new Barrier(threads);
+            using var done = new CountdownEvent(threads);
+            for (int i = 0; i < threads; i++)
+            {
+                ThreadPool.UnsafeQueueUserWorkItem(_ =>
+                {
+                    together.SignalAndWait(TimeSpan.FromSeconds(10));
+                    done.Signal();
+                }, null);
+            }
+
+            Assert.True(done.Wait(TimeSpan.FromSeconds(20)), "the thread pool did not grow");
         }
 
         public void Dispose()
