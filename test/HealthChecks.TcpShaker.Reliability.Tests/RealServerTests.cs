@@ -21,7 +21,8 @@ public sealed class RealServerTests
     private const int Batch = 500;
 
     [Fact(Timeout = 120_000)]
-    public async Task Redis_sees_no_half_open_check_but_counts_every_full_connect()
+    [Trait("Category", "Timing")]
+    public async Task Redis_sees_no_half_open_check_but_counts_full_connects()
     {
         string? redis = Sh.Which("redis-server");
         Assert.SkipWhen(redis is null, "redis-server is not installed (apt-get install -y redis-server)");
@@ -50,8 +51,10 @@ public sealed class RealServerTests
         Assert.All(fullResults, r => Assert.Equal(TcpCheckStatus.Open, r.Status));
         Assert.Equal(before, afterHalfOpen);
         // Redis counts a connection once it has set it up; a full connect that is reset before redis gets to it
-        // is not counted (seen here: 123 to 200 of 200, depending on load), so only "clearly raised" is asserted.
-        Assert.InRange(afterFull - afterHalfOpen, FullConnectChecks / 10, FullConnectChecks);
+        // is not counted: 123 to 200 of 200 on an idle machine, 15 of 200 with two busy loops on the two
+        // cores (redis rarely scheduled before the reset). So the counterpart asserts only that redis does
+        // see full connects, where 10,000 half-open checks left its count unchanged.
+        Assert.InRange(afterFull - afterHalfOpen, 1, FullConnectChecks);
     }
 
     private static async Task<List<TcpCheckResult>> CheckInBatchesAsync(TcpShaker shaker, IPEndPoint target, int count, CancellationToken ct)

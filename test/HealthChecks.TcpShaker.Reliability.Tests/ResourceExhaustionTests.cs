@@ -4,16 +4,46 @@ using HealthChecks.TcpShaker.Reliability.Tests.Support;
 
 namespace HealthChecks.TcpShaker.Reliability.Tests;
 
-/// <summary>The process runs out of file descriptors while checking.</summary>
+/// <summary>
+/// The process runs out of file descriptors while checking. Under load (two busy loops on two cores)
+/// the thread pool grew while the table was full, and the runtime cannot start a thread then:
+/// Thread.StartCore threw OutOfMemoryException on a worker, fatal for the process, which took the
+/// whole reliability run down. So the filler first grows the pool (<see cref="FdTableFiller"/>), and
+/// each scenario runs in a child process (this test assembly, one test, <see cref="ChildVariable"/>
+/// set), so that anything the full table still breaks fails this test only.
+/// </summary>
 [Collection(nameof(ProcessWide))]
 public sealed class ResourceExhaustionTests
 {
+    private const string ChildVariable = "TCPSHAKER_FD_CHILD";
     private static readonly TimeSpan Timeout = TimeSpan.FromSeconds(2);
 
     [Fact]
-    public async Task A_full_fd_table_is_LocalError_EMFILE_and_the_loop_recovers_once_fds_are_free()
+    public void A_full_fd_table_is_LocalError_EMFILE_and_the_loop_recovers_once_fds_are_free() =>
+        RunChild(nameof(Child_a_full_fd_table_is_LocalError_EMFILE_and_the_loop_recovers_once_fds_are_free));
+
+    [Fact]
+    public void An_engine_that_cannot_start_answers_LocalError_and_starts_once_fds_are_free() =>
+        RunChild(nameof(Child_an_engine_that_cannot_start_answers_LocalError_and_starts_once_fds_are_free));
+
+    private static void RunChild(string test)
     {
-        Assert.SkipUnless(OperatingSystem.IsLinux(), "RLIMIT_NOFILE and /proc/self/fd are Linux");
+        Assert.SkipUnless(OperatingSystem.IsLinux(), "RLIMIT_NOFILE, epoll and /proc/self/fd are Linux");
+        (int code, string stdout, string stderr) = Sh.TryRun(TimeSpan.FromMinutes(2), "env",
+            $"{ChildVariable}=1", Environment.ProcessPath!, "-method", $"{typeof(ResourceExhaustionTests).FullName}.{test}");
+
+        TestContext.Current.TestOutputHelper?.WriteLine(stdout);
+        Assert.True(code == 0, $"child exited with {code}: {stdout} {stderr}");
+        Assert.Contains("Total: 1, Errors: 0, Failed: 0, Skipped: 0", stdout, StringComparison.Ordinal);
+    }
+
+    private static void SkipUnlessChild() =>
+        Assert.SkipUnless(Environment.GetEnvironmentVariable(ChildVariable) == "1", "runs only in a child process, started by the test of the same name");
+
+    [Fact]
+    public async Task Child_a_full_fd_table_is_LocalError_EMFILE_and_the_loop_recovers_once_fds_are_free()
+    {
+        SkipUnlessChild();
         using var listener = new LoopbackListener();
         await using var shaker = new TcpShaker(new TcpShakerOptions { VerifyOnStart = false });
         var ct = TestContext.Current.CancellationToken;
@@ -36,7 +66,7 @@ public sealed class ResourceExhaustionTests
             after.Add(await shaker.CheckAsync(listener.EndPoint, Timeout, ct));
         }
 
-        TestContext.Current.TestOutputHelper?.WriteLine($"filled {filled} descriptors; during: {during[0].Describe()}");
+        Console.WriteLine($"child: filled {filled} descriptors; during: {during[0].Describe()}");
         Assert.Equal(TcpCheckStatus.Open, before.Status);
         Assert.True(filled > 0);
         Assert.All(during, r =>
@@ -50,9 +80,9 @@ public sealed class ResourceExhaustionTests
     }
 
     [Fact]
-    public async Task An_engine_that_cannot_start_answers_LocalError_and_starts_once_fds_are_free()
+    public async Task Child_an_engine_that_cannot_start_answers_LocalError_and_starts_once_fds_are_free()
     {
-        Assert.SkipUnless(OperatingSystem.IsLinux(), "RLIMIT_NOFILE and epoll are Linux");
+        SkipUnlessChild();
         using var listener = new LoopbackListener();
         var ct = TestContext.Current.CancellationToken;
         await using (var warm = new TcpShaker(new TcpShakerOptions { VerifyOnStart = false }))
@@ -97,6 +127,7 @@ public sealed class ResourceExhaustionTests
 
         internal static FdTableFiller Fill()
         {
+            GrowThreadPool(16);
             var filler = new FdTableFiller();
             try
             {
@@ -123,6 +154,28 @@ public sealed class ResourceExhaustionTests
                 filler.Dispose();
                 throw;
             }
+        }
+
+        /// <summary>
+        /// Makes <paramref name="threads"/> pool threads exist now (all busy at once, then idle for the
+        /// pool's 20 s before they retire), so the pool need not start one while the table is full.
+        /// </summary>
+        private static void GrowThreadPool(int threads)
+        {
+            ThreadPool.GetMinThreads(out int workers, out int io);
+            ThreadPool.SetMinThreads(Math.Max(workers, threads), io);
+            using var together = new Barrier(threads);
+            using var done = new CountdownEvent(threads);
+            for (int i = 0; i < threads; i++)
+            {
+                ThreadPool.UnsafeQueueUserWorkItem(_ =>
+                {
+                    together.SignalAndWait(TimeSpan.FromSeconds(10));
+                    done.Signal();
+                }, null);
+            }
+
+            Assert.True(done.Wait(TimeSpan.FromSeconds(20)), "the thread pool did not grow");
         }
 
         public void Dispose()
