@@ -12,8 +12,11 @@ namespace HealthChecks.TcpShaker.HealthCheck;
 /// </summary>
 internal sealed class TcpShakerHealthCheck(TcpShaker shaker, TcpProbeCoordinator coordinator, TcpShakerCheckOptions options, TcpEndpoint[] endpoints, ILogger logger) : IHealthCheck
 {
-    /// <summary>Time left for the report when the registration's own timeout bounds the check.</summary>
-    private static readonly TimeSpan ReportMargin = TimeSpan.FromMilliseconds(50);
+    /// <summary>
+    /// Time left for the report when the registration's own timeout bounds the check: enough that a busy
+    /// machine still lets this check (naming the endpoint) answer before the service's generic timeout.
+    /// </summary>
+    private static readonly TimeSpan ReportMargin = TimeSpan.FromMilliseconds(250);
 
     public async Task<HealthCheckResult> CheckHealthAsync(HealthCheckContext context, CancellationToken cancellationToken = default)
     {
@@ -76,7 +79,7 @@ internal sealed class TcpShakerHealthCheck(TcpShaker shaker, TcpProbeCoordinator
             return options.Timeout;
         }
 
-        TimeSpan margin = TimeSpan.FromTicks(Math.Min(ReportMargin.Ticks, registrationTimeout.Ticks / 10));
+        TimeSpan margin = TimeSpan.FromTicks(Math.Min(ReportMargin.Ticks, registrationTimeout.Ticks / 4));
         TimeSpan bounded = registrationTimeout - margin;
         return bounded < options.Timeout ? bounded : options.Timeout;
     }
