@@ -22,4 +22,7 @@ internal static partial class Log
 
     [LoggerMessage(6, LogLevel.Warning, "TcpShaker could not start with the host; checks answer LocalError until it can, and each tries to start it again.")]
     internal static partial void StartFailed(ILogger logger, Exception exception);
+
+    [LoggerMessage(7, LogLevel.Warning, "TcpShaker does not use RawSyn mode, which TcpShakerOptions.PreferRawSyn asks for: {Reason}. It checks with sockets instead.")]
+    internal static partial void RawSynUnavailable(ILogger logger, string reason);
 }

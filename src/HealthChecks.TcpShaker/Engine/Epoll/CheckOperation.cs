@@ -5,7 +5,7 @@ using System.Threading.Tasks.Sources;
 namespace HealthChecks.TcpShaker.Engine.Epoll;
 
 /// <summary>
-/// One check on its way through an <see cref="EpollLoop"/>: the request, and the awaitable the
+/// One check on its way through a loop (<see cref="EpollLoop"/>, or the raw SYN loop): the request, and the awaitable the
 /// caller holds. Pooled and reused, so a check allocates nothing in steady state.
 /// </summary>
 /// <remarks>
@@ -37,9 +37,9 @@ internal sealed class CheckOperation : IValueTaskSource<TcpCheckResult>
     internal long Deadline { get; private set; }
 
     /// <summary>The loop the request was queued to.</summary>
-    internal EpollLoop Loop { get; private set; } = null!;
+    internal ICheckLoop Loop { get; private set; } = null!;
 
-    /// <summary>The in-flight slot while the loop has a socket open for this check, else -1. Loop thread only.</summary>
+    /// <summary>The in-flight slot while the loop holds this check (a socket, or a SYN on the wire), else -1. Loop thread only.</summary>
     internal int Slot { get; set; } = -1;
 
     internal CancellationToken CancellationToken { get; private set; }
@@ -48,7 +48,7 @@ internal sealed class CheckOperation : IValueTaskSource<TcpCheckResult>
 
     internal short Version => _core.Version;
 
-    internal ValueTask<TcpCheckResult> Start(EpollLoop loop, IPEndPoint endPoint, TimeSpan timeout, CancellationToken cancellationToken)
+    internal ValueTask<TcpCheckResult> Start(ICheckLoop loop, IPEndPoint endPoint, TimeSpan timeout, CancellationToken cancellationToken)
     {
         Loop = loop;
         EndPoint = endPoint;

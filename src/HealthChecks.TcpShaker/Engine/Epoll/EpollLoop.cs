@@ -19,7 +19,7 @@ namespace HealthChecks.TcpShaker.Engine.Epoll;
 /// <c>EpollLoop.Deadlines.cs</c> timeouts and cancellations, <c>EpollLoop.Shutdown.cs</c> the exit,
 /// <c>EpollLoop.TestHooks.cs</c> what tests reach into.
 /// </remarks>
-internal sealed unsafe partial class EpollLoop
+internal sealed unsafe partial class EpollLoop : ICheckLoop
 {
     private const int MaxEvents = 256;
 
@@ -96,7 +96,7 @@ internal sealed unsafe partial class EpollLoop
     }
 
     /// <summary>Asks the loop to cancel a check. Any thread (the token's callback).</summary>
-    internal void RequestCancellation(CheckOperation operation, short version)
+    public void RequestCancellation(CheckOperation operation, short version)
     {
         _cancellations.Enqueue((operation, version));
         _wake.Signal();
