@@ -49,6 +49,14 @@ public sealed class TcpShakerOptions
     /// </summary>
     public bool PreferRawSyn { get; set; }
 
+    /// <summary>
+    /// Raise each epoll loop thread's scheduling priority (nice -10, <c>setpriority</c> on its thread id), so a
+    /// loop starved of CPU by other processes still closes its sockets before the kernel's delayed ACK (200 ms).
+    /// Needs CAP_SYS_NICE (or a matching RLIMIT_NICE); where refused, the loops run at normal priority and the
+    /// refusal is logged once. Socket modes only. Default <see langword="false"/>.
+    /// </summary>
+    public bool RaiseLoopPriority { get; set; }
+
     /// <summary>Every setting out of range, as (name, value, rule); empty when all are valid.</summary>
     internal List<(string Name, object Value, string Rule)> Errors()
     {

@@ -25,4 +25,7 @@ internal static partial class Log
 
     [LoggerMessage(7, LogLevel.Warning, "TcpShaker does not use RawSyn mode, which TcpShakerOptions.PreferRawSyn asks for: {Reason}. It checks with sockets instead.")]
     internal static partial void RawSynUnavailable(ILogger logger, string reason);
+
+    [LoggerMessage(8, LogLevel.Warning, "TcpShaker could not raise its loop threads' priority, which TcpShakerOptions.RaiseLoopPriority asks for (errno {Errno}: CAP_SYS_NICE is needed); they run at normal priority.")]
+    internal static partial void PriorityRefused(ILogger logger, int errno);
 }

@@ -73,6 +73,11 @@ internal sealed class EngineHost(TcpShakerOptions options, ILogger logger, TcpSh
         }
 
         _ = LogFaultAsync(engine);
+        if (options.RaiseLoopPriority && engine is HalfOpenEngine halfOpen)
+        {
+            _ = LogPriorityRefusedAsync(halfOpen);
+        }
+
         _engine = engine;
         if (Volatile.Read(ref _disposed) != 0)
         {
@@ -146,6 +151,14 @@ internal sealed class EngineHost(TcpShakerOptions options, ILogger logger, TcpSh
                 return engine;
             default:
                 return engine;
+        }
+    }
+
+    private async Task LogPriorityRefusedAsync(HalfOpenEngine engine)
+    {
+        if (await engine.PriorityRaisedAsync().ConfigureAwait(false) is int errno and not 0)
+        {
+            Log.PriorityRefused(logger, errno);
         }
     }
 

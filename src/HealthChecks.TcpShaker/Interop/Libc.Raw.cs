@@ -62,6 +62,19 @@ internal static partial class Libc
         internal uint Length;
     }
 
+    internal const int RLIMIT_NOFILE = 7;
+
+    /// <summary><c>struct rlimit</c> on 64-bit Linux.</summary>
+    [StructLayout(LayoutKind.Sequential)]
+    internal struct RLimit
+    {
+        internal ulong Current;
+        internal ulong Maximum;
+    }
+
+    [LibraryImport(LibraryName, EntryPoint = "getrlimit", SetLastError = true)]
+    internal static unsafe partial int GetRLimit(int resource, RLimit* limit);
+
     [LibraryImport(LibraryName, EntryPoint = "bind", SetLastError = true)]
     internal static unsafe partial int Bind(int fd, byte* socketAddress, int socketAddressLength);
 

@@ -3,10 +3,11 @@ using HealthChecks.TcpShaker.Interop;
 
 namespace HealthChecks.TcpShaker.Reliability.Tests.Support;
 
-/// <summary>Whether this process may open raw sockets (CAP_NET_RAW), and a way to lose that on one thread.</summary>
+/// <summary>Whether this process may open raw sockets (CAP_NET_RAW), and a way to lose a capability on one thread.</summary>
 internal static partial class RawSockets
 {
-    private const int CapNetRaw = 13;
+    internal const int CapNetRaw = 13;
+    internal const int CapSysNice = 23;
     private const uint CapabilityVersion3 = 0x20080522;
 
     /// <summary>Why raw SYN tests cannot run here, or null when they can.</summary>
@@ -54,8 +55,11 @@ internal static partial class RawSockets
     [LibraryImport("libc", EntryPoint = "capset", SetLastError = true)]
     private static unsafe partial int CapSet(CapHeader* header, CapData* data);
 
-    /// <summary>Runs <paramref name="action"/> on a new thread whose effective capabilities lack CAP_NET_RAW (capabilities are per thread).</summary>
-    internal static T RunWithoutCapNetRaw<T>(Func<T> action)
+    /// <summary>
+    /// Runs <paramref name="action"/> on a new thread whose effective capabilities lack <paramref name="capability"/>
+    /// (capabilities are per thread; threads it starts inherit the lack).
+    /// </summary>
+    internal static T RunWithoutCapability<T>(int capability, Func<T> action)
     {
         T result = default!;
         Exception? failure = null;
@@ -63,7 +67,7 @@ internal static partial class RawSockets
         {
             try
             {
-                DropCapNetRawOnThisThread();
+                DropOnThisThread(capability);
                 result = action();
             }
             catch (Exception e)
@@ -73,10 +77,10 @@ internal static partial class RawSockets
         });
         thread.Start();
         thread.Join();
-        return failure is null ? result : throw new InvalidOperationException("running without CAP_NET_RAW failed", failure);
+        return failure is null ? result : throw new InvalidOperationException($"running without capability {capability} failed", failure);
     }
 
-    private static unsafe void DropCapNetRawOnThisThread()
+    private static unsafe void DropOnThisThread(int capability)
     {
         CapHeader header = new() { Version = CapabilityVersion3, Pid = 0 };
         CapData* data = stackalloc CapData[2];
@@ -85,7 +89,7 @@ internal static partial class RawSockets
             throw new InvalidOperationException($"capget failed with errno {Marshal.GetLastPInvokeError()}");
         }
 
-        data[0].Effective &= ~(1u << CapNetRaw);
+        data[0].Effective &= ~(1u << capability);
         if (CapSet(&header, data) != 0)
         {
             throw new InvalidOperationException($"capset failed with errno {Marshal.GetLastPInvokeError()}");

@@ -17,6 +17,9 @@ internal sealed unsafe class SourcePortPool : IDisposable
 {
     private const int MinimumGrowth = 64;
 
+    /// <summary>Descriptors never taken for reservations, so the process keeps some for everything else (the route lookups among them).</summary>
+    private const int DescriptorsLeft = 256;
+
     private readonly Queue<ushort> _free = new();
     private readonly List<int> _reservations = [];
     private readonly int _rangeLow;
@@ -31,6 +34,10 @@ internal sealed unsafe class SourcePortPool : IDisposable
         _dualStack = dualStack;
         _nextCandidate = _rangeLow + Random.Shared.Next(_rangeHigh - _rangeLow + 1);
         _candidatesLeft = _rangeHigh - _rangeLow + 1;
+        Libc.RLimit limit;
+        MaxCount = Libc.GetRLimit(Libc.RLIMIT_NOFILE, &limit) == 0
+            ? (int)Math.Clamp((long)Math.Min(limit.Current, int.MaxValue) - DescriptorsLeft, MinimumGrowth, _candidatesLeft)
+            : _candidatesLeft;
         Lowest = ushort.MaxValue;
         Highest = 0;
     }
@@ -40,6 +47,9 @@ internal sealed unsafe class SourcePortPool : IDisposable
 
     /// <summary>The highest port reserved so far.</summary>
     internal ushort Highest { get; private set; }
+
+    /// <summary>Ports that may be reserved at the most: the ephemeral range, and the fd limit less <see cref="DescriptorsLeft"/>.</summary>
+    internal int MaxCount { get; }
 
     /// <summary>Ports reserved.</summary>
     internal int Count => _reservations.Count;
@@ -59,9 +69,9 @@ internal sealed unsafe class SourcePortPool : IDisposable
     {
         rangeChanged = false;
         int errno = 0;
-        if (_free.Count <= inFlight && _candidatesLeft > 0)
+        if (_free.Count <= inFlight && _candidatesLeft > 0 && _reservations.Count < MaxCount)
         {
-            errno = Grow(Math.Max(MinimumGrowth, _reservations.Count / 2), out rangeChanged);
+            errno = Grow(Math.Min(Math.Max(MinimumGrowth, _reservations.Count / 2), MaxCount - _reservations.Count), out rangeChanged);
         }
 
         if (_free.TryDequeue(out port))
