@@ -12,12 +12,13 @@ internal static class CheckCommand
         DefaultedOption<TimeSpan> timeout = CliSymbols.Timeout("How long each target may take, resolving included");
         Option<bool> allAddresses = CliSymbols.AllAddresses();
         Option<bool> fullConnect = CliSymbols.FullConnect();
+        Option<bool> raw = CliSymbols.Raw();
         Option<bool> json = CliSymbols.Flag("--json", "Write one JSON document (mode, verdict, each address's status and time) instead of lines.");
         Option<bool> quiet = CliSymbols.Flag("--quiet", "Write nothing when every target is open; on failure write the usual output. For probes.", "-q");
 
         var command = new Command("check", "Check targets once, concurrently. Exit code 0: all open; 1: any not open; 2: bad usage.")
         {
-            targets, timeout, allAddresses, fullConnect, json, quiet,
+            targets, timeout, allAddresses, fullConnect, raw, json, quiet,
         };
 
         command.SetAction(async (parse, cancellationToken) =>
@@ -26,7 +27,7 @@ internal static class CheckCommand
             TimeSpan checkTimeout = timeout.ValueIn(parse);
             bool requireAll = parse.GetValue(allAddresses);
 
-            await using var shaker = new TcpShaker(new TcpShakerOptions { ForceFullConnect = parse.GetValue(fullConnect) });
+            await using var shaker = new TcpShaker(new TcpShakerOptions { ForceFullConnect = parse.GetValue(fullConnect), PreferRawSyn = parse.GetValue(raw) });
             TargetReport[] reports;
             try
             {
@@ -38,6 +39,7 @@ internal static class CheckCommand
                 return ExitCodes.Interrupted;
             }
 
+            await RawModeNote.WriteIfUnavailableAsync(console, parse.GetValue(raw), shaker.Mode);
             bool ok = TargetChecks.AllOpen(reports);
             if (ok && parse.GetValue(quiet))
             {

@@ -19,10 +19,11 @@ internal static class WatchCommand
         DefaultedOption<int> count = CliSymbols.Integer("--count", "Stop after N rounds; 0 runs until Ctrl+C", 0, 0, int.MaxValue);
         Option<bool> allAddresses = CliSymbols.AllAddresses();
         Option<bool> fullConnect = CliSymbols.FullConnect();
+        Option<bool> raw = CliSymbols.Raw();
 
         var command = new Command("watch", "Check targets every interval and show their status and handshake time until Ctrl+C (or --count rounds). Exit code: the last round's (0 all open, 1 any not).")
         {
-            targets, interval, timeout, count, allAddresses, fullConnect,
+            targets, interval, timeout, count, allAddresses, fullConnect, raw,
         };
 
         command.SetAction(async (parse, cancellationToken) =>
@@ -34,7 +35,7 @@ internal static class WatchCommand
                 count.ValueIn(parse),
                 parse.GetValue(allAddresses));
 
-            await using var shaker = new TcpShaker(new TcpShakerOptions { ForceFullConnect = parse.GetValue(fullConnect) });
+            await using var shaker = new TcpShaker(new TcpShakerOptions { ForceFullConnect = parse.GetValue(fullConnect), PreferRawSyn = parse.GetValue(raw) });
             try
             {
                 await shaker.StartAsync(cancellationToken);
@@ -43,6 +44,8 @@ internal static class WatchCommand
             {
                 return ExitCodes.Interrupted;
             }
+
+            await RawModeNote.WriteIfUnavailableAsync(console, parse.GetValue(raw), shaker.Mode);
 
             var history = new WatchHistory();
 
