@@ -42,7 +42,7 @@ public sealed class TcpShakerOptions
     /// <summary>
     /// Check with raw SYNs (<see cref="TcpShakerMode.RawSyn"/>) where the process may: Linux, CAP_NET_RAW,
     /// and a start-up verification that proves the technique on this host (no firewall dropping the
-    /// kernel's RSTs or hiding the replies). The kernel then answers every SYN-ACK with RST itself, so no
+    /// kernel's RSTs or hiding the replies), made whatever <see cref="VerifyOnStart"/> says. <see cref="ForceFullConnect"/> wins over it. The kernel then answers every SYN-ACK with RST itself, so no
     /// server ever sees a connection, however starved the process is. It reserves source ports from the
     /// ephemeral range (as many as the load needs). Where it cannot be used, the engine runs as without it
     /// and logs why, once. Default <see langword="false"/>: a library does not use a privilege it was not asked to.

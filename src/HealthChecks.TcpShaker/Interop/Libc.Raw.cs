@@ -16,6 +16,7 @@ internal static partial class Libc
     internal const int SO_RCVBUFFORCE = 33;
     internal const int SO_ATTACH_FILTER = 26;
     internal const int IPV6_CHECKSUM = 7;
+    internal const int IPV6_V6ONLY = 26;
     internal const int ICMP6_FILTER = 1;
     internal const int MSG_DONTWAIT = 0x40;
 

@@ -106,7 +106,14 @@ internal sealed unsafe class SourcePortPool : IDisposable
                 return Libc.LastErrno;
             }
 
-            // The wildcard address, zeroed: 0.0.0.0 or [::] (dual-stack: it covers IPv4 too).
+            // Dual-stack whatever net.ipv6.bindv6only says, so [::]:port reserves the IPv4 port as well.
+            int zero = 0;
+            if (_dualStack)
+            {
+                Libc.SetSockOpt(fd, Libc.IPPROTO_IPV6, Libc.IPV6_V6ONLY, &zero, sizeof(int));
+            }
+
+            // The wildcard address, zeroed: 0.0.0.0 or [::].
             new Span<byte>(address, SocketAddressWriter.MaxSize).Clear();
             *(ushort*)address = (ushort)family;
             address[2] = (byte)(port >> 8);
