@@ -44,7 +44,7 @@ public sealed class RawSynPacketTests
     [Fact]
     public void Every_filter_jump_lands_inside_its_program_on_a_return()
     {
-        foreach (Libc.SockFilter[] program in new[] { ReplyFilters.TcpV4(1024, 2048), ReplyFilters.TcpV6(1024, 2048), ReplyFilters.IcmpV4(), ReplyFilters.DropAll() })
+        foreach (Libc.SockFilter[] program in new[] { ReplyFilters.TcpV4(1024, 2048), ReplyFilters.TcpV6(1024, 2048), ReplyFilters.IcmpV4() })
         {
             Assert.Equal(0x06, program[^1].Code & 0x07); // ends with a return
             for (int i = 0; i < program.Length; i++)

@@ -6,7 +6,8 @@ namespace HealthChecks.TcpShaker.Engine.RawSyn;
 /// The classic BPF programs attached to the raw sockets (<c>SO_ATTACH_FILTER</c>). A raw TCP socket
 /// gets a copy of every TCP packet of the network namespace; the filter keeps, in the kernel, only
 /// SYN-ACKs and RSTs to the reserved source ports, and only their first bytes. A raw ICMP socket keeps
-/// only "destination unreachable".
+/// only "destination unreachable". Each raw TCP socket both sends and receives, so the filter is also what
+/// keeps the sending socket from queueing copies of every TCP packet.
 /// </summary>
 internal static unsafe class ReplyFilters
 {
@@ -72,9 +73,6 @@ internal static unsafe class ReplyFilters
         S(RetK, IcmpSnapLength),         // 3 keep
         S(RetK, 0),                      // 4 drop
     ];
-
-    /// <summary>Drops everything: for a raw socket that only sends.</summary>
-    internal static Libc.SockFilter[] DropAll() => [S(RetK, 0)];
 
     /// <summary>Attaches (or replaces) <paramref name="program"/> on <paramref name="fd"/>; returns errno or 0.</summary>
     internal static int Attach(int fd, Libc.SockFilter[] program)
