@@ -226,7 +226,7 @@ internal static class CaseRunner
         result.Statuses["ok"] = result.Succeeded;
         result.Statuses["fail"] = result.Failed;
         result.Extra["accept_queue_nonempty"] = listener.HasPendingConnection ? 1 : 0;
-        result.Notes.Add($"{perLoop} in flight per loop, one process per loop");
+        result.Notes.Add(spec.Kind == CaseKind.CRawSyn ? $"{spec.Concurrency} in flight, one process" : $"{perLoop} in flight per loop, one process per loop");
     }
 
     private static async Task RunNaiveAsync(CaseSpec spec, CaseResult result)
