@@ -153,6 +153,56 @@ public sealed class RawSynTests
     }
 
     [Fact]
+    public async Task ICMPv6_and_ICMP_unreachable_on_loopback_give_the_errno_connect_would()
+    {
+        NetNamespace.SkipUnlessAvailable();
+        RawSockets.SkipUnlessPermitted();
+        Assert.SkipWhen(Sh.Which("ip6tables") is null, "'ip6tables' is not installed");
+        using var ns = NetNamespace.Create(veth: false);
+        ns.Exec(Sh.Which("ip6tables")!, "-w", "-A", "INPUT", "-p", "tcp", "--dport", "7105", "-j", "REJECT", "--reject-with", "icmp6-adm-prohibited");
+        ns.Iptables("-A", "INPUT", "-p", "tcp", "--dport", "7106", "-j", "REJECT", "--reject-with", "icmp-net-unreachable");
+        RawSynEngine engine = ns.RunInside(() => new RawSynEngine(new TcpShakerOptions(), new TcpShakerMetrics(null)));
+        await using var _ = engine;
+        var ct = TestContext.Current.CancellationToken;
+
+        var v6 = await engine.CheckAsync(new IPEndPoint(IPAddress.IPv6Loopback, 7105), TimeSpan.FromSeconds(5), ct);
+        var v4 = await engine.CheckAsync(new IPEndPoint(IPAddress.Loopback, 7106), TimeSpan.FromSeconds(5), ct);
+
+        Assert.Equal(TcpCheckStatus.Unreachable, v6.Status);
+        Assert.Equal(Errno.EACCES, v6.ErrorCode); // administratively prohibited, as connect() reports it
+        Assert.True(v6.Elapsed < TimeSpan.FromSeconds(1), $"answered after {v6.Elapsed}");
+        Assert.Equal(TcpCheckStatus.Unreachable, v4.Status);
+        Assert.Equal(Errno.ENETUNREACH, v4.ErrorCode);
+    }
+
+    [Fact]
+    public async Task Source_ports_come_from_the_ephemeral_range_as_many_as_the_load_needs()
+    {
+        RawSockets.SkipUnlessPermitted();
+        await using TcpShaker shaker = await StartedRawShakerAsync();
+        using var listener = new LoopbackListener(IPAddress.Loopback);
+        var ct = TestContext.Current.CancellationToken;
+        var loop = ((RawSynEngine)shaker.Engine!).Loop;
+
+        for (int round = 0; round < 10; round++)
+        {
+            var results = await Task.WhenAll(Enumerable.Range(0, 100).Select(_ => shaker.CheckAsync(listener.EndPoint, Timeout, ct).AsTask()));
+            Assert.All(results, r => Assert.Equal(TcpCheckStatus.Open, r.Status));
+        }
+
+        var reserved = new TaskCompletionSource<(int Count, int Lowest, int Highest)>(TaskCreationOptions.RunContinuationsAsynchronously);
+        loop.Post(l => reserved.SetResult(l.ReservedPorts));
+        (int count, int lowest, int highest) = await reserved.Task.WaitAsync(TimeSpan.FromSeconds(5));
+        string[] range = File.ReadAllText("/proc/sys/net/ipv4/ip_local_port_range").Split(['\t', ' ', '\n'], StringSplitOptions.RemoveEmptyEntries);
+
+        TestContext.Current.TestOutputHelper?.WriteLine($"{count} ports reserved, {lowest}-{highest}, ephemeral range {range[0]}-{range[1]}");
+        Assert.InRange(count, 100, 400); // 100 in flight at most: about twice that, grown in steps
+        Assert.InRange(lowest, int.Parse(range[0], System.Globalization.CultureInfo.InvariantCulture), highest);
+        Assert.InRange(highest, lowest, int.Parse(range[1], System.Globalization.CultureInfo.InvariantCulture));
+        Assert.False(listener.HasPendingConnection);
+    }
+
+    [Fact]
     public async Task A_canceled_check_throws_and_the_engine_goes_on()
     {
         NetNamespace.SkipUnlessAvailable();

@@ -15,8 +15,8 @@ internal sealed unsafe partial class RawSynLoop
     /// <summary>Replies read that matched no check in flight (late, duplicate, or someone else's). Loop thread.</summary>
     internal long UnmatchedReplies => Volatile.Read(ref _unmatchedReplies);
 
-    /// <summary>Source ports reserved now. Loop thread.</summary>
-    internal int ReservedPorts => _ports.Count;
+    /// <summary>Source ports reserved now, and the lowest and highest of them. Loop thread.</summary>
+    internal (int Count, int Lowest, int Highest) ReservedPorts => (_ports.Count, _ports.Lowest, _ports.Highest);
 
     /// <summary>Test hook: runs <paramref name="action"/> on the loop thread between two iterations (a sleep here starves the loop).</summary>
     internal void Post(Action<RawSynLoop> action)
