@@ -69,6 +69,10 @@ public sealed class RawSynPacketTests
         Assert.Equal(errno, CheckErrors.IcmpUnreachableErrno(code));
 
     [Fact]
+    public void The_metrics_and_span_tag_of_raw_SYN_mode_is_raw_syn() =>
+        Assert.Equal(["half_open", "full_connect", "raw_syn"], Enum.GetValues<TcpShakerMode>().Select(Diagnostics.TcpShakerMetrics.ToTag));
+
+    [Fact]
     public unsafe void Native_layouts_match_64_bit_Linux()
     {
         Assert.Equal(64, sizeof(Libc.MMsgHdr));
