@@ -203,6 +203,31 @@ public sealed class RawSynTests
     }
 
     [Fact]
+    public async Task With_conntrack_tracking_and_dropping_INVALID_raw_checks_still_find_the_listener_open()
+    {
+        NetNamespace.SkipUnlessAvailable();
+        RawSockets.SkipUnlessPermitted();
+        using var ns = NetNamespace.Create(veth: false);
+        // Stateful rules make the namespace track every packet (nf_conntrack), as a host firewall does.
+        ns.Iptables("-A", "INPUT", "-m", "conntrack", "--ctstate", "INVALID", "-j", "DROP");
+        ns.Iptables("-A", "INPUT", "-m", "conntrack", "--ctstate", "NEW,ESTABLISHED,RELATED", "-j", "ACCEPT");
+        using var listener = ns.RunInside(() => new LoopbackListener(IPAddress.Loopback));
+        using var closed = ns.RunInside(() => new ClosedPort(IPAddress.Loopback));
+        RawSynEngine engine = ns.RunInside(() => new RawSynEngine(new TcpShakerOptions(), new TcpShakerMetrics(null)));
+        await using var _ = engine;
+        var ct = TestContext.Current.CancellationToken;
+
+        var open = await Task.WhenAll(Enumerable.Range(0, 100).Select(_ => engine.CheckAsync(listener.EndPoint, Timeout, ct).AsTask()));
+        var refused = await engine.CheckAsync(closed.EndPoint, Timeout, ct);
+
+        Assert.All(open, r => Assert.Equal(TcpCheckStatus.Open, r.Status));
+        Assert.Equal(TcpCheckStatus.Refused, refused.Status);
+        Assert.True(ns.IptablesPackets("INPUT", "ACCEPT") >= 100, "conntrack saw the checks");
+        Assert.Equal(0, ns.Counter("TcpPassiveOpens"));
+        Assert.False(listener.HasPendingConnection);
+    }
+
+    [Fact]
     public async Task A_canceled_check_throws_and_the_engine_goes_on()
     {
         NetNamespace.SkipUnlessAvailable();
