@@ -101,6 +101,10 @@ internal static class CliSymbols
         "--full-connect",
         "Complete the handshake and abort with RST instead of checking half-open; the server sees a connection.");
 
+    internal static Option<bool> Raw() => Flag(
+        "--raw",
+        "Check with raw SYNs (raw SYN mode): the kernel answers each SYN-ACK with RST itself, so no server sees a connection even on a starved machine. Needs CAP_NET_RAW (root, or setcap cap_net_raw+ep on the tool); without it the tool says so and checks half-open.");
+
     internal static Option<bool> AllAddresses() => Flag(
         "--all-addresses",
         "A host name is open only when every address it resolves to is open (default: any open address is enough).");

@@ -13,6 +13,13 @@ public sealed partial class TcpShaker
     }
 
     /// <summary>Test hook: the running engine, once started.</summary>
+    /// <summary>Test hook: make raw SYN mode unavailable for this reason.</summary>
+    internal string? ForceRawSynUnavailable
+    {
+        get => _host.ForceRawSynUnavailable;
+        set => _host.ForceRawSynUnavailable = value;
+    }
+
     internal ICheckEngine? Engine => _host.Engine;
 
     /// <summary>Test hook: resolves host names instead of DNS (a name whose address changes between rounds).</summary>

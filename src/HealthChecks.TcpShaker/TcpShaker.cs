@@ -47,8 +47,9 @@ public sealed partial class TcpShaker : IAsyncDisposable
     }
 
     /// <summary>
-    /// How checks are made: <see cref="TcpShakerMode.HalfOpen"/> on Linux unless forced off or the
-    /// start-up verification failed, else <see cref="TcpShakerMode.FullConnect"/>. Before the engine
+    /// How checks are made: <see cref="TcpShakerMode.RawSyn"/> when <see cref="TcpShakerOptions.PreferRawSyn"/> asks
+    /// for it and the process may; else <see cref="TcpShakerMode.HalfOpen"/> on Linux unless forced off or the
+    /// start-up verification failed; else <see cref="TcpShakerMode.FullConnect"/>. Before the engine
     /// has started this is the mode it expects to run in.
     /// </summary>
     public TcpShakerMode Mode => _host.Mode;

@@ -14,4 +14,11 @@ public enum TcpShakerMode
     /// connection, but no TIME_WAIT is left behind. Used where half-open checking is unavailable.
     /// </summary>
     FullConnect,
+
+    /// <summary>
+    /// A crafted SYN from a raw socket; the kernel itself answers the SYN-ACK with RST at once, so no
+    /// handshake ACK can leak even when the process gets no CPU. Linux, CAP_NET_RAW, and only when
+    /// <see cref="TcpShakerOptions.PreferRawSyn"/> asks for it.
+    /// </summary>
+    RawSyn,
 }

@@ -39,6 +39,24 @@ public sealed class TcpShakerOptions
     /// </summary>
     public bool VerifyOnStart { get; set; } = true;
 
+    /// <summary>
+    /// Check with raw SYNs (<see cref="TcpShakerMode.RawSyn"/>) where the process may: Linux, CAP_NET_RAW,
+    /// and a start-up verification that proves the technique on this host (no firewall dropping the
+    /// kernel's RSTs or hiding the replies), made whatever <see cref="VerifyOnStart"/> says. <see cref="ForceFullConnect"/> wins over it. The kernel then answers every SYN-ACK with RST itself, so no
+    /// server ever sees a connection, however starved the process is. It reserves source ports from the
+    /// ephemeral range (as many as the load needs). Where it cannot be used, the engine runs as without it
+    /// and logs why, once. Default <see langword="false"/>: a library does not use a privilege it was not asked to.
+    /// </summary>
+    public bool PreferRawSyn { get; set; }
+
+    /// <summary>
+    /// Raise each epoll loop thread's scheduling priority (nice -10, <c>setpriority</c> on its thread id), so a
+    /// loop starved of CPU by other processes still closes its sockets before the kernel's delayed ACK (200 ms).
+    /// Needs CAP_SYS_NICE (or a matching RLIMIT_NICE); where refused, the loops run at normal priority and the
+    /// refusal is logged once. Socket modes only. Default <see langword="false"/>.
+    /// </summary>
+    public bool RaiseLoopPriority { get; set; }
+
     /// <summary>Every setting out of range, as (name, value, rule); empty when all are valid.</summary>
     internal List<(string Name, object Value, string Rule)> Errors()
     {

@@ -16,6 +16,7 @@ internal static class CaseRunner
     internal static async Task<CaseResult> RunAsync(CaseSpec spec)
     {
         var result = new CaseResult { Spec = spec };
+        using var busy = new BusyProcesses(spec.BusyProcesses);
         try
         {
             switch (spec.Kind)
@@ -27,6 +28,7 @@ internal static class CaseRunner
                     break;
                 case CaseKind.CReference:
                 case CaseKind.CReferenceRefused:
+                case CaseKind.CRawSyn:
                     await RunCReferenceAsync(spec, result);
                     break;
                 case CaseKind.Naive:
@@ -75,6 +77,9 @@ internal static class CaseRunner
 
     private static TcpShaker NewShaker(int loops) => new(new TcpShakerOptions { LoopCount = loops });
 
+    private static TcpShaker NewShaker(CaseSpec spec) =>
+        new(new TcpShakerOptions { LoopCount = spec.Loops, PreferRawSyn = spec.RawSyn, RaiseLoopPriority = spec.RaiseLoopPriority });
+
     private static async Task RunShakerAsync(CaseSpec spec, CaseResult result)
     {
         using var listener = new LoopbackListener(backlog: 4096);
@@ -83,9 +88,14 @@ internal static class CaseRunner
         string targetText = target.ToString();
         var timeout = TimeSpan.FromMilliseconds(spec.TimeoutMs);
         using ReactionRecorder? reaction = spec.Reaction ? new ReactionRecorder(spec.Total + (spec.Total / 2)) : null;
-        await using TcpShaker shaker = NewShaker(spec.Loops);
+        await using TcpShaker shaker = NewShaker(spec);
         await shaker.StartAsync();
+        if (spec.RawSyn && shaker.Mode != TcpShakerMode.RawSyn)
+        {
+            throw new InvalidOperationException($"raw SYN mode was asked for, the engine runs {shaker.Mode} (see its log)");
+        }
 
+        result.Notes.Add($"mode {shaker.Mode}");
         Func<LoadRecorder, Task> worker = spec.Kind == CaseKind.ShakerString
             ? r => StringWorker(r, shaker, targetText, timeout)
             : r => ShakerWorker(r, shaker, target, timeout);
@@ -93,7 +103,7 @@ internal static class CaseRunner
         await LoadAsync(Math.Max(spec.Warmup, 2 * spec.Concurrency), spec.Concurrency, spec.BudgetMs, worker);
         GC.Collect();
         reaction?.Begin();
-        List<int> loopThreads = CpuTime.FindThreads("TcpShaker epoll");
+        List<int> loopThreads = CpuTime.FindThreads(spec.RawSyn ? "TcpShaker raw" : "TcpShaker epoll");
         (long loopCpu, long loopSwitches) = CpuTime.Threads(loopThreads);
         long loopWaits = CpuTime.Threads(loopThreads, voluntaryOnly: true).Switches;
         int poolThreads = ThreadPool.ThreadCount;
@@ -155,16 +165,17 @@ internal static class CaseRunner
 
     private static async Task RunCReferenceAsync(CaseSpec spec, CaseResult result)
     {
-        if (spec.SynlimitPath is null || !File.Exists(spec.SynlimitPath))
+        string? binary = spec.Kind == CaseKind.CRawSyn ? spec.RawsynPath : spec.SynlimitPath;
+        if (binary is null || !File.Exists(binary))
         {
-            throw new FileNotFoundException("The compiled C reference is missing.", spec.SynlimitPath);
+            throw new FileNotFoundException("The compiled C reference is missing.", binary);
         }
 
         using var listener = new LoopbackListener(backlog: 4096);
         using var closed = new ClosedPort();
         int port = spec.Kind == CaseKind.CReferenceRefused ? closed.EndPoint.Port : listener.Port;
         int perLoop = Math.Max(1, spec.Concurrency / spec.Loops);
-        var start = new ProcessStartInfo(spec.SynlimitPath)
+        var start = new ProcessStartInfo(binary)
         {
             RedirectStandardOutput = true,
             RedirectStandardError = true,
@@ -176,6 +187,12 @@ internal static class CaseRunner
                 port.ToString(CultureInfo.InvariantCulture),
             },
         };
+        if (spec.Kind == CaseKind.CRawSyn)
+        {
+            // rawsyn TOTAL CONCURRENCY PORT: one loop.
+            start.ArgumentList.RemoveAt(2);
+        }
+
         TimeSpan childCpu = CpuTime.ReapedChildren();
         using Process process = Process.Start(start)!;
         using var budget = new CancellationTokenSource(spec.BudgetMs + 30_000);
@@ -209,7 +226,7 @@ internal static class CaseRunner
         result.Statuses["ok"] = result.Succeeded;
         result.Statuses["fail"] = result.Failed;
         result.Extra["accept_queue_nonempty"] = listener.HasPendingConnection ? 1 : 0;
-        result.Notes.Add($"{perLoop} in flight per loop, one process per loop");
+        result.Notes.Add(spec.Kind == CaseKind.CRawSyn ? $"{spec.Concurrency} in flight, one process" : $"{perLoop} in flight per loop, one process per loop");
     }
 
     private static async Task RunNaiveAsync(CaseSpec spec, CaseResult result)
@@ -426,6 +443,41 @@ internal static class CaseRunner
         finally
         {
             recorder.WorkerExited();
+        }
+    }
+}
+
+/// <summary>
+/// N busy-loop shells (<c>while :; do :; done</c>) for the length of a row, the CPU starvation of the
+/// issue's measurement; killed (bounded in time) when the row ends.
+/// </summary>
+internal sealed class BusyProcesses : IDisposable
+{
+    private readonly List<Process> _processes = [];
+
+    internal BusyProcesses(int count)
+    {
+        for (int i = 0; i < count; i++)
+        {
+            // The shell exits by itself after 10 minutes if this process dies without disposing it.
+            _processes.Add(Process.Start(new ProcessStartInfo("timeout", ["600", "sh", "-c", "while :; do :; done"]))!);
+        }
+    }
+
+    public void Dispose()
+    {
+        foreach (Process process in _processes)
+        {
+            try
+            {
+                process.Kill(entireProcessTree: true);
+                process.WaitForExit(5_000);
+            }
+            catch (InvalidOperationException)
+            {
+            }
+
+            process.Dispose();
         }
     }
 }

@@ -36,6 +36,9 @@ public enum CaseKind
 
     /// <summary>TcpShaker.CheckAsync(string) with an IP literal.</summary>
     ShakerString,
+
+    /// <summary>The raw SYN C prototype (rawsyn) against a listener that never accepts.</summary>
+    CRawSyn,
 }
 
 /// <summary>One row of the report: what to run, with which parameters.</summary>
@@ -69,6 +72,18 @@ public sealed record CaseSpec
 
     /// <summary>For the health-check case: register a no-op check instead of AddTcpShaker (what the framework itself costs).</summary>
     public bool Baseline { get; init; }
+
+    /// <summary>Shaker rows: ask for raw SYN mode (TcpShakerOptions.PreferRawSyn); the row fails if the engine falls back.</summary>
+    public bool RawSyn { get; init; }
+
+    /// <summary>Shaker rows: TcpShakerOptions.RaiseLoopPriority.</summary>
+    public bool RaiseLoopPriority { get; init; }
+
+    /// <summary>Busy-loop processes (<c>while :; do :; done</c>) running for the length of the row: CPU starvation.</summary>
+    public int BusyProcesses { get; init; }
+
+    /// <summary>Where the compiled raw SYN C prototype is.</summary>
+    public string? RawsynPath { get; init; }
 
     /// <summary>Where the compiled C reference is.</summary>
     public string? SynlimitPath { get; init; }

@@ -57,4 +57,38 @@ internal static class Plan
         rows.Add(new CaseSpec { Name = "idle engine, 1 loop", Kind = CaseKind.Idle, Concurrency = quick ? 2_000 : 10_000, TimeoutMs = quick ? 1_000 : 3_000 });
         return rows;
     }
+
+    /// <summary>
+    /// The raw SYN plan (<c>--rawsyn</c>): raw mode next to <c>rawsyn.c</c> (the prototype it is measured against)
+    /// and <c>synlimit.c</c> (the connect-based reference) at each concurrency; then the starvation rows of issue 12:
+    /// 64 busy processes, 100,000 checks at concurrency 1,000, for raw mode, half-open mode with and without a raised
+    /// priority, and both C programs. Leaks are the namespace's TcpExtDelayedACKs and TcpPassiveOpens.
+    /// </summary>
+    internal static List<CaseSpec> BuildRawSyn(bool quick, string synlimit, string rawsyn)
+    {
+        int total = quick ? 20_000 : 200_000;
+        int warmup = quick ? 1_000 : 5_000;
+        int[] concurrencies = quick ? [1_000] : [100, 1_000, 10_000, 19_000];
+        var rows = new List<CaseSpec>();
+        foreach (int conc in concurrencies)
+        {
+            string raw = $"rawsyn.c @{conc}";
+            string c1 = $"C reference, 1 loop @{conc}";
+            rows.Add(new CaseSpec { Name = raw, Kind = CaseKind.CRawSyn, Concurrency = conc, Total = total, RawsynPath = rawsyn });
+            rows.Add(new CaseSpec { Name = c1, Kind = CaseKind.CReference, Concurrency = conc, Total = total, SynlimitPath = synlimit });
+            rows.Add(new CaseSpec { Name = $"TcpShaker raw SYN @{conc}", Kind = CaseKind.Shaker, RawSyn = true, Concurrency = conc, Total = total, Warmup = warmup, CompareTo = raw });
+            rows.Add(new CaseSpec { Name = $"TcpShaker half-open, 1 loop @{conc}", Kind = CaseKind.Shaker, Concurrency = conc, Total = total, Warmup = warmup, CompareTo = c1 });
+        }
+
+        const int busy = 64;
+        const int starvedConc = 1_000;
+        int starvedTotal = quick ? 20_000 : 100_000;
+        string starved = $", {busy} busy processes @{starvedConc}";
+        rows.Add(new CaseSpec { Name = "rawsyn.c" + starved, Kind = CaseKind.CRawSyn, Concurrency = starvedConc, Total = starvedTotal, BusyProcesses = busy, RawsynPath = rawsyn });
+        rows.Add(new CaseSpec { Name = "C reference, 1 loop" + starved, Kind = CaseKind.CReference, Concurrency = starvedConc, Total = starvedTotal, BusyProcesses = busy, SynlimitPath = synlimit });
+        rows.Add(new CaseSpec { Name = "TcpShaker raw SYN" + starved, Kind = CaseKind.Shaker, RawSyn = true, Concurrency = starvedConc, Total = starvedTotal, Warmup = warmup, BusyProcesses = busy, CompareTo = "rawsyn.c" + starved });
+        rows.Add(new CaseSpec { Name = "TcpShaker half-open" + starved, Kind = CaseKind.Shaker, Concurrency = starvedConc, Total = starvedTotal, Warmup = warmup, BusyProcesses = busy, CompareTo = "C reference, 1 loop" + starved });
+        rows.Add(new CaseSpec { Name = "TcpShaker half-open, RaiseLoopPriority" + starved, Kind = CaseKind.Shaker, RaiseLoopPriority = true, Concurrency = starvedConc, Total = starvedTotal, Warmup = warmup, BusyProcesses = busy, CompareTo = "C reference, 1 loop" + starved });
+        return rows;
+    }
 }

@@ -9,6 +9,7 @@ using HealthChecks.TcpShaker.Testing;
 //   --out DIR    where results.json, results.md and the compiled C reference go (default bench-results)
 //   --only TEXT  run only the rows whose name contains TEXT (the C reference rows they compare with too)
 //   --no-netns   run on the host's loopback even as root
+//   --rawsyn     the raw SYN plan instead: raw mode next to rawsyn.c and synlimit.c, and the starvation rows
 //   --report FILE  print the tables of an earlier run's results.json again
 // Internal: --case JSON runs one case in this process and prints "RESULT <json>".
 
@@ -48,8 +49,10 @@ Console.WriteLine(namespaces
     ? $"Each row runs in a fresh network namespace; silent target: {(iptables ? "iptables DROP" : "backlog-0 listener (iptables missing)")}."
     : $"Running on the host's loopback WITHOUT network namespaces ({why}): kernel counters are not isolated and not reported.");
 
-string synlimit = CompileReference(outDir);
-List<CaseSpec> plan = Plan.Build(quick, synlimit);
+string synlimit = CompileReference(outDir, "synlimit");
+List<CaseSpec> plan = args.Contains("--rawsyn")
+    ? Plan.BuildRawSyn(quick, synlimit, CompileReference(outDir, "rawsyn"))
+    : Plan.Build(quick, synlimit);
 if (only is not null)
 {
     HashSet<string> wanted = plan.Where(s => s.Name.Contains(only, StringComparison.OrdinalIgnoreCase))
@@ -110,22 +113,22 @@ string? Option(string name)
     return i >= 0 && i + 1 < args.Length ? args[i + 1] : null;
 }
 
-// Compiles the C reference (../shared/bench/synlimit.c next to the repository) into the output folder.
-static string CompileReference(string outDir)
+// Compiles a C reference (../shared/bench/NAME.c next to the repository: synlimit, rawsyn) into the output folder.
+static string CompileReference(string outDir, string name)
 {
-    string binary = Path.Combine(outDir, "synlimit");
-    string? source = Environment.GetEnvironmentVariable("SYNLIMIT_SOURCE");
+    string binary = Path.Combine(outDir, name);
+    string? source = Environment.GetEnvironmentVariable(name.ToUpperInvariant() + "_SOURCE");
     for (DirectoryInfo? dir = new(AppContext.BaseDirectory); source is null && dir is not null; dir = dir.Parent)
     {
         if (File.Exists(Path.Combine(dir.FullName, "HealthChecks.TcpShaker.sln")))
         {
-            source = Path.GetFullPath(Path.Combine(dir.FullName, "..", "shared", "bench", "synlimit.c"));
+            source = Path.GetFullPath(Path.Combine(dir.FullName, "..", "shared", "bench", name + ".c"));
         }
     }
 
     if (source is null || !File.Exists(source))
     {
-        Console.Error.WriteLine($"The C reference source was not found ({source ?? "no repository root"}); set SYNLIMIT_SOURCE. Its rows will fail.");
+        Console.Error.WriteLine($"The C reference source was not found ({source ?? "no repository root"}); set {name.ToUpperInvariant()}_SOURCE. Its rows will fail.");
         return binary;
     }
 

@@ -25,10 +25,11 @@ internal static class BenchCommand
         DefaultedOption<TimeSpan> timeout = CliSymbols.Timeout("How long each check may take");
         DefaultedOption<int> loops = CliSymbols.Integer("--loops", "Epoll loops (threads) checking in parallel", 1, 1, 64);
         Option<bool> fullConnect = CliSymbols.FullConnect();
+        Option<bool> raw = CliSymbols.Raw();
 
         var command = new Command("bench", $"Load mode: run -n checks against one target, -c at a time, and summarize rate, outcomes and latency. Bounded by -n (at most {MaxChecks.ToString("N0", CultureInfo.InvariantCulture)}); Ctrl+C stops with a partial summary. Exit code 0: every check open; 1: any not; 130: interrupted.")
         {
-            target, count, concurrency, timeout, loops, fullConnect,
+            target, count, concurrency, timeout, loops, fullConnect, raw,
         };
 
         command.SetAction(async (parse, cancellationToken) =>
@@ -48,6 +49,7 @@ internal static class BenchCommand
             await using var shaker = new TcpShaker(new TcpShakerOptions
             {
                 ForceFullConnect = parse.GetValue(fullConnect),
+                PreferRawSyn = parse.GetValue(raw),
                 LoopCount = loopCount,
                 MaxChecksInFlight = Math.Max(new TcpShakerOptions().MaxChecksInFlight, inFlight),
             });
@@ -59,6 +61,8 @@ internal static class BenchCommand
             {
                 return ExitCodes.Interrupted;
             }
+
+            await RawModeNote.WriteIfUnavailableAsync(console, parse.GetValue(raw), shaker.Mode);
 
             string shown = endpoint.Address is null ? $"{endpoint} ({address})" : endpoint.ToString();
             await console.Out.WriteLineAsync(

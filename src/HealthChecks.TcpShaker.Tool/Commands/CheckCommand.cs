@@ -12,12 +12,13 @@ internal static class CheckCommand
         DefaultedOption<TimeSpan> timeout = CliSymbols.Timeout("How long each target may take, resolving included");
         Option<bool> allAddresses = CliSymbols.AllAddresses();
         Option<bool> fullConnect = CliSymbols.FullConnect();
+        Option<bool> raw = CliSymbols.Raw();
         Option<bool> json = CliSymbols.Flag("--json", "Write one JSON document (mode, verdict, each address's status and time) instead of lines.");
         Option<bool> quiet = CliSymbols.Flag("--quiet", "Write nothing when every target is open; on failure write the usual output. For probes.", "-q");
 
         var command = new Command("check", "Check targets once, concurrently. Exit code 0: all open; 1: any not open; 2: bad usage.")
         {
-            targets, timeout, allAddresses, fullConnect, json, quiet,
+            targets, timeout, allAddresses, fullConnect, raw, json, quiet,
         };
 
         command.SetAction(async (parse, cancellationToken) =>
@@ -27,6 +28,7 @@ internal static class CheckCommand
             bool requireAll = parse.GetValue(allAddresses);
 
             bool forceFullConnect = parse.GetValue(fullConnect);
+            bool preferRawSyn = parse.GetValue(raw);
             TcpShakerMode mode;
             TargetReport[] reports;
             string? problem = null;
@@ -35,7 +37,9 @@ internal static class CheckCommand
             {
                 (mode, reports, problem, unverified) = forceFullConnect
                     ? await CheckFullConnectAsync(endpoints, checkTimeout, requireAll, cancellationToken)
-                    : await CheckHalfOpenAsync(endpoints, checkTimeout, requireAll, cancellationToken);
+                    : preferRawSyn
+                        ? await CheckRawSynAsync(endpoints, checkTimeout, requireAll, cancellationToken)
+                        : await CheckHalfOpenAsync(endpoints, checkTimeout, requireAll, cancellationToken);
             }
             catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
             {
@@ -53,6 +57,7 @@ internal static class CheckCommand
                 await console.Error.WriteLineAsync($"tcp-shaker check: half-open could not be verified: {unverified}");
             }
 
+            await RawModeNote.WriteIfUnavailableAsync(console, preferRawSyn, mode);
             bool ok = TargetChecks.AllOpen(reports);
             if (ok && parse.GetValue(quiet))
             {
@@ -84,6 +89,16 @@ internal static class CheckCommand
         TcpEndpoint[] endpoints, TimeSpan timeout, bool requireAll, CancellationToken cancellationToken)
     {
         await using var shaker = new TcpShaker(new TcpShakerOptions { ForceFullConnect = true });
+        TargetReport[] reports = await TargetChecks.CheckAsync(shaker, endpoints, timeout, requireAll, cancellationToken);
+        return (shaker.Mode, reports, null, null);
+    }
+
+    /// <summary>Raw SYN mode where it may run: its own start-up verification proves it (a listener's accept queue stays empty).</summary>
+    private static async Task<(TcpShakerMode, TargetReport[], string?, string?)> CheckRawSynAsync(
+        TcpEndpoint[] endpoints, TimeSpan timeout, bool requireAll, CancellationToken cancellationToken)
+    {
+        await using var shaker = new TcpShaker(new TcpShakerOptions { PreferRawSyn = true });
+        await shaker.StartAsync(cancellationToken);
         TargetReport[] reports = await TargetChecks.CheckAsync(shaker, endpoints, timeout, requireAll, cancellationToken);
         return (shaker.Mode, reports, null, null);
     }

@@ -32,10 +32,11 @@ internal static class WatchCommand
         Option<bool> json = CliSymbols.Flag("--json", "Write each change of health as one JSON object per line (for scripts), and nothing else.");
         Option<bool> allAddresses = CliSymbols.AllAddresses();
         Option<bool> fullConnect = CliSymbols.FullConnect();
+        Option<bool> raw = CliSymbols.Raw();
 
         var command = new Command("watch", "Watch targets as a load balancer does: up after --rise successes in a row, down after --fall failures; print each change of health as it happens, until Ctrl+C (or --count checks per target). Exit code: 0 when every target is up at the end, 1 when any is down or has no verdict yet.")
         {
-            targets, interval, fastInterval, downInterval, rise, fall, jitter, timeout, count, json, allAddresses, fullConnect,
+            targets, interval, fastInterval, downInterval, rise, fall, jitter, timeout, count, json, allAddresses, fullConnect, raw,
         };
 
         command.SetAction(async (parse, cancellationToken) =>
@@ -53,7 +54,7 @@ internal static class WatchCommand
             };
             var settings = new WatchSettings(parse.GetRequiredValue(targets), options, count.ValueIn(parse), parse.GetValue(json));
 
-            await using var shaker = new TcpShaker(new TcpShakerOptions { ForceFullConnect = parse.GetValue(fullConnect) });
+            await using var shaker = new TcpShaker(new TcpShakerOptions { ForceFullConnect = parse.GetValue(fullConnect), PreferRawSyn = parse.GetValue(raw) });
             try
             {
                 await shaker.StartAsync(cancellationToken);
@@ -62,6 +63,8 @@ internal static class WatchCommand
             {
                 return ExitCodes.Interrupted;
             }
+
+            await RawModeNote.WriteIfUnavailableAsync(console, parse.GetValue(raw), shaker.Mode);
 
             TcpShakerMonitor monitor;
             try

@@ -31,4 +31,10 @@ internal static partial class Log
 
     [LoggerMessage(9, LogLevel.Error, "A HealthChanged handler failed for {Endpoint}; later events are still raised.")]
     internal static partial void HealthChangedHandlerFailed(ILogger logger, string endpoint, Exception exception);
+
+    [LoggerMessage(10, LogLevel.Warning, "TcpShaker does not use RawSyn mode, which TcpShakerOptions.PreferRawSyn asks for: {Reason}. It checks with sockets instead.")]
+    internal static partial void RawSynUnavailable(ILogger logger, string reason);
+
+    [LoggerMessage(11, LogLevel.Warning, "TcpShaker could not raise its loop threads' priority, which TcpShakerOptions.RaiseLoopPriority asks for (errno {Errno}: CAP_SYS_NICE is needed); they run at normal priority.")]
+    internal static partial void PriorityRefused(ILogger logger, int errno);
 }

@@ -22,6 +22,7 @@ internal sealed class TcpShakerMetrics : IDisposable
     private static readonly object[] s_statusNames = Enum.GetValues<TcpCheckStatus>().Select(s => (object)ToTag(s)).ToArray();
     private static readonly object s_halfOpen = "half_open";
     private static readonly object s_fullConnect = "full_connect";
+    private static readonly object s_rawSyn = "raw_syn";
 
     private readonly Meter _meter;
     private readonly bool _ownsMeter;
@@ -62,7 +63,14 @@ internal sealed class TcpShakerMetrics : IDisposable
         _ => "local_error",
     };
 
-    internal static string ToTag(TcpShakerMode mode) => mode == TcpShakerMode.HalfOpen ? "half_open" : "full_connect";
+    internal static string ToTag(TcpShakerMode mode) => (string)ModeTag(mode);
+
+    private static object ModeTag(TcpShakerMode mode) => mode switch
+    {
+        TcpShakerMode.HalfOpen => s_halfOpen,
+        TcpShakerMode.RawSyn => s_rawSyn,
+        _ => s_fullConnect,
+    };
 
     /// <summary>
     /// Set while the engine verifies itself at start, so its private loopback check (a random port)
@@ -102,7 +110,7 @@ internal sealed class TcpShakerMetrics : IDisposable
         var tags = new TagList
         {
             { "tcpshaker.status", s_statusNames[(int)status] },
-            { "tcpshaker.mode", mode == TcpShakerMode.HalfOpen ? s_halfOpen : s_fullConnect },
+            { "tcpshaker.mode", ModeTag(mode) },
         };
         if (endPoint is not null && _endpointTags.TryGet(endPoint, out object? address, out object? port))
         {

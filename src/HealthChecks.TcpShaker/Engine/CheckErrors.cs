@@ -5,7 +5,8 @@ using HealthChecks.TcpShaker.Interop;
 namespace HealthChecks.TcpShaker.Engine;
 
 /// <summary>
-/// The one place where an error becomes a check result: a Linux errno (the half-open engine), a
+/// The one place where an error becomes a check result: a Linux errno (the half-open engine; the raw SYN engine
+/// for an RST, an ICMP error or a send that failed), a
 /// <see cref="SocketError"/> (the full-connect engine, on every platform), a check's own deadline,
 /// a resolver failure, the in-flight limit.
 /// </summary>
@@ -31,6 +32,33 @@ internal static class CheckErrors
         SocketError.HostUnreachable or SocketError.NetworkUnreachable or SocketError.NetworkDown
             or SocketError.HostDown or SocketError.AccessDenied => TcpCheckStatus.Unreachable,
         _ => TcpCheckStatus.LocalError,
+    };
+
+    /// <summary>
+    /// The errno Linux gives a connecting socket for an ICMP destination unreachable of this code
+    /// (its <c>icmp_err_convert</c> table), so the raw SYN engine reports what <c>connect()</c> would;
+    /// 0 for a code that does not end a connect (fragmentation needed, unknown codes).
+    /// </summary>
+    internal static int IcmpUnreachableErrno(byte code) => code switch
+    {
+        0 or 6 or 9 or 11 => Errno.ENETUNREACH,
+        1 or 10 or 12 or 13 or 14 or 15 => Errno.EHOSTUNREACH,
+        2 => Errno.ENOPROTOOPT,
+        3 => Errno.ECONNREFUSED,
+        5 => Errno.EOPNOTSUPP,
+        7 => Errno.EHOSTDOWN,
+        8 => Errno.ENONET,
+        _ => 0,
+    };
+
+    /// <summary>The same for ICMPv6 destination unreachable (Linux's <c>icmpv6_err_convert</c>).</summary>
+    internal static int Icmp6UnreachableErrno(byte code) => code switch
+    {
+        0 => Errno.ENETUNREACH,
+        1 or 5 or 6 => Errno.EACCES,
+        2 or 3 => Errno.EHOSTUNREACH,
+        4 => Errno.ECONNREFUSED,
+        _ => 0,
     };
 
     /// <summary>The result of a check that ended with a Linux errno (0 for open).</summary>

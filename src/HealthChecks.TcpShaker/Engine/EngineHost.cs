@@ -1,5 +1,6 @@
 using HealthChecks.TcpShaker.Diagnostics;
 using HealthChecks.TcpShaker.Engine.Epoll;
+using HealthChecks.TcpShaker.Engine.RawSyn;
 using HealthChecks.TcpShaker.Fallback;
 using Microsoft.Extensions.Logging;
 
@@ -22,6 +23,9 @@ internal sealed class EngineHost(TcpShakerOptions options, ILogger logger, TcpSh
 
     /// <summary>The mode the engine runs in, or expects to run in before it has started.</summary>
     internal TcpShakerMode Mode => _engine?.Mode ?? (HalfOpenPossible ? TcpShakerMode.HalfOpen : TcpShakerMode.FullConnect);
+
+    /// <summary>Test hook: make raw SYN mode unavailable for this reason (as a process without CAP_NET_RAW finds it).</summary>
+    internal string? ForceRawSynUnavailable { get; set; }
 
     /// <summary>Test hook: make the start-up verification report the technique as broken.</summary>
     internal string? ForceBrokenTechnique { get; set; }
@@ -52,7 +56,11 @@ internal sealed class EngineHost(TcpShakerOptions options, ILogger logger, TcpSh
     private async Task<ICheckEngine> StartAsync()
     {
         ICheckEngine engine;
-        if (HalfOpenPossible)
+        if (HalfOpenPossible && options.PreferRawSyn && await TryStartRawSynAsync().ConfigureAwait(false) is { } raw)
+        {
+            engine = raw;
+        }
+        else if (HalfOpenPossible)
         {
             engine = await VerifyOrFallBackAsync(new HalfOpenEngine(options, metrics)).ConfigureAwait(false);
         }
@@ -65,6 +73,11 @@ internal sealed class EngineHost(TcpShakerOptions options, ILogger logger, TcpSh
         }
 
         _ = LogFaultAsync(engine);
+        if (options.RaiseLoopPriority && engine is HalfOpenEngine halfOpen)
+        {
+            _ = LogPriorityRefusedAsync(halfOpen);
+        }
+
         _engine = engine;
         if (Volatile.Read(ref _disposed) != 0)
         {
@@ -74,6 +87,44 @@ internal sealed class EngineHost(TcpShakerOptions options, ILogger logger, TcpSh
 
         Log.Started(logger, engine.Mode, options.LoopCount);
         return engine;
+    }
+
+    /// <summary>The raw SYN engine, started and verified; or null, with the reason logged (once: a start is not retried after it succeeded).</summary>
+    private async Task<ICheckEngine?> TryStartRawSynAsync()
+    {
+        string reason;
+        if (ForceRawSynUnavailable is { } forced)
+        {
+            reason = forced;
+        }
+        else
+        {
+            RawSynEngine engine;
+            try
+            {
+                engine = new RawSynEngine(options, metrics);
+            }
+            catch (EngineStartException exception)
+            {
+                Log.RawSynUnavailable(logger, exception.Errno == Interop.Errno.EPERM
+                    ? "the process may not open raw sockets (it lacks CAP_NET_RAW)"
+                    : exception.Message);
+                return null;
+            }
+
+            metrics.Muted = true;
+            (bool holds, reason) = await RawSynVerifier.VerifyAsync(engine, CancellationToken.None).ConfigureAwait(false);
+            metrics.Muted = false;
+            if (holds)
+            {
+                return engine;
+            }
+
+            await engine.DisposeAsync().ConfigureAwait(false);
+        }
+
+        Log.RawSynUnavailable(logger, reason);
+        return null;
     }
 
     private async Task<ICheckEngine> VerifyOrFallBackAsync(HalfOpenEngine engine)
@@ -100,6 +151,14 @@ internal sealed class EngineHost(TcpShakerOptions options, ILogger logger, TcpSh
                 return engine;
             default:
                 return engine;
+        }
+    }
+
+    private async Task LogPriorityRefusedAsync(HalfOpenEngine engine)
+    {
+        if (await engine.PriorityRaisedAsync().ConfigureAwait(false) is int errno and not 0)
+        {
+            Log.PriorityRefused(logger, errno);
         }
     }
 

@@ -11,7 +11,9 @@ internal static class Errno
     internal const int ENFILE = 23;
     internal const int EMFILE = 24;
     internal const int ENOSYS = 38;
+    internal const int ENONET = 64;
     internal const int ENOPROTOOPT = 92;
+    internal const int EOPNOTSUPP = 95;
     internal const int EADDRNOTAVAIL = 99;
     internal const int ENETDOWN = 100;
     internal const int ENETUNREACH = 101;

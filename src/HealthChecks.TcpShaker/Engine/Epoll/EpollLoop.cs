@@ -19,7 +19,7 @@ namespace HealthChecks.TcpShaker.Engine.Epoll;
 /// <c>EpollLoop.Deadlines.cs</c> timeouts and cancellations, <c>EpollLoop.Shutdown.cs</c> the exit,
 /// <c>EpollLoop.TestHooks.cs</c> what tests reach into.
 /// </remarks>
-internal sealed unsafe partial class EpollLoop
+internal sealed unsafe partial class EpollLoop : ICheckLoop
 {
     private const int MaxEvents = 256;
 
@@ -37,11 +37,14 @@ internal sealed unsafe partial class EpollLoop
     private readonly Thread _thread;
     private readonly TaskCompletionSource _stopped = new(TaskCreationOptions.RunContinuationsAsynchronously);
     private volatile bool _stopping;
+    private readonly bool _raisePriority;
+    private readonly TaskCompletionSource<int> _priority = new(TaskCreationOptions.RunContinuationsAsynchronously);
     private volatile Exception? _fault;
 
     /// <exception cref="EngineStartException">No epoll instance or eventfd could be made.</exception>
-    internal EpollLoop(int index, int maxConnectsPerIteration, TcpShakerMetrics metrics, CheckAccounting accounting)
+    internal EpollLoop(int index, int maxConnectsPerIteration, TcpShakerMetrics metrics, CheckAccounting accounting, bool raisePriority = false)
     {
+        _raisePriority = raisePriority;
         _deadlines = new DeadlineHeap(_inFlight);
         _metrics = metrics;
         _accounting = accounting;
@@ -78,6 +81,9 @@ internal sealed unsafe partial class EpollLoop
     /// <summary>Completes when the loop thread has exited and every check it held has completed.</summary>
     internal Task Stopped => _stopped.Task;
 
+    /// <summary>Once the thread runs: 0, or the errno that refused <see cref="TcpShakerOptions.RaiseLoopPriority"/>.</summary>
+    internal Task<int> PriorityRaised => _priority.Task;
+
     /// <summary>The exception that killed the loop, if one did.</summary>
     internal Exception? Fault => _fault;
 
@@ -96,7 +102,7 @@ internal sealed unsafe partial class EpollLoop
     }
 
     /// <summary>Asks the loop to cancel a check. Any thread (the token's callback).</summary>
-    internal void RequestCancellation(CheckOperation operation, short version)
+    public void RequestCancellation(CheckOperation operation, short version)
     {
         _cancellations.Enqueue((operation, version));
         _wake.Signal();
@@ -112,6 +118,7 @@ internal sealed unsafe partial class EpollLoop
 
     private void Run()
     {
+        _priority.TrySetResult(_raisePriority ? LoopPriority.TryRaise() : 0);
         byte* events = (byte*)NativeMemory.Alloc((nuint)(MaxEvents * EpollEvent.Size));
         try
         {

@@ -20,7 +20,7 @@ internal sealed class HalfOpenEngine : ICheckEngine
         {
             try
             {
-                _loops[i] = new EpollLoop(i, options.MaxConnectsPerIteration, metrics, _accounting);
+                _loops[i] = new EpollLoop(i, options.MaxConnectsPerIteration, metrics, _accounting, options.RaiseLoopPriority);
             }
             catch (EngineStartException)
             {
@@ -44,6 +44,13 @@ internal sealed class HalfOpenEngine : ICheckEngine
     public TcpShakerMode Mode => TcpShakerMode.HalfOpen;
 
     internal IReadOnlyList<EpollLoop> Loops => _loops;
+
+    /// <summary>Once every loop thread runs: 0, or the first errno that refused a raised priority.</summary>
+    internal async Task<int> PriorityRaisedAsync()
+    {
+        int[] outcomes = await Task.WhenAll(_loops.Select(l => l.PriorityRaised)).ConfigureAwait(false);
+        return outcomes.FirstOrDefault(errno => errno != 0);
+    }
 
     /// <summary>The first loop fault, once any loop has stopped (null when they stopped cleanly).</summary>
     public Task<Exception?> FirstFault => Task.WhenAny(_loops.Select(l => l.Stopped)).ContinueWith(

@@ -1,0 +1,49 @@
+using System.Net;
+using HealthChecks.TcpShaker.Diagnostics;
+using HealthChecks.TcpShaker.Engine.Epoll;
+
+namespace HealthChecks.TcpShaker.Engine.RawSyn;
+
+/// <summary>
+/// The raw SYN engine (Linux, CAP_NET_RAW): one <see cref="RawSynLoop"/>. One loop is enough for the
+/// rates this technique reaches, so <see cref="TcpShakerOptions.LoopCount"/> applies to the socket modes only.
+/// </summary>
+internal sealed class RawSynEngine : ICheckEngine
+{
+    private readonly RawSynLoop _loop;
+    private readonly OperationPool _pool = new();
+    private readonly CheckAccounting _accounting;
+
+    /// <exception cref="EngineStartException">The raw sockets could not be opened (EPERM without CAP_NET_RAW) or set up.</exception>
+    internal RawSynEngine(TcpShakerOptions options, TcpShakerMetrics metrics)
+    {
+        _accounting = new CheckAccounting(options.MaxChecksInFlight, TcpShakerMode.RawSyn, metrics);
+        _loop = new RawSynLoop(options.MaxConnectsPerIteration, metrics, _accounting);
+        _loop.Start();
+    }
+
+    public TcpShakerMode Mode => TcpShakerMode.RawSyn;
+
+    internal RawSynLoop Loop => _loop;
+
+    public Task<Exception?> FirstFault => _loop.Stopped.ContinueWith(_ => _loop.Fault, TaskScheduler.Default);
+
+    public ValueTask<TcpCheckResult> CheckAsync(IPEndPoint endPoint, TimeSpan timeout, CancellationToken cancellationToken)
+    {
+        if (!_accounting.TryBegin(endPoint, out TcpCheckResult refused))
+        {
+            return new ValueTask<TcpCheckResult>(refused);
+        }
+
+        CheckOperation operation = _pool.Rent();
+        ValueTask<TcpCheckResult> result = operation.Start(_loop, endPoint, timeout, cancellationToken);
+        _loop.Enqueue(operation);
+        return result;
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        _loop.Stop();
+        await _loop.Stopped.ConfigureAwait(false);
+    }
+}

@@ -1,0 +1,261 @@
+using System.Buffers.Binary;
+using System.Diagnostics;
+using System.Net;
+using System.Net.Sockets;
+using System.Runtime.InteropServices;
+using HealthChecks.TcpShaker.Engine.Epoll;
+using HealthChecks.TcpShaker.Interop;
+
+namespace HealthChecks.TcpShaker.Engine.RawSyn;
+
+/// <summary>A check's life: a source port, a SYN, its retransmissions, and its end.</summary>
+internal sealed unsafe partial class RawSynLoop
+{
+    /// <summary>The first retransmission comes after this, each next one after twice the last (the kernel's SYN schedule: 1 s, 2 s, 4 s...).</summary>
+    internal static readonly TimeSpan InitialRetransmission = TimeSpan.FromSeconds(1);
+
+    /// <summary>Retransmissions sent in one iteration at the most: a wave of them is spread over iterations (a burst would overflow the receive buffers).</summary>
+    private const int MaxRetransmissionsPerIteration = 256;
+
+    private readonly InFlightTable _inFlight;
+    private readonly DeadlineHeap _deadlines;
+    private readonly SourcePortPool _ports;
+    private readonly SourceAddressCache _sources = new();
+    private readonly int[] _portSlot = new int[65536];
+    private readonly PacketBatch _sendV4;
+    private readonly PacketBatch _sendV6;
+    private RawSlot[] _slots;
+    private int _holding;
+
+    /// <summary>What the loop keeps per check beside <see cref="InFlightTable"/>: the 4-tuple, the sequence number, the schedule.</summary>
+    private struct RawSlot
+    {
+        internal bool V6;
+        internal ushort SourcePort;
+        internal ushort TargetPort;
+        internal uint Source4;
+        internal uint Target4;
+        internal UInt128 Target6;
+        internal uint ScopeId;
+        internal uint Sequence;
+        internal long FinalDeadline;
+        internal int Sends;
+    }
+
+    private void StartQueuedChecks()
+    {
+        for (int started = 0; started < _maxStartsPerIteration && _requests.Reader.TryRead(out CheckOperation? operation); started++)
+        {
+            if (operation.IsCancellationRequested)
+            {
+                Abandon(operation, null);
+                continue;
+            }
+
+            StartCheck(operation);
+        }
+    }
+
+    private void StartCheck(CheckOperation operation)
+    {
+        long now = Stopwatch.GetTimestamp();
+        IPAddress address = operation.EndPoint.Address;
+        Span<byte> bytes = stackalloc byte[16];
+        address.TryWriteBytes(bytes, out _);
+        RawSlot raw = new() { TargetPort = (ushort)operation.EndPoint.Port, FinalDeadline = operation.Deadline };
+        if (address.AddressFamily == AddressFamily.InterNetworkV6 && !address.IsIPv4MappedToIPv6)
+        {
+            if (_tcp6 < 0)
+            {
+                Finish(operation, _tcp6Errno, now);
+                return;
+            }
+
+            raw.V6 = true;
+            raw.Target6 = MemoryMarshal.Read<UInt128>(bytes);
+            raw.ScopeId = (uint)address.ScopeId;
+        }
+        else
+        {
+            raw.Target4 = BinaryPrimitives.ReadUInt32BigEndian(address.AddressFamily == AddressFamily.InterNetwork ? bytes : bytes[12..]);
+            int routeErrno = _sources.TryGet(raw.Target4, raw.TargetPort, now, out raw.Source4);
+            if (routeErrno != 0)
+            {
+                Finish(operation, routeErrno, now);
+                return;
+            }
+        }
+
+        int errno = _ports.TryTake(_holding, out raw.SourcePort, out bool rangeChanged);
+        if (errno != 0)
+        {
+            Finish(operation, errno, now);
+            return;
+        }
+
+        if (rangeChanged)
+        {
+            AttachTcpFilters(_ports.Lowest, _ports.Highest);
+        }
+
+        int slot = _inFlight.Add(-1, operation); // no socket: the fd field stays -1
+        if (slot >= _slots.Length)
+        {
+            Array.Resize(ref _slots, _inFlight.Capacity);
+        }
+
+        raw.Sequence = SynPacket.InitialSequence(_key, slot, _inFlight[slot].Generation);
+        raw.Sends = 1;
+        _slots[slot] = raw;
+        _portSlot[raw.SourcePort] = slot;
+        _holding++;
+        operation.Slot = slot;
+        _inFlight[slot].Deadline = Math.Min(now + Ticks(InitialRetransmission), raw.FinalDeadline);
+        _deadlines.Add(slot);
+        QueueSyn(slot);
+    }
+
+    /// <summary>Adds the SYN of <paramref name="slot"/> to its family's batch, sending the batch first if it is full.</summary>
+    private void QueueSyn(int slot)
+    {
+        ref RawSlot raw = ref _slots[slot];
+        PacketBatch batch = raw.V6 ? _sendV6 : _sendV4;
+        if (batch.Count == batch.Capacity)
+        {
+            Flush(batch, raw.V6 ? _tcp6 : _tcp4);
+        }
+
+        int index = batch.Count++;
+        batch.Slots[index] = slot;
+        batch.Generations[index] = _inFlight[slot].Generation;
+        Span<byte> packet = batch.Buffer(index);
+        SynPacket.Write(packet, raw.SourcePort, raw.TargetPort, raw.Sequence);
+        Span<byte> name = batch.Name(index);
+        name.Clear();
+        if (raw.V6)
+        {
+            // sockaddr_in6 with port 0 (a raw socket's protocol); the kernel fills the checksum.
+            MemoryMarshal.Write(name, (ushort)Libc.AF_INET6);
+            MemoryMarshal.Write(name[8..], raw.Target6);
+            MemoryMarshal.Write(name[24..], raw.ScopeId);
+            batch.SetOutgoing(index, SynPacket.Length, 28);
+        }
+        else
+        {
+            SynPacket.WriteChecksumV4(packet, raw.Source4, raw.Target4);
+            MemoryMarshal.Write(name, (ushort)Libc.AF_INET);
+            BinaryPrimitives.WriteUInt32BigEndian(name[4..], raw.Target4);
+            batch.SetOutgoing(index, SynPacket.Length, 16);
+        }
+    }
+
+    private void FlushSends()
+    {
+        Flush(_sendV4, _tcp4);
+        Flush(_sendV6, _tcp6);
+    }
+
+    /// <summary>
+    /// Sends a batch with <c>sendmmsg</c>. A message the kernel refuses ends its check with that errno, as
+    /// <c>connect()</c> would have (EPERM from a firewall, ENETUNREACH); a full send buffer (ENOBUFS, EAGAIN)
+    /// counts as a lost SYN, which the retransmission covers.
+    /// </summary>
+    private void Flush(PacketBatch batch, int fd)
+    {
+        int next = 0;
+        while (next < batch.Count)
+        {
+            int sent = Libc.SendMMsg(fd, batch.Messages + next, (uint)(batch.Count - next), 0);
+            if (sent > 0)
+            {
+                next += sent;
+                continue;
+            }
+
+            int errno = sent < 0 ? Libc.LastErrno : Errno.EAGAIN;
+            if (errno == Errno.EINTR)
+            {
+                continue;
+            }
+
+            int slot = batch.Slots[next];
+            if (errno is not (Errno.EAGAIN or Errno.ENOBUFS) && _inFlight[slot].Check is not null && _inFlight[slot].Generation == batch.Generations[next])
+            {
+                Finish(Release(slot), errno, Stopwatch.GetTimestamp());
+            }
+
+            next++;
+        }
+
+        batch.Count = 0;
+    }
+
+    /// <summary>Ends the checks whose deadline has come, and sends again the SYNs due for it (at most <see cref="MaxRetransmissionsPerIteration"/>).</summary>
+    private void ExpireAndRetransmit(long now)
+    {
+        int retransmitted = 0;
+        while (_deadlines.Count > 0 && _deadlines.NearestDeadline <= now)
+        {
+            int slot = _deadlines.NearestSlot;
+            ref RawSlot raw = ref _slots[slot];
+            if (raw.FinalDeadline <= now)
+            {
+                CheckOperation operation = Release(slot);
+                Complete(operation, CheckErrors.DeadlineReached(operation.EndPoint, Stopwatch.GetElapsedTime(operation.RequestedAt, now)));
+                continue;
+            }
+
+            if (retransmitted == MaxRetransmissionsPerIteration)
+            {
+                break; // the rest are due: the next iteration comes at once
+            }
+
+            _deadlines.Remove(slot);
+            _inFlight[slot].Deadline = Math.Min(now + (Ticks(InitialRetransmission) << raw.Sends), raw.FinalDeadline);
+            raw.Sends++;
+            _deadlines.Add(slot);
+            QueueSyn(slot);
+            retransmitted++;
+            _retransmissions++;
+        }
+    }
+
+    private void ProcessCancellations()
+    {
+        while (_cancellations.TryDequeue(out (CheckOperation Operation, short Version) request))
+        {
+            CheckOperation operation = request.Operation;
+            if (operation.Version != request.Version || operation.Loop != this || operation.Slot < 0)
+            {
+                continue; // already completed, or still queued (then its flag is seen when it is dequeued)
+            }
+
+            Abandon(Release(operation.Slot), null);
+        }
+    }
+
+    /// <summary>Takes a check out of the table and the deadline heap, and gives its port back.</summary>
+    private CheckOperation Release(int slot)
+    {
+        ushort port = _slots[slot].SourcePort;
+        _portSlot[port] = -1;
+        _ports.Return(port);
+        _holding--;
+        _deadlines.Remove(slot);
+        var operation = (CheckOperation)_inFlight.Remove(slot);
+        operation.Slot = -1;
+        return operation;
+    }
+
+    /// <summary>Completes a check with the result its errno means (0: open).</summary>
+    private void Finish(CheckOperation operation, int errno, long now) =>
+        Complete(operation, CheckErrors.FromErrno(operation.EndPoint, Stopwatch.GetElapsedTime(operation.RequestedAt, now), errno));
+
+    private void Complete(CheckOperation operation, in TcpCheckResult result)
+    {
+        _accounting.Complete(result);
+        operation.Complete(result);
+    }
+
+    private static long Ticks(TimeSpan span) => (long)(span.TotalSeconds * Stopwatch.Frequency);
+}

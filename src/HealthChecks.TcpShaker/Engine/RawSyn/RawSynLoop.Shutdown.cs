@@ -1,0 +1,94 @@
+using System.Collections.Concurrent;
+using HealthChecks.TcpShaker.Engine.Epoll;
+using HealthChecks.TcpShaker.Interop;
+
+namespace HealthChecks.TcpShaker.Engine.RawSyn;
+
+/// <summary>The loop's exit (every check completed, every descriptor and port given back) and what tests reach into.</summary>
+internal sealed unsafe partial class RawSynLoop
+{
+    private readonly ConcurrentQueue<Action<RawSynLoop>> _loopActions = new();
+
+    /// <summary>SYNs sent again so far. Loop thread (or after the loop stopped).</summary>
+    internal long Retransmissions => Volatile.Read(ref _retransmissions);
+
+    /// <summary>Replies read that matched no check in flight (late, duplicate, or someone else's). Loop thread.</summary>
+    internal long UnmatchedReplies => Volatile.Read(ref _unmatchedReplies);
+
+    /// <summary>Source ports reserved now, and the lowest and highest of them. Loop thread.</summary>
+    internal (int Count, int Lowest, int Highest) ReservedPorts => (_ports.Count, _ports.Lowest, _ports.Highest);
+
+    /// <summary>Test hook: runs <paramref name="action"/> on the loop thread between two iterations (a sleep here starves the loop).</summary>
+    internal void Post(Action<RawSynLoop> action)
+    {
+        _loopActions.Enqueue(action);
+        _wake.Signal();
+    }
+
+    private void RunLoopActions()
+    {
+        for (int pending = _loopActions.Count; pending > 0 && _loopActions.TryDequeue(out Action<RawSynLoop>? action); pending--)
+        {
+            action(this);
+        }
+    }
+
+    private Exception StoppedException() => _fault is { } fault
+        ? new InvalidOperationException(
+            $"The TcpShaker raw SYN loop failed ({fault.GetType().Name}: {fault.Message}) and no longer runs checks.",
+            fault)
+        : new OperationCanceledException("The TcpShaker engine was stopped before the check ran.");
+
+    /// <summary>Completes a check without a result: canceled (<paramref name="exception"/> null) or failed.</summary>
+    private void Abandon(CheckOperation operation, Exception? exception)
+    {
+        _accounting.Abandon();
+        operation.Abandon(exception);
+    }
+
+    /// <summary>Completes every check still held, then closes the sockets and releases the ports (loop thread, at exit).</summary>
+    private void Shutdown()
+    {
+        try
+        {
+            _requests.Writer.TryComplete();
+            for (int slot = 0; slot < _inFlight.Capacity; slot++)
+            {
+                if (_inFlight[slot].Check is not null)
+                {
+                    Abandon(Release(slot), StoppedException());
+                }
+            }
+
+            while (_requests.Reader.TryRead(out CheckOperation? operation))
+            {
+                Abandon(operation, StoppedException());
+            }
+
+            while (_loopActions.TryDequeue(out _))
+            {
+            }
+
+            _ports.Dispose();
+            foreach (int fd in (ReadOnlySpan<int>)[_tcp4, _tcp6, _icmp4, _icmp6])
+            {
+                if (fd >= 0)
+                {
+                    Libc.Close(fd);
+                }
+            }
+
+            _sendV4.Dispose();
+            _sendV6.Dispose();
+            _receive.Dispose();
+            _wake.Dispose();
+            Libc.Close(_epollFd);
+            _stopped.TrySetResult();
+        }
+        catch (Exception exception)
+        {
+            _fault ??= exception;
+            _stopped.TrySetException(exception);
+        }
+    }
+}

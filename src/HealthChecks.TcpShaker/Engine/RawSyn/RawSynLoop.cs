@@ -1,0 +1,359 @@
+using System.Collections.Concurrent;
+using System.Diagnostics;
+using System.Runtime.InteropServices;
+using System.Security.Cryptography;
+using System.Threading.Channels;
+using HealthChecks.TcpShaker.Diagnostics;
+using HealthChecks.TcpShaker.Engine.Epoll;
+using HealthChecks.TcpShaker.Interop;
+
+namespace HealthChecks.TcpShaker.Engine.RawSyn;
+
+/// <summary>
+/// The raw SYN loop on a dedicated thread: a check is a crafted SYN sent from a raw socket, from a
+/// reserved source port. No kernel socket owns the 4-tuple, so when the SYN-ACK comes back the
+/// kernel itself answers it with RST at once, in softirq, whatever this process is doing: no
+/// handshake ACK can leak, however starved the loop is. The loop only reads the replies (through a
+/// BPF filter), matches each to its check by port and acknowledgment number, and completes it.
+/// </summary>
+/// <remarks>
+/// Split by concern: this file holds the sockets, the iteration and the entry points other threads
+/// call; <c>RawSynLoop.Checks.cs</c> a check's life (port, SYN, retransmission, deadline, cancellation);
+/// <c>RawSynLoop.Replies.cs</c> the reading and matching of SYN-ACK, RST and ICMP;
+/// <c>RawSynLoop.Shutdown.cs</c> the exit and what tests reach into.
+/// </remarks>
+[System.Diagnostics.CodeAnalysis.SuppressMessage("Design", "CA1001", Justification = "The loop thread releases its buffers, ports and sockets in Shutdown when it exits; Stop() is the loop's dispose.")]
+internal sealed unsafe partial class RawSynLoop : ICheckLoop
+{
+    private const int MaxEvents = 8;
+    private const ulong WakeToken = 0;
+    private const ulong Tcp4Token = 1;
+    private const ulong Tcp6Token = 2;
+    private const ulong Icmp4Token = 3;
+    private const ulong Icmp6Token = 4;
+
+    /// <summary>Receive buffer asked for each raw socket: a starved loop's replies wait here (a small one drops them and makes false timeouts).</summary>
+    internal const int ReceiveBufferBytes = 32 << 20;
+
+    private readonly Channel<CheckOperation> _requests = Channel.CreateUnbounded<CheckOperation>(
+        new UnboundedChannelOptions { SingleReader = true, AllowSynchronousContinuations = false });
+
+    private readonly ConcurrentQueue<(CheckOperation Operation, short Version)> _cancellations = new();
+    private readonly TcpShakerMetrics _metrics;
+    private readonly CheckAccounting _accounting;
+    private readonly int _maxStartsPerIteration;
+    private readonly ulong _key;
+    private readonly int _epollFd;
+    private readonly WakeSignal _wake;
+    private readonly Thread _thread;
+    private readonly TaskCompletionSource _stopped = new(TaskCreationOptions.RunContinuationsAsynchronously);
+
+    // Raw sockets, -1 when the family could not be opened (then *Errno says why, and is the result of a check in it).
+    private readonly int _tcp4;
+    private readonly int _tcp6;
+    private readonly int _icmp4;
+    private readonly int _icmp6;
+    private readonly int _tcp6Errno;
+
+    private volatile bool _stopping;
+    private volatile Exception? _fault;
+
+    /// <exception cref="EngineStartException">No raw IPv4 socket (EPERM without CAP_NET_RAW), no epoll or eventfd.</exception>
+    internal RawSynLoop(int maxStartsPerIteration, TcpShakerMetrics metrics, CheckAccounting accounting)
+    {
+        _metrics = metrics;
+        _accounting = accounting;
+        _maxStartsPerIteration = maxStartsPerIteration;
+        _key = BitConverter.ToUInt64(RandomNumberGenerator.GetBytes(8));
+        _inFlight = new InFlightTable(256);
+        _deadlines = new DeadlineHeap(_inFlight);
+        _slots = new RawSlot[_inFlight.Capacity];
+        Array.Fill(_portSlot, -1);
+
+        var opened = new List<int>();
+        try
+        {
+            _tcp4 = OpenRaw(Libc.AF_INET, Libc.IPPROTO_TCP, opened, out int errno);
+            if (_tcp4 < 0)
+            {
+                throw new EngineStartException("socket(AF_INET, SOCK_RAW, IPPROTO_TCP)", errno);
+            }
+
+            _icmp4 = OpenRaw(Libc.AF_INET, Libc.IPPROTO_ICMP, opened, out errno);
+            if (_icmp4 < 0)
+            {
+                throw new EngineStartException("socket(AF_INET, SOCK_RAW, IPPROTO_ICMP)", errno);
+            }
+
+            // IPv6 may be missing (disabled, EAFNOSUPPORT): the engine still runs, its IPv6 checks get that errno.
+            _tcp6 = OpenRaw(Libc.AF_INET6, Libc.IPPROTO_TCP, opened, out _tcp6Errno);
+            _icmp6 = _tcp6 < 0 ? -1 : OpenRaw(Libc.AF_INET6, Libc.IPPROTO_ICMPV6, opened, out _);
+            _ports = new SourcePortPool(dualStack: _tcp6 >= 0);
+
+            Configure();
+
+            _epollFd = Libc.EpollCreate1(Libc.EPOLL_CLOEXEC);
+            if (_epollFd < 0)
+            {
+                throw new EngineStartException("epoll_create1", Libc.LastErrno);
+            }
+
+            opened.Add(_epollFd);
+            _wake = WakeSignal.Create();
+            Register(_wake.Fd, WakeToken);
+            Register(_tcp4, Tcp4Token);
+            Register(_icmp4, Icmp4Token);
+            Register(_tcp6, Tcp6Token);
+            Register(_icmp6, Icmp6Token);
+        }
+        catch
+        {
+            _wake?.Dispose();
+            foreach (int fd in opened)
+            {
+                Libc.Close(fd);
+            }
+
+            throw;
+        }
+
+        _sendV4 = new PacketBatch(Math.Clamp(maxStartsPerIteration, 16, 1024), SynPacket.Length);
+        _sendV6 = new PacketBatch(Math.Clamp(maxStartsPerIteration, 16, 1024), SynPacket.Length);
+        _receive = new PacketBatch(ReceiveBatch, ReplyBufferSize);
+        _thread = new Thread(Run) { IsBackground = true, Name = "TcpShaker raw SYN loop" };
+    }
+
+    /// <summary>Completes when the loop thread has exited and every check it held has completed.</summary>
+    internal Task Stopped => _stopped.Task;
+
+    /// <summary>The exception that killed the loop, if one did.</summary>
+    internal Exception? Fault => _fault;
+
+    internal void Start() => _thread.UnsafeStart();
+
+    /// <summary>Queues a check. Any thread.</summary>
+    internal void Enqueue(CheckOperation operation)
+    {
+        if (!_requests.Writer.TryWrite(operation))
+        {
+            Abandon(operation, StoppedException());
+            return;
+        }
+
+        _wake.Signal();
+    }
+
+    /// <summary>Asks the loop to cancel a check. Any thread (the token's callback).</summary>
+    public void RequestCancellation(CheckOperation operation, short version)
+    {
+        _cancellations.Enqueue((operation, version));
+        _wake.Signal();
+    }
+
+    /// <summary>Asks the loop to exit; <see cref="Stopped"/> completes when it has. Any thread.</summary>
+    internal void Stop()
+    {
+        _stopping = true;
+        _wake.Arm();
+        _wake.Signal();
+    }
+
+    private static int OpenRaw(int family, int protocol, List<int> opened, out int errno)
+    {
+        int fd = Libc.Socket(family, Libc.SOCK_RAW | Libc.SOCK_NONBLOCK | Libc.SOCK_CLOEXEC, protocol);
+        errno = fd < 0 ? Libc.LastErrno : 0;
+        if (fd >= 0)
+        {
+            opened.Add(fd);
+        }
+
+        return fd;
+    }
+
+    /// <summary>Buffers, filters, and on IPv6 the kernel's checksum; then drops what arrived before the filters.</summary>
+    private void Configure()
+    {
+        foreach (int fd in (ReadOnlySpan<int>)[_tcp4, _tcp6, _icmp4, _icmp6])
+        {
+            if (fd < 0)
+            {
+                continue;
+            }
+
+            int size = ReceiveBufferBytes;
+            if (Libc.SetSockOpt(fd, Libc.SOL_SOCKET, Libc.SO_RCVBUFFORCE, &size, sizeof(int)) != 0)
+            {
+                // Without CAP_NET_ADMIN the kernel caps it at net.core.rmem_max.
+                Libc.SetSockOpt(fd, Libc.SOL_SOCKET, Libc.SO_RCVBUF, &size, sizeof(int));
+            }
+        }
+
+        // No port reserved yet: a range that matches nothing until the first reservation moves it.
+        AttachTcpFilters(1, 0);
+        if (ReplyFilters.Attach(_icmp4, ReplyFilters.IcmpV4()) is int icmpErrno and not 0)
+        {
+            throw new EngineStartException("setsockopt(SO_ATTACH_FILTER)", icmpErrno);
+        }
+
+        if (_tcp6 >= 0)
+        {
+            int offset = SynPacket.ChecksumOffset;
+            if (Libc.SetSockOpt(_tcp6, Libc.IPPROTO_IPV6, Libc.IPV6_CHECKSUM, &offset, sizeof(int)) != 0)
+            {
+                throw new EngineStartException("setsockopt(IPV6_CHECKSUM)", Libc.LastErrno);
+            }
+        }
+
+        if (_icmp6 >= 0)
+        {
+            // struct icmp6_filter: a bit set blocks its type; pass only type 1, destination unreachable.
+            uint* filter = stackalloc uint[8];
+            new Span<uint>(filter, 8).Fill(uint.MaxValue);
+            filter[0] &= ~(1u << 1);
+            Libc.SetSockOpt(_icmp6, Libc.IPPROTO_ICMPV6, Libc.ICMP6_FILTER, filter, 32);
+        }
+
+        byte* scratch = stackalloc byte[256];
+        foreach (int fd in (ReadOnlySpan<int>)[_tcp4, _tcp6, _icmp4, _icmp6])
+        {
+            for (int i = 0; fd >= 0 && i < 100_000 && Libc.Recv(fd, scratch, 256, Libc.MSG_DONTWAIT) >= 0; i++)
+            {
+            }
+        }
+    }
+
+    /// <summary>Points the TCP reply filters at the reserved ports [low, high].</summary>
+    private void AttachTcpFilters(ushort low, ushort high)
+    {
+        if (ReplyFilters.Attach(_tcp4, ReplyFilters.TcpV4(low, high)) is int errno and not 0
+            || (_tcp6 >= 0 && ReplyFilters.Attach(_tcp6, ReplyFilters.TcpV6(low, high)) is int errno6 and not 0 && (errno = errno6) != 0))
+        {
+            throw new EngineStartException("setsockopt(SO_ATTACH_FILTER)", errno);
+        }
+    }
+
+    private void Register(int fd, ulong token)
+    {
+        if (fd < 0)
+        {
+            return;
+        }
+
+        byte* record = stackalloc byte[16];
+        EpollEvent.Write(record, Libc.EPOLLIN, token);
+        if (Libc.EpollCtl(_epollFd, Libc.EPOLL_CTL_ADD, fd, record) != 0)
+        {
+            throw new EngineStartException("epoll_ctl", Libc.LastErrno);
+        }
+    }
+
+    private void Run()
+    {
+        byte* events = (byte*)NativeMemory.Alloc((nuint)(MaxEvents * EpollEvent.Size));
+        try
+        {
+            while (!_stopping)
+            {
+                int count = Wait(events, WaitTimeout());
+                _wake.Disarm();
+                if (count < 0)
+                {
+                    int errno = Libc.LastErrno;
+                    if (errno == Errno.EINTR)
+                    {
+                        continue;
+                    }
+
+                    throw new InvalidOperationException($"epoll_wait failed with errno {errno}.");
+                }
+
+                for (int i = 0; i < count; i++)
+                {
+                    switch (EpollEvent.ReadData(events, i))
+                    {
+                        case WakeToken:
+                            _wake.Drain();
+                            break;
+                        case Tcp4Token:
+                            ReadReplies(_tcp4, ReplyKind.TcpV4);
+                            break;
+                        case Tcp6Token:
+                            ReadReplies(_tcp6, ReplyKind.TcpV6);
+                            break;
+                        case Icmp4Token:
+                            ReadReplies(_icmp4, ReplyKind.IcmpV4);
+                            break;
+                        case Icmp6Token:
+                            ReadReplies(_icmp6, ReplyKind.IcmpV6);
+                            break;
+                    }
+                }
+
+                ProcessCancellations();
+                ExpireAndRetransmit(Stopwatch.GetTimestamp());
+                StartQueuedChecks();
+                FlushSends();
+                RunLoopActions();
+            }
+        }
+        catch (Exception exception)
+        {
+            _fault = exception;
+            _metrics.LoopFaulted(exception);
+        }
+        finally
+        {
+            NativeMemory.Free(events);
+            Shutdown();
+        }
+    }
+
+    /// <summary>Stopwatch ticks until the nearest deadline or retransmission: 0 for at once, -1 for none.</summary>
+    private long WaitTimeout()
+    {
+        if (HasImmediateWork())
+        {
+            return 0;
+        }
+
+        _wake.Arm();
+        if (HasImmediateWork() || _stopping)
+        {
+            _wake.Disarm();
+            return 0;
+        }
+
+        return _deadlines.Count == 0 ? -1 : Math.Max(0, _deadlines.NearestDeadline - Stopwatch.GetTimestamp());
+    }
+
+    private bool HasImmediateWork() => _requests.Reader.TryPeek(out _) || !_cancellations.IsEmpty || !_loopActions.IsEmpty;
+
+    /// <summary>Waits in epoll for at most <paramref name="ticks"/>, to the nanosecond where <c>epoll_pwait2</c> exists.</summary>
+    private int Wait(byte* events, long ticks)
+    {
+        if (s_preciseWait && ticks > 0)
+        {
+            try
+            {
+                long nanoseconds = Stopwatch.Frequency == 1_000_000_000 ? ticks : (long)(ticks * (1e9 / Stopwatch.Frequency));
+                nanoseconds -= nanoseconds / 1000; // the kernel's timer slack, as in EpollLoop.Wait
+                Libc.Timespec timeout = new() { Seconds = nanoseconds / 1_000_000_000, Nanoseconds = nanoseconds % 1_000_000_000 };
+                int count = Libc.EpollPWait2(_epollFd, events, MaxEvents, &timeout, null);
+                if (count >= 0 || Libc.LastErrno != Errno.ENOSYS)
+                {
+                    return count;
+                }
+            }
+            catch (EntryPointNotFoundException)
+            {
+            }
+
+            s_preciseWait = false;
+        }
+
+        long milliseconds = ticks <= 0 ? ticks : ((ticks * 1000) + Stopwatch.Frequency - 1) / Stopwatch.Frequency;
+        return Libc.EpollWait(_epollFd, events, MaxEvents, (int)Math.Min(milliseconds, int.MaxValue));
+    }
+
+    private static bool s_preciseWait = Environment.Is64BitProcess;
+}

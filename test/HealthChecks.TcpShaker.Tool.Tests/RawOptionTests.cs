@@ -1,0 +1,58 @@
+using System.Net.Sockets;
+using HealthChecks.TcpShaker.Testing;
+using HealthChecks.TcpShaker.Tool.Tests.Support;
+
+namespace HealthChecks.TcpShaker.Tool.Tests;
+
+/// <summary><c>--raw</c>: raw SYN mode where the process may, and a plain word on stderr where it may not.</summary>
+public sealed class RawOptionTests
+{
+    private static readonly TimeSpan Limit = TimeSpan.FromSeconds(60);
+
+    private static CancellationToken Ct => TestContext.Current.CancellationToken;
+
+    private static bool MayOpenRawSockets()
+    {
+        try
+        {
+            using var probe = new Socket(AddressFamily.InterNetwork, SocketType.Raw, ProtocolType.Tcp);
+            return true;
+        }
+        catch (SocketException)
+        {
+            return false;
+        }
+    }
+
+    [Fact]
+    public async Task Check_with_raw_says_RawSyn_and_leaves_no_connection()
+    {
+        Assert.SkipUnless(OperatingSystem.IsLinux() && MayOpenRawSockets(), "raw SYN mode needs CAP_NET_RAW (CI runs as root)");
+        using var listener = new LoopbackListener();
+
+        ToolRun run = await ToolRunner.RunAsync(["check", "--raw", listener.EndPoint.ToString()], cancellationToken: Ct);
+
+        Assert.True(run.ExitCode == 0, run.ToString());
+        Assert.StartsWith("tcp-shaker check: mode RawSyn, timeout 1s", run.Out, StringComparison.Ordinal);
+        Assert.Empty(run.Error);
+        Assert.False(listener.HasPendingConnection);
+    }
+
+    [Fact]
+    public async Task Check_with_raw_without_CAP_NET_RAW_says_so_and_checks_half_open()
+    {
+        Assert.SkipUnless(OperatingSystem.IsLinux() && MayOpenRawSockets() && File.Exists("/usr/sbin/capsh"), "needs CAP_NET_RAW to drop, and capsh");
+        using var listener = new LoopbackListener();
+
+        // capsh drops CAP_NET_RAW from the bounding set: the tool runs without it, even as root.
+        ToolRun run = await ToolRunner.RunProcessAsync(
+            "/usr/sbin/capsh",
+            ["--drop=cap_net_raw", "--", "-c", $"exec dotnet '{ToolRunner.AssemblyPath}' check --raw {listener.EndPoint}"],
+            Limit);
+
+        Assert.True(run.ExitCode == 0, run.ToString());
+        Assert.StartsWith("tcp-shaker check: mode HalfOpen", run.Out, StringComparison.Ordinal);
+        Assert.Contains("--raw: raw SYN mode is not available here", run.Error, StringComparison.Ordinal);
+        Assert.False(listener.HasPendingConnection);
+    }
+}
