@@ -179,7 +179,8 @@ internal readonly record struct ClusterSettings(TimeSpan Interval, TimeSpan Time
 
     private static TimeSpan? ParseTimeSpan(ClusterConfig cluster, string key, string value, List<string> errors)
     {
-        if (TimeSpan.TryParse(value, CultureInfo.InvariantCulture, out TimeSpan parsed))
+        // The format YARP reads its own time spans in ("c": [d.]hh:mm:ss[.fffffff]), so one value reads the same in both places.
+        if (TimeSpan.TryParseExact(value, "c", CultureInfo.InvariantCulture, out TimeSpan parsed))
         {
             return parsed;
         }

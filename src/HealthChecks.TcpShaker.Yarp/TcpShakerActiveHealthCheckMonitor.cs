@@ -67,6 +67,16 @@ internal sealed partial class TcpShakerActiveHealthCheckMonitor : IActiveHealthC
         }
     }
 
+    /// <summary>The settings each destination is watched with, per cluster id, for tests and diagnostics.</summary>
+    public ClusterSettings? SettingsOf(string clusterId, string destinationId)
+    {
+        lock (_gate)
+        {
+            return _clusters.FirstOrDefault(c => string.Equals(c.Key.ClusterId, clusterId, StringComparison.OrdinalIgnoreCase)).Value?
+                .FirstOrDefault(d => string.Equals(d.Key.DestinationId, destinationId, StringComparison.OrdinalIgnoreCase)).Value?.Settings;
+        }
+    }
+
     /// <summary>YARP's initial round: the decorated monitor gets the clusters it keeps; ours are watched from their <see cref="OnClusterAdded"/>.</summary>
     public Task CheckHealthAsync(IEnumerable<ClusterState> clusters) =>
         Inner.CheckHealthAsync(clusters.Where(c => !ClusterSettings.AppliesTo(c.Model.Config)));

@@ -18,10 +18,10 @@ public static class TcpShakerYarp
     /// <summary>Failures in a row that make a destination unhealthy, 1 to 1,000 (HAProxy <c>fall</c>). Default 3.</summary>
     public const string FallKey = "TcpShaker.Fall";
 
-    /// <summary>Between checks while a change is pending, a time span such as <c>00:00:00.500</c> (HAProxy <c>fastinter</c>). Default: the interval.</summary>
+    /// <summary>Between checks while a change is pending, a time span in YARP's format, such as <c>00:00:00.500</c> (HAProxy <c>fastinter</c>). Default: the interval.</summary>
     public const string FastIntervalKey = "TcpShaker.FastInterval";
 
-    /// <summary>Between checks while a destination is unhealthy, a time span (HAProxy <c>downinter</c>). Default: the interval.</summary>
+    /// <summary>Between checks while a destination is unhealthy, a time span in YARP's format (HAProxy <c>downinter</c>). Default: the interval.</summary>
     public const string DownIntervalKey = "TcpShaker.DownInterval";
 
     /// <summary>A fraction of the interval, 0 to 0.5, by which each check fires late at random (HAProxy <c>spread-checks</c>). Default 0.</summary>

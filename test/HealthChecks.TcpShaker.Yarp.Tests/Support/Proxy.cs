@@ -5,6 +5,7 @@ using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Hosting;
 using Microsoft.AspNetCore.Hosting.Server;
 using Microsoft.AspNetCore.Hosting.Server.Features;
+using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Logging.Testing;
@@ -24,14 +25,17 @@ internal sealed class Proxy : IAsyncDisposable
     {
         _app = app;
         Logs = logs;
-        Config = app.Services.GetRequiredService<InMemoryConfigProvider>();
+        Config = app.Services.GetService<InMemoryConfigProvider>()!;
         State = app.Services.GetRequiredService<IProxyStateLookup>();
         Monitor = app.Services.GetRequiredService<TcpShakerActiveHealthCheckMonitor>();
         int port = new Uri(app.Services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()!.Addresses.Single()).Port;
         Client = new HttpClient { BaseAddress = new Uri($"http://127.0.0.1:{port}/"), Timeout = TimeSpan.FromSeconds(10) };
     }
 
+    /// <summary>The in-memory configuration (null for a proxy started from <see cref="StartFromConfigurationAsync"/>).</summary>
     public InMemoryConfigProvider Config { get; }
+
+    public WebApplication App => _app;
 
     public IProxyStateLookup State { get; }
 
@@ -42,16 +46,40 @@ internal sealed class Proxy : IAsyncDisposable
     public FakeLogCollector Logs { get; }
 
     /// <summary>Starts a proxy; throws what YARP throws when the first configuration is invalid.</summary>
-    public static async Task<Proxy> StartAsync(IReadOnlyList<ClusterConfig> clusters)
+    public static Task<Proxy> StartAsync(IReadOnlyList<ClusterConfig> clusters) =>
+        StartAsync(builder => builder.Services.AddReverseProxy()
+            .LoadFromMemory(Routes(clusters), clusters)
+            .AddTcpShakerHealthChecks());
+
+    /// <summary>Starts a proxy as its users write it: <c>LoadFromConfig</c> on a <c>ReverseProxy</c> section (here in memory, reloadable).</summary>
+    public static Task<Proxy> StartFromConfigurationAsync(IDictionary<string, string?> settings) =>
+        StartAsync(builder =>
+        {
+            builder.Configuration.AddInMemoryCollection(settings);
+            builder.Services.AddReverseProxy()
+                .LoadFromConfig(builder.Configuration.GetSection("ReverseProxy"))
+                .AddTcpShakerHealthChecks();
+        });
+
+    /// <summary>Sets configuration values and signals a reload, as a changed appsettings.json does.</summary>
+    public void Reconfigure(IDictionary<string, string?> settings)
+    {
+        foreach ((string key, string? value) in settings)
+        {
+            _app.Configuration[key] = value;
+        }
+
+        ((IConfigurationRoot)_app.Configuration).Reload();
+    }
+
+    private static async Task<Proxy> StartAsync(Action<WebApplicationBuilder> configure)
     {
         WebApplicationBuilder builder = WebApplication.CreateSlimBuilder();
         builder.Logging.ClearProviders();
         builder.Logging.SetMinimumLevel(LogLevel.Information);
         builder.Logging.AddFakeLogging();
         builder.WebHost.UseKestrel(o => o.Listen(IPAddress.Loopback, 0));
-        builder.Services.AddReverseProxy()
-            .LoadFromMemory(Routes(clusters), clusters)
-            .AddTcpShakerHealthChecks();
+        configure(builder);
         WebApplication app = builder.Build();
         app.MapReverseProxy();
         try
