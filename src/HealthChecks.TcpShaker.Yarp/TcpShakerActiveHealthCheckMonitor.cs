@@ -230,7 +230,15 @@ internal sealed partial class TcpShakerActiveHealthCheckMonitor : IActiveHealthC
             TcpTargetHealth.Down => DestinationHealth.Unhealthy,
             _ => DestinationHealth.Unknown,
         };
-        LogChanged(_logger, cluster.ClusterId, destination.DestinationId, health, change.Describe());
+        if (health == DestinationHealth.Unhealthy)
+        {
+            LogDown(_logger, cluster.ClusterId, destination.DestinationId, change.Describe());
+        }
+        else
+        {
+            LogChanged(_logger, cluster.ClusterId, destination.DestinationId, health, change.Describe());
+        }
+
         _healthUpdater.SetActive(cluster, [new NewActiveDestinationHealth(destination, health)]);
     }
 
@@ -238,6 +246,9 @@ internal sealed partial class TcpShakerActiveHealthCheckMonitor : IActiveHealthC
 
     [LoggerMessage(1, LogLevel.Information, "Cluster '{ClusterId}': destination '{DestinationId}' is {Health}: {Reason}.")]
     private static partial void LogChanged(ILogger logger, string clusterId, string destinationId, DestinationHealth health, string reason);
+
+    [LoggerMessage(5, LogLevel.Warning, "Cluster '{ClusterId}': destination '{DestinationId}' is Unhealthy: {Reason}.")]
+    private static partial void LogDown(ILogger logger, string clusterId, string destinationId, string reason);
 
     [LoggerMessage(2, LogLevel.Debug, "Cluster '{ClusterId}': {Count} destinations watched half-open ({Started} started, {Stopped} stopped).")]
     private static partial void LogReconciled(ILogger logger, string clusterId, int count, int started, int stopped);
