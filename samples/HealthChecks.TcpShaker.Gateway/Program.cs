@@ -3,7 +3,7 @@ using Yarp.ReverseProxy;
 using Yarp.ReverseProxy.Model;
 
 // A gateway in front of three backends it starts itself (on the loopback ports of its destinations), with
-// half-open active health checks: `dotnet run`, open http://127.0.0.1:5080, stop a backend and watch it go down.
+// half-open active health checks: `dotnet run`, open http://127.0.0.1:5090, stop a backend and watch it go down.
 WebApplicationBuilder builder = WebApplication.CreateBuilder(args);
 IConfigurationSection reverseProxy = builder.Configuration.GetSection("ReverseProxy");
 

@@ -194,11 +194,12 @@ internal sealed partial class TcpShakerActiveHealthCheckMonitor : IActiveHealthC
                     LogInvalid(_logger, cluster.ClusterId, string.Join(" ", errors));
                 }
             }
-        }
 
-        if (reset.Count > 0 && !removed)
-        {
-            _healthUpdater.SetActive(cluster, reset);
+            // Under the lock, as every write of a verdict: a change of a stopped watch cannot land after this reset.
+            if (reset.Count > 0 && !removed)
+            {
+                _healthUpdater.SetActive(cluster, reset);
+            }
         }
     }
 
@@ -211,35 +212,35 @@ internal sealed partial class TcpShakerActiveHealthCheckMonitor : IActiveHealthC
     /// <summary>A watch changed its verdict (on a thread-pool thread, once per change): YARP's active health follows it.</summary>
     private void OnHealthChanged(object? sender, TcpHealthChange change)
     {
-        ClusterState cluster;
-        DestinationState destination;
-        lock (_gate)
-        {
-            // A watch stopped by a reload may still deliver a change queued before: its destination is no longer ours.
-            if (!_targets.TryGetValue(change.Watch, out var target))
-            {
-                return;
-            }
-
-            (cluster, destination) = target;
-        }
-
         DestinationHealth health = change.Current switch
         {
             TcpTargetHealth.Up => DestinationHealth.Healthy,
             TcpTargetHealth.Down => DestinationHealth.Unhealthy,
             _ => DestinationHealth.Unknown,
         };
-        if (health == DestinationHealth.Unhealthy)
-        {
-            LogDown(_logger, cluster.ClusterId, destination.DestinationId, change.Describe());
-        }
-        else
-        {
-            LogChanged(_logger, cluster.ClusterId, destination.DestinationId, health, change.Describe());
-        }
 
-        _healthUpdater.SetActive(cluster, [new NewActiveDestinationHealth(destination, health)]);
+        // The lookup and the write under one lock, so a reload that stops this watch (and resets the destination)
+        // comes wholly before or wholly after: a change queued before the stop is dropped, never written late.
+        lock (_gate)
+        {
+            if (!_targets.TryGetValue(change.Watch, out var target))
+            {
+                return;
+            }
+
+            (ClusterState cluster, DestinationState destination) = target;
+            if (health == DestinationHealth.Unhealthy)
+            {
+                LogDown(_logger, cluster.ClusterId, destination.DestinationId, change.Describe());
+            }
+            else
+            {
+                LogChanged(_logger, cluster.ClusterId, destination.DestinationId, health, change.Describe());
+            }
+
+            // YARP's updater takes its own per-cluster lock and calls only the availability policy: no way back to us.
+            _healthUpdater.SetActive(cluster, [new NewActiveDestinationHealth(destination, health)]);
+        }
     }
 
     private sealed record DestinationWatch(TcpWatch Watch, TcpEndpoint Endpoint, ClusterSettings Settings);
