@@ -15,7 +15,7 @@ namespace HealthChecks.TcpShaker.Yarp;
 /// YARP's own monitor probes every cluster whose active checks are enabled, whatever its policy, so a policy alone
 /// cannot keep HTTP probes away from these destinations: the monitor and its cluster listener have to be filtered.
 /// </remarks>
-internal sealed partial class TcpShakerActiveHealthCheckMonitor : IActiveHealthCheckMonitor, IClusterChangeListener, IAsyncDisposable
+internal sealed partial class TcpShakerActiveHealthCheckMonitor : IActiveHealthCheckMonitor, IClusterChangeListener, IAsyncDisposable, IDisposable
 {
     private readonly IDestinationHealthUpdater _healthUpdater;
     private readonly TcpShakerMonitor _monitor;
@@ -86,6 +86,9 @@ internal sealed partial class TcpShakerActiveHealthCheckMonitor : IActiveHealthC
     public void OnClusterChanged(ClusterState cluster) => Reconcile(cluster, removed: false);
 
     public void OnClusterRemoved(ClusterState cluster) => Reconcile(cluster, removed: true);
+
+    /// <summary>For a container disposed synchronously (which refuses a singleton that is only <see cref="IAsyncDisposable"/>).</summary>
+    public void Dispose() => DisposeAsync().AsTask().GetAwaiter().GetResult();
 
     public async ValueTask DisposeAsync()
     {

@@ -106,6 +106,19 @@ public sealed class ReloadTests
         Assert.Equal(0, SocketsTo(a.Port, timeWaitOnly: true));
     }
 
+    [Fact]
+    public async Task Stopping_the_proxy_stops_every_watch()
+    {
+        await using Backend a = await Backend.StartAsync("a");
+        Proxy proxy = await Proxy.StartAsync([Clusters.Shaker("one", [("a", a.Address), ("b", a.Address)], Interval, Timeout)]);
+        TcpWatch[] watches = [.. proxy.Monitor.Monitor.Watches];
+        Assert.Equal(2, watches.Length);
+
+        await proxy.DisposeAsync();
+        Assert.All(watches, w => Assert.True(w.IsDisposed));
+        Assert.Empty(proxy.Monitor.Monitor.Watches);
+    }
+
     private static readonly string[] TcpTables = ["/proc/net/tcp", "/proc/net/tcp6"];
 
     /// <summary>TCP sockets of this network namespace whose remote port is <paramref name="port"/> (/proc/net/tcp and tcp6; TIME_WAIT is state 06).</summary>
