@@ -71,7 +71,7 @@ while (clusterState.Destinations.Values.Any(d => d.Health.Active != DestinationH
 
 long connections0 = backends.Sum(b => b.Connections), requests0 = backends.Sum(b => b.Requests);
 var clock = Stopwatch.StartNew();
-var timeWait = new List<int>();
+var timeWait = new List<(int Proxy, int Backends)>();
 double? toDown = null, toUp = null;
 TimeSpan stopAt = duration / 2, startAt = duration * 3 / 4;
 TimeSpan stoppedAt = TimeSpan.Zero, startedAt = TimeSpan.Zero;
@@ -119,7 +119,8 @@ long checks = mode == "tcpshaker"
 Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
     $"{{\"mode\":\"{mode}\",\"destinations\":{count},\"interval_s\":{interval.TotalSeconds},\"duration_s\":{clock.Elapsed.TotalSeconds:F1},\"backend_keepalive_s\":{(keepAlive is { } ka ? ka.ToString(CultureInfo.InvariantCulture) : "null")}," +
     $"\"backend_requests_per_min\":{(backends.Sum(b => b.Requests) - requests0) / minutes:F0},\"backend_connections_per_min\":{(backends.Sum(b => b.Connections) - connections0) / minutes:F0}," +
-    $"\"time_wait_mean\":{timeWait.Average():F1},\"time_wait_max\":{timeWait.Max()}," +
+    $"\"time_wait_proxy_mean\":{timeWait.Average(t => t.Proxy):F1},\"time_wait_proxy_max\":{timeWait.Max(t => t.Proxy)}," +
+    $"\"time_wait_backends_mean\":{timeWait.Average(t => t.Backends):F1},\"time_wait_backends_max\":{timeWait.Max(t => t.Backends)}," +
     $"\"checks_per_min\":{checks / minutes:F0},\"time_to_down_ms\":{Json(toDown)},\"time_to_up_ms\":{Json(toUp)}}}"));
 
 await app.StopAsync();
@@ -133,23 +134,31 @@ return 0;
 static string Json(double? value) => value is { } v ? v.ToString("F0", CultureInfo.InvariantCulture) : "null";
 
 // TIME_WAIT sockets of this namespace with a backend port at either end (/proc/net/tcp, state 06), so that the
-// machine's other traffic is not counted.
-static int TimeWaitTo(HashSet<int> ports)
+// machine's other traffic is not counted; split by whose socket it is (the end that closed first keeps it).
+static (int Proxy, int Backends) TimeWaitTo(HashSet<int> ports)
 {
-    int n = 0;
+    int proxy = 0, backends = 0;
     foreach (string table in (string[])["/proc/net/tcp", "/proc/net/tcp6"])
     {
         foreach (string line in File.ReadLines(table).Skip(1))
         {
             string[] f = line.Split(' ', StringSplitOptions.RemoveEmptyEntries);
-            if (f.Length > 3 && f[3] == "06" && (ports.Contains(Port(f[1])) || ports.Contains(Port(f[2]))))
+            if (f.Length > 3 && f[3] == "06")
             {
-                n++;
+                // The local end tells whose socket it is: a backend's port is the backend's, a peer backend port the proxy's.
+                if (ports.Contains(Port(f[1])))
+                {
+                    backends++;
+                }
+                else if (ports.Contains(Port(f[2])))
+                {
+                    proxy++;
+                }
             }
         }
     }
 
-    return n;
+    return (proxy, backends);
 
     static int Port(string address) => int.Parse(address.AsSpan(address.IndexOf(':', StringComparison.Ordinal) + 1), NumberStyles.HexNumber, CultureInfo.InvariantCulture);
 }
