@@ -62,7 +62,13 @@ public sealed class TcpWatchOptions
         }
     }
 
-    internal string? FirstProblem()
+    /// <summary>
+    /// The first setting out of range, as a phrase naming it ("Rise is 0; it must be from 1 to 1000"), or
+    /// <see langword="null"/> when every setting is valid: what <see cref="TcpShakerMonitor.Watch(TcpEndpoint, TcpWatchOptions?)"/>
+    /// would reject, for integrations that validate configuration before they watch anything.
+    /// </summary>
+    /// <returns>The problem, or <see langword="null"/>.</returns>
+    public string? FirstProblem()
     {
         if (Interval < MinInterval || Interval > MaxInterval)
         {
