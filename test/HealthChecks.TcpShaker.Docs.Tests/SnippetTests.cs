@@ -13,7 +13,10 @@ public sealed class SnippetTests
 {
     private static readonly TimeSpan Limit = TimeSpan.FromMinutes(5);
 
-    // The packages a snippet may use besides the library, at the versions the repository uses.
+    // The repository's packages a snippet may use, packed for the test at a version of its own.
+    private static readonly string[] PackedProjects = ["HealthChecks.TcpShaker", "HealthChecks.TcpShaker.Yarp"];
+
+    // The packages a snippet may use besides those, at the versions the repository uses.
     private static readonly string[] OtherPackages =
     [
         "AspNetCore.HealthChecks.UI.Client",
@@ -54,13 +57,16 @@ public sealed class SnippetTests
         DirectoryInfo work = Directory.CreateTempSubdirectory("tcp-shaker-snippets-");
         // A version of its own, so the package cache cannot hand back an older build of the same version.
         string version = $"0.0.0-snippets.{DateTime.UtcNow:yyyyMMddHHmmssfff}";
-        string cached = Path.Combine(PackagesFolder, "healthchecks.tcpshaker", version);
+        string[] cached = [.. PackedProjects.Select(id => Path.Combine(PackagesFolder, id.ToLowerInvariant(), version))];
         try
         {
             string feed = Path.Combine(work.FullName, "feed");
-            string library = Path.Combine(root, "src", "HealthChecks.TcpShaker", "HealthChecks.TcpShaker.csproj");
-            Run pack = await RunAsync("dotnet", ["pack", library, "-c", "Release", "-o", feed, $"-p:Version={version}", "-nodeReuse:false", "-p:UseSharedCompilation=false"], root);
-            Assert.True(pack.ExitCode == 0, pack.Output);
+            foreach (string id in PackedProjects)
+            {
+                string library = Path.Combine(root, "src", id, id + ".csproj");
+                Run pack = await RunAsync("dotnet", ["pack", library, "-c", "Release", "-o", feed, $"-p:Version={version}", "-nodeReuse:false", "-p:UseSharedCompilation=false"], root);
+                Assert.True(pack.ExitCode == 0, pack.Output);
+            }
 
             string project = Path.Combine(work.FullName, "app");
             Directory.CreateDirectory(project);
@@ -79,9 +85,9 @@ public sealed class SnippetTests
         finally
         {
             work.Delete(recursive: true);
-            if (Directory.Exists(cached))
+            foreach (string folder in cached.Where(Directory.Exists))
             {
-                Directory.Delete(cached, recursive: true);
+                Directory.Delete(folder, recursive: true);
             }
         }
     }
@@ -102,6 +108,7 @@ public sealed class SnippetTests
               </PropertyGroup>
               <ItemGroup>
                 <PackageReference Include="HealthChecks.TcpShaker" Version="{version}" />
+                <PackageReference Include="HealthChecks.TcpShaker.Yarp" Version="{version}" />
             {references}  </ItemGroup>
             </Project>
             """;
