@@ -149,7 +149,7 @@ internal sealed class NetNamespace : IDisposable
 internal static class KernelCounters
 {
     internal static readonly string[] Reported =
-        ["TcpExtDelayedACKs", "TcpPassiveOpens", "TcpExtListenOverflows", "TcpRetransSegs", "TcpActiveOpens", "TcpExtTCPTimeouts", "TcpExtListenDrops", "TcpOutRsts"];
+        ["TcpExtDelayedACKs", "TcpPassiveOpens", "TcpExtListenOverflows", "TcpRetransSegs", "TcpActiveOpens", "TcpExtTCPTimeouts", "TcpExtListenDrops", "TcpOutRsts", "TcpExtEmbryonicRsts"];
 
     internal static Dictionary<string, long> Parse(string text)
     {
