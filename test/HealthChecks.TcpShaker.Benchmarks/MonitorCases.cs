@@ -41,7 +41,12 @@ internal static class MonitorCases
                 case CaseKind.MonitorShaker:
                     shaker = new TcpShaker();
                     await shaker.StartAsync();
-                    monitor = new TcpShakerMonitor(shaker, new TcpWatchOptions { Interval = TimeSpan.FromMilliseconds(spec.IntervalMs), Timeout = TimeSpan.FromMilliseconds(spec.TimeoutMs) });
+                    monitor = new TcpShakerMonitor(shaker, new TcpWatchOptions
+                    {
+                        Interval = TimeSpan.FromMilliseconds(spec.IntervalMs),
+                        Timeout = TimeSpan.FromMilliseconds(spec.TimeoutMs),
+                        FastInterval = spec.FastIntervalMs > 0 ? TimeSpan.FromMilliseconds(spec.FastIntervalMs) : null,
+                    });
                     var watches = new TcpWatch[spec.Targets];
                     for (int i = 0; i < spec.Targets; i++)
                     {
