@@ -46,6 +46,14 @@ internal static class CaseRunner
                 case CaseKind.HealthCheckService:
                     await RunHealthCheckServiceAsync(spec, result);
                     break;
+                case CaseKind.MonitorShaker:
+                case CaseKind.MonitorHaproxy:
+                case CaseKind.MonitorPaced:
+                    await MonitorCases.RunCostAsync(spec, result);
+                    break;
+                case CaseKind.MonitorDetection:
+                    await MonitorCases.RunDetectionAsync(spec, result);
+                    break;
                 default:
                     throw new ArgumentOutOfRangeException(nameof(spec), spec.Kind, "unknown case");
             }

@@ -39,6 +39,18 @@ public enum CaseKind
 
     /// <summary>The raw SYN C prototype (rawsyn) against a listener that never accepts.</summary>
     CRawSyn,
+
+    /// <summary>Monitoring: a TcpShakerMonitor watching <see cref="CaseSpec.Targets"/> listeners (listeners.c), CPU of this process per check.</summary>
+    MonitorShaker,
+
+    /// <summary>Monitoring: HAProxy with one backend of <see cref="CaseSpec.Targets"/> servers, <c>check inter</c>, CPU of the haproxy process per check.</summary>
+    MonitorHaproxy,
+
+    /// <summary>Monitoring: paced.c (<see cref="CaseSpec.Mode"/> half or full), CPU of the paced process per check.</summary>
+    MonitorPaced,
+
+    /// <summary>Monitoring: 10% of the targets taken down (half by iptables DROP, half by closing the port) and up again; time to Down and to Up per watch.</summary>
+    MonitorDetection,
 }
 
 /// <summary>One row of the report: what to run, with which parameters.</summary>
@@ -87,6 +99,33 @@ public sealed record CaseSpec
 
     /// <summary>Where the compiled C reference is.</summary>
     public string? SynlimitPath { get; init; }
+
+    /// <summary>For the monitoring rows: how many listeners are watched (ports <see cref="BasePort"/> on).</summary>
+    public int Targets { get; init; }
+
+    /// <summary>For the monitoring rows: the first listener's port (below the namespace's ephemeral range).</summary>
+    public int BasePort { get; init; } = 10_000;
+
+    /// <summary>For the monitoring rows: the length of the measured window, seconds.</summary>
+    public int DurationS { get; init; }
+
+    /// <summary>For the monitoring rows: checked every this long (each target), milliseconds.</summary>
+    public int IntervalMs { get; init; } = 1_000;
+
+    /// <summary>For the detection rows: the watches' FastInterval, milliseconds (0: none).</summary>
+    public int FastIntervalMs { get; init; }
+
+    /// <summary>For the HAProxy rows: spread-checks (percent).</summary>
+    public int Spread { get; init; }
+
+    /// <summary>For the paced.c rows: half or full.</summary>
+    public string? Mode { get; init; }
+
+    /// <summary>For the monitoring rows: where the compiled listeners.c and paced.c are.</summary>
+    public string? ListenersPath { get; init; }
+
+    /// <summary>For the monitoring rows: where the compiled paced.c is.</summary>
+    public string? PacedPath { get; init; }
 
     /// <summary>The row of the C reference this row is compared with, if any.</summary>
     public string? CompareTo { get; init; }
@@ -149,6 +188,12 @@ public sealed record CaseResult
 
     /// <summary>For the timeout case: when the caller's continuation ran, minus request time plus timeout, milliseconds.</summary>
     public Percentiles? TimeoutCallerLatenessMs { get; set; }
+
+    /// <summary>For the monitoring rows: kernel counter deltas over the measured window only (read inside the namespace by the child).</summary>
+    public Dictionary<string, long>? WindowCounters { get; set; }
+
+    /// <summary>For the detection rows: time to Down and to Up per watch, milliseconds, by how the target was taken down ("down drop", "up closed", ...).</summary>
+    public Dictionary<string, Percentiles>? DetectionMs { get; set; }
 
     /// <summary>Kernel counter deltas over the namespace's life (parent-side), e.g. TcpExtDelayedACKs.</summary>
     public Dictionary<string, long> Counters { get; set; } = [];

@@ -91,4 +91,42 @@ internal static class Plan
         rows.Add(new CaseSpec { Name = "TcpShaker half-open, RaiseLoopPriority" + starved, Kind = CaseKind.Shaker, RaiseLoopPriority = true, Concurrency = starvedConc, Total = starvedTotal, Warmup = warmup, BusyProcesses = busy, CompareTo = "C reference, 1 loop" + starved });
         return rows;
     }
+
+    /// <summary>
+    /// The monitoring section (issue 10): 10,000 listeners each checked once a second by one checker per row,
+    /// the C reference (paced.c half) first and last so drift shows; then the detection rows.
+    /// </summary>
+    internal static List<CaseSpec> BuildMonitor(bool quick, string listeners, string paced)
+    {
+        const int targets = 10_000;
+        int duration = quick ? 10 : 60;
+        const string reference = "monitor: paced.c half (C reference)";
+        CaseSpec Cost(string name, CaseKind kind) => new()
+        {
+            Name = name, Kind = kind, Targets = targets, DurationS = duration, TimeoutMs = 500, ListenersPath = listeners, PacedPath = paced,
+            CompareTo = name == reference ? null : reference, BudgetMs = (duration + 30) * 1000,
+        };
+
+        return
+        [
+            Cost(reference, CaseKind.MonitorPaced) with { Mode = "half" },
+            Cost("monitor: TcpShakerMonitor, 10,000 watches", CaseKind.MonitorShaker),
+            // With a FastInterval the watches' first checks spread over it, not over the interval (see docs/benchmarks.md).
+            Cost("monitor: TcpShakerMonitor, 10,000 watches, FastInterval 250 ms", CaseKind.MonitorShaker) with { FastIntervalMs = 250 },
+            Cost("monitor: HAProxy 2.6, spread-checks 0", CaseKind.MonitorHaproxy) with { Spread = 0 },
+            Cost("monitor: HAProxy 2.6, spread-checks 50", CaseKind.MonitorHaproxy) with { Spread = 50 },
+            Cost("monitor: paced.c full connect", CaseKind.MonitorPaced) with { Mode = "full" },
+            Cost("monitor: paced.c half again (drift check)", CaseKind.MonitorPaced) with { Mode = "half" },
+            new CaseSpec
+            {
+                Name = "monitor detection: Interval 1 s, Timeout 500 ms, rise 2, fall 3", Kind = CaseKind.MonitorDetection, Targets = targets,
+                TimeoutMs = 500, ListenersPath = listeners,
+            },
+            new CaseSpec
+            {
+                Name = "monitor detection: Interval 1 s, FastInterval 250 ms, Timeout 200 ms, rise 2, fall 3", Kind = CaseKind.MonitorDetection, Targets = targets,
+                TimeoutMs = 200, FastIntervalMs = 250, ListenersPath = listeners,
+            },
+        ];
+    }
 }

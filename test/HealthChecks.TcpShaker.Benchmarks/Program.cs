@@ -10,6 +10,8 @@ using HealthChecks.TcpShaker.Testing;
 //   --only TEXT  run only the rows whose name contains TEXT (the C reference rows they compare with too)
 //   --no-netns   run on the host's loopback even as root
 //   --rawsyn     the raw SYN plan instead: raw mode next to rawsyn.c and synlimit.c, and the starvation rows
+//   --monitor    the monitoring section instead (issue 10): 10,000 listeners checked once a second for 60 s
+//                (10 s with --quick) by TcpShakerMonitor, HAProxy, paced.c half and full; then the detection rows
 //   --report FILE  print the tables of an earlier run's results.json again
 // Internal: --case JSON runs one case in this process and prints "RESULT <json>".
 
@@ -28,7 +30,9 @@ if (Option("--report") is { } saved)
     List<CaseResult> savedResults = document.RootElement.GetProperty("results").Deserialize<List<CaseResult>>(Json.Options) ?? [];
     Dictionary<string, string> savedMachine = document.RootElement.GetProperty("machine").Deserialize<Dictionary<string, string>>(Json.Options) ?? [];
     FillRatios(savedResults);
-    Console.WriteLine(Report.Markdown(savedResults, savedMachine));
+    Console.WriteLine(savedResults.Any(r => r.Spec.Kind is CaseKind.MonitorShaker or CaseKind.MonitorPaced or CaseKind.MonitorHaproxy or CaseKind.MonitorDetection)
+        ? Report.MonitorMarkdown(savedResults, savedMachine)
+        : Report.Markdown(savedResults, savedMachine));
     return 0;
 }
 
@@ -49,10 +53,18 @@ Console.WriteLine(namespaces
     ? $"Each row runs in a fresh network namespace; silent target: {(iptables ? "iptables DROP" : "backlog-0 listener (iptables missing)")}."
     : $"Running on the host's loopback WITHOUT network namespaces ({why}): kernel counters are not isolated and not reported.");
 
-string synlimit = CompileReference(outDir, "synlimit");
-List<CaseSpec> plan = args.Contains("--rawsyn")
-    ? Plan.BuildRawSyn(quick, synlimit, CompileReference(outDir, "rawsyn"))
-    : Plan.Build(quick, synlimit);
+bool monitoring = args.Contains("--monitor");
+if (monitoring && !namespaces)
+{
+    Console.Error.WriteLine("The monitoring rows need network namespaces (root and iproute2): 10,000 listeners and iptables rules of their own.");
+    return 2;
+}
+
+List<CaseSpec> plan = monitoring
+    ? Plan.BuildMonitor(quick, CompileReference(outDir, "listeners"), CompileReference(outDir, "paced"))
+    : args.Contains("--rawsyn")
+        ? Plan.BuildRawSyn(quick, CompileReference(outDir, "synlimit"), CompileReference(outDir, "rawsyn"))
+        : Plan.Build(quick, CompileReference(outDir, "synlimit"));
 if (only is not null)
 {
     HashSet<string> wanted = plan.Where(s => s.Name.Contains(only, StringComparison.OrdinalIgnoreCase))
@@ -76,13 +88,13 @@ foreach (CaseSpec spec in plan)
     CaseResult result = orchestrator.Run(spec);
     results.Add(result);
     Console.WriteLine(result.Error is null
-        ? string.Create(CultureInfo.InvariantCulture, $"{result.ChecksPerSecond:0}/s, {result.Succeeded} ok, {result.Failed} failed, DelayedACKs {result.Counters.GetValueOrDefault("TcpExtDelayedACKs")}, PassiveOpens {result.Counters.GetValueOrDefault("TcpPassiveOpens")}")
+        ? string.Create(CultureInfo.InvariantCulture, $"{result.ChecksPerSecond:0}/s, {result.Succeeded} ok, {result.Failed} failed, DelayedACKs {result.Counters.GetValueOrDefault("TcpExtDelayedACKs")}, PassiveOpens {result.Counters.GetValueOrDefault("TcpPassiveOpens")}{(result.Extra.TryGetValue("cpu_us_per_check", out double cpu) ? $", {cpu:0.00} µs CPU/check" : "")}")
         : $"FAILED: {result.Error.Split('\n')[0]}");
 }
 
 FillRatios(results);
 
-string markdown = Report.Markdown(results, machine);
+string markdown = monitoring ? Report.MonitorMarkdown(results, machine) : Report.Markdown(results, machine);
 string jsonPath = Path.Combine(outDir, "results.json");
 string markdownPath = Path.Combine(outDir, "results.md");
 await File.WriteAllTextAsync(jsonPath, JsonSerializer.Serialize(new { machine, quick, command = Environment.CommandLine, seconds = clock.Elapsed.TotalSeconds, results }, Json.Indented));
@@ -113,7 +125,7 @@ string? Option(string name)
     return i >= 0 && i + 1 < args.Length ? args[i + 1] : null;
 }
 
-// Compiles a C reference (../shared/bench/NAME.c next to the repository: synlimit, rawsyn) into the output folder.
+// Compiles a C reference (../shared/bench/NAME.c next to the repository) into the output folder.
 static string CompileReference(string outDir, string name)
 {
     string binary = Path.Combine(outDir, name);

@@ -90,4 +90,65 @@ internal static class Report
     private static string Outcome(CaseResult r) => r.Error is null ? "" : $"failed to run: {FirstLine(r.Error)}";
 
     private static string FirstLine(string text) => text.Split('\n')[0].Replace('|', '/');
+
+    /// <summary>The monitoring section's tables: cost and spread per checker, then detection.</summary>
+    internal static string MonitorMarkdown(IReadOnlyList<CaseResult> results, Dictionary<string, string> machine)
+    {
+        var md = new StringBuilder();
+        md.AppendLine(CultureInfo.InvariantCulture, $"Machine: {machine["nproc"]} cores ({machine["cpu"]}), Linux {machine["kernel"]}, {machine["dotnet"]}, open files {machine["open_files_limit"]}; {machine["isolation"]}; load average at start {machine["load_average_at_start"]}; {machine["date_utc"]}.");
+        md.AppendLine();
+        md.AppendLine("| row | window s | checks (SYNs) | checks/s | CPU µs/check | x paced.c half | % of a core | SYNs/ms mean / p99 / max | max ÷ mean | ms of the second holding 90% | passive opens | delayed ACKs | embryonic RSTs | retrans segs | TIME_WAIT / FIN_WAIT2 at end | notes |");
+        md.AppendLine("|---|---:|---:|---:|---:|---:|---:|---|---:|---:|---:|---:|---:|---:|---|---|");
+        foreach (CaseResult r in results.Where(r => r.Spec.Kind is CaseKind.MonitorShaker or CaseKind.MonitorHaproxy or CaseKind.MonitorPaced))
+        {
+            if (r.Error is not null)
+            {
+                md.AppendLine(CultureInfo.InvariantCulture, $"| {r.Spec.Name} | failed to run: {FirstLine(r.Error)} |||||||||||||||");
+                continue;
+            }
+
+            double E(string key) => r.Extra.GetValueOrDefault(key);
+            long W(string key) => r.WindowCounters?.GetValueOrDefault(key) ?? 0;
+            string ratio = r.Spec.CompareTo is { } reference && results.FirstOrDefault(c => c.Spec.Name == reference) is { Error: null } c
+                && c.Extra.TryGetValue("cpu_us_per_check", out double cCpu) ? N(E("cpu_us_per_check") / cCpu, "0.00") : "1";
+            var notes = new List<string>();
+            if (r.Extra.ContainsKey("loop_cpu_us_per_check"))
+            {
+                notes.Add($"loop thread {N(E("loop_cpu_us_per_check"), "0.00")} µs/check, {N(E("loop_waits_per_check"), "0.00")} loop sleeps/check, {N(E("bytes_per_check"), "0.0")} B/check, {N(E("gen0_collections"))} gen0 GCs, {N(E("monitor_checks"))} checks counted by the watches, {N(E("watches_up"))} watches Up at the end");
+            }
+
+            if (E("capture_dropped") > 0)
+            {
+                notes.Add($"tcpdump dropped {N(E("capture_dropped"))}");
+            }
+
+            md.AppendLine(CultureInfo.InvariantCulture,
+                $"| {r.Spec.Name} | {N(r.Seconds, "0.0")} | {r.Completed} | {N(r.ChecksPerSecond)} | {N(E("cpu_us_per_check"), "0.00")} | {ratio} | {N(E("cpu_percent_of_a_core"), "0.0")} | {N(E("syns_per_ms_mean"), "0.0")} / {N(E("syns_per_ms_p99"))} / {N(E("syns_per_ms_max"))} | {N(E("syns_per_ms_max_over_mean"), "0.0")} | {N(E("ms_of_interval_holding_90pct"))} | {W("TcpPassiveOpens")} | {W("TcpExtDelayedACKs")} | {W("TcpExtEmbryonicRsts")} | {W("TcpRetransSegs")} | {N(E("time_wait"))} / {N(E("fin_wait_2"))} | {string.Join("; ", notes)} |");
+        }
+
+        foreach (CaseResult r in results.Where(r => r.Spec.Kind == CaseKind.MonitorDetection))
+        {
+            md.AppendLine();
+            md.AppendLine(CultureInfo.InvariantCulture, $"**{r.Spec.Name}** ({r.Spec.Targets} watches, 10% taken down and up again): {Outcome(r)}");
+            if (r.Error is not null)
+            {
+                continue;
+            }
+
+            double E(string key) => r.Extra.GetValueOrDefault(key);
+            md.AppendLine();
+            md.AppendLine("| transition | watches | ms from the fault to HealthChanged.At, p50 / p99 / max | min |");
+            md.AppendLine("|---|---:|---|---:|");
+            foreach ((string name, Percentiles p) in r.DetectionMs ?? [])
+            {
+                md.AppendLine(CultureInfo.InvariantCulture, $"| {name} | {p.Samples} | {p.Format("0.0")} | {N(p.Min, "0.0")} |");
+            }
+
+            md.AppendLine();
+            md.AppendLine(CultureInfo.InvariantCulture, $"- goal for Down at p99: {N(E("goal_down_ms"))} ms; {string.Join("; ", r.Notes)}");
+            md.AppendLine(CultureInfo.InvariantCulture, $"- {N(E("down_events"))} Down and {N(E("up_events"))} Up events; {N(E("false_transitions"))} transitions of watches whose target stayed up; closing the 500 sockets took {N(E("close_ms"), "0.0")} ms, the iptables command {N(E("iptables_ms"), "0.0")} ms (the fault's moment is when it returned), reopening {N(E("reopen_ms"), "0.0")} ms, deleting the rule {N(E("iptables_delete_ms"), "0.0")} ms");
+        }
+
+        return md.ToString();
+    }
 }

@@ -4,7 +4,7 @@ namespace HealthChecks.TcpShaker.Benchmarks;
 internal static class ReportedCounters
 {
     internal static readonly string[] Names =
-        ["TcpExtDelayedACKs", "TcpPassiveOpens", "TcpExtListenOverflows", "TcpRetransSegs", "TcpActiveOpens", "TcpExtTCPTimeouts", "TcpExtListenDrops", "TcpOutRsts"];
+        ["TcpExtDelayedACKs", "TcpPassiveOpens", "TcpExtListenOverflows", "TcpRetransSegs", "TcpActiveOpens", "TcpExtTCPTimeouts", "TcpExtListenDrops", "TcpOutRsts", "TcpExtEmbryonicRsts"];
 
     internal static Dictionary<string, long> Delta(Dictionary<string, long> before, Dictionary<string, long> after)
     {
