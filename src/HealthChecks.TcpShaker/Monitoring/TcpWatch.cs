@@ -30,6 +30,7 @@ public sealed class TcpWatch : IDisposable
     private bool _streakMixed;
     private long _checks;
     private int _disposed;
+    private long? _steadyPlaceTicks;
 
     internal TcpWatch(TcpShakerMonitor monitor, TcpEndpoint endpoint, TcpWatchOptions options)
     {
@@ -188,13 +189,23 @@ public sealed class TcpWatch : IDisposable
     /// <summary>
     /// Schedules the next check after one that was due at <see cref="GridTicks"/>: the next place on the
     /// schedule, never earlier than <paramref name="now"/> (a check that outlasted its interval skips
-    /// the places it missed instead of pushing every later one), plus this round's jitter.
+    /// the places it missed instead of pushing every later one), plus this round's jitter. With a
+    /// <see cref="TcpWatchOptions.FastInterval"/>, a watch back at its steady interval returns to its own
+    /// place in that interval, drawn at random when it started, so watches that sped up together do not
+    /// stay bunched in the fast interval's span.
     /// </summary>
     /// <returns>When the next check is due, in <see cref="Stopwatch"/> ticks.</returns>
     internal long ScheduleNext(long now)
     {
         long interval = NextIntervalTicks();
         long grid = GridTicks + interval;
+        if (_steadyPlaceTicks is long place && interval == Ticks(Options.Interval))
+        {
+            // The first point of the watch's own lattice (place + k x Interval) at least a fast interval after the last check.
+            long earliest = GridTicks + Math.Min(Ticks(Options.FastInterval!.Value), interval);
+            grid = earliest <= place ? place : place + ((earliest - place + interval - 1) / interval * interval);
+        }
+
         if (grid < now)
         {
             grid += (now - grid + interval - 1) / interval * interval;
@@ -207,12 +218,20 @@ public sealed class TcpWatch : IDisposable
     /// <summary>
     /// Schedules the first check at a random point of the first interval (with no verdict yet, the fast
     /// one), so watches added together spread evenly over it, as HAProxy spreads its start-up checks.
+    /// With a fast interval, the watch's place in its steady interval is drawn too.
     /// </summary>
     internal long ScheduleFirst(long now)
     {
         GridTicks = now + (long)(Random.Shared.NextDouble() * NextIntervalTicks());
+        if (Options.FastInterval is { } fast && fast != Options.Interval)
+        {
+            _steadyPlaceTicks = now + (long)(Random.Shared.NextDouble() * Ticks(Options.Interval));
+        }
+
         return GridTicks;
     }
+
+    private static long Ticks(TimeSpan interval) => (long)(interval.TotalSeconds * Stopwatch.Frequency);
 
     private long JitterTicks(long interval) => Options.Jitter == 0 ? 0 : (long)(Random.Shared.NextDouble() * Options.Jitter * interval);
 

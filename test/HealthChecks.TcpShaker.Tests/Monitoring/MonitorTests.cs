@@ -88,6 +88,27 @@ public sealed class MonitorTests
     }
 
     [Fact]
+    public async Task Watches_that_start_in_a_fast_interval_spread_over_the_steady_one_once_up()
+    {
+        await using var shaker = new TcpShaker();
+        await using var monitor = new TcpShakerMonitor(shaker);
+        using var listener = new LoopbackListener();
+        var options = new TcpWatchOptions { Interval = TimeSpan.FromSeconds(1), FastInterval = TimeSpan.FromMilliseconds(50), Rise = 1 };
+        long origin = Stopwatch.GetTimestamp();
+        TcpWatch[] watches = Enumerable.Range(0, 200).Select(_ => monitor.Watch(listener.EndPoint.ToString(), options)).ToArray();
+
+        // All up within the fast interval; then each settles at its own place in the 1 s interval.
+        await WaitUntil(() => watches.All(w => w.Checks >= 3), TimeSpan.FromSeconds(5));
+
+        // The place of each watch's last (steady) check within the second, in tenths: bunched in the
+        // 50 ms fast interval they would all share one or two tenths; spread, they fill them all.
+        int[] tenths = watches.Select(w => w.RecentResults[^1].At).Select(at => (int)((at - watches[0].RecentResults[^1].At).TotalMilliseconds + 10_000) % 1000 / 100).ToArray();
+        Assert.True(tenths.Distinct().Count() >= 9, $"steady checks fell in only {tenths.Distinct().Count()} tenths of the second");
+        Assert.All(watches, w => Assert.Equal(TcpTargetHealth.Up, w.Health));
+        Assert.True(Stopwatch.GetElapsedTime(origin) < TimeSpan.FromSeconds(5));
+    }
+
+    [Fact]
     public async Task Watches_come_and_go_while_running_without_disturbing_the_others()
     {
         await using var shaker = new TcpShaker();
