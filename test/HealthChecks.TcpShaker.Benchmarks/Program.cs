@@ -7,7 +7,8 @@ using HealthChecks.TcpShaker.Testing;
 // dotnet run -c Release --project test/HealthChecks.TcpShaker.Benchmarks -- [--quick] [--out DIR] [--only TEXT] [--no-netns]
 //   --quick      fewer checks and rows (a sanity run of about a minute)
 //   --out DIR    where results.json, results.md and the compiled C reference go (default bench-results)
-//   --only TEXT  run only the rows whose name contains TEXT (the C reference rows they compare with too)
+//   --only TEXT  run only the rows whose name contains TEXT (the C reference rows they compare with too);
+//                TEXT|TEXT2 for either
 //   --no-netns   run on the host's loopback even as root
 //   --rawsyn     the raw SYN plan instead: raw mode next to rawsyn.c and synlimit.c, and the starvation rows
 //   --monitor    the monitoring section instead (issue 10): 10,000 listeners checked once a second for 60 s
@@ -67,7 +68,8 @@ List<CaseSpec> plan = monitoring
         : Plan.Build(quick, CompileReference(outDir, "synlimit"));
 if (only is not null)
 {
-    HashSet<string> wanted = plan.Where(s => s.Name.Contains(only, StringComparison.OrdinalIgnoreCase))
+    string[] alternatives = only.Split('|');
+    HashSet<string> wanted = plan.Where(s => alternatives.Any(a => s.Name.Contains(a, StringComparison.OrdinalIgnoreCase)))
         .SelectMany(s => s.CompareTo is null ? [s.Name] : new[] { s.Name, s.CompareTo }).ToHashSet();
     plan = plan.Where(s => wanted.Contains(s.Name)).ToList();
 }
