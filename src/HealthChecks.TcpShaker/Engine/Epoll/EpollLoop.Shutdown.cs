@@ -5,11 +5,7 @@ namespace HealthChecks.TcpShaker.Engine.Epoll;
 /// <summary>The loop's exit: every socket closed, every check completed, the descriptors given back.</summary>
 internal sealed unsafe partial class EpollLoop
 {
-    private Exception StoppedException() => _fault is { } fault
-        ? new InvalidOperationException(
-            $"The TcpShaker checking loop failed ({fault.GetType().Name}: {fault.Message}) and no longer runs checks.",
-            fault)
-        : new OperationCanceledException("The TcpShaker engine was stopped before the check ran.");
+    private Exception StoppedException() => EpollWaiter.LoopStopped("checking loop", _fault);
 
     /// <summary>Completes a check without a result: canceled (<paramref name="exception"/> null) or failed.</summary>
     private void Abandon(LoopCheck check, Exception? exception)

@@ -9,8 +9,6 @@ internal sealed unsafe partial class EpollLoop
     /// <summary>The epoll user data of the wake-up eventfd; socket tokens never reach it (slot and generation below 2^32 each, never both at the maximum).</summary>
     private const ulong WakeToken = ulong.MaxValue;
 
-    private static bool s_preciseWait = Environment.Is64BitProcess;
-
     /// <summary>Stopwatch ticks until the nearest deadline: 0 for at once, -1 for no deadline.</summary>
     private long WaitTimeout()
     {
@@ -48,45 +46,5 @@ internal sealed unsafe partial class EpollLoop
     private bool HasImmediateWork() =>
         _requests.Reader.TryPeek(out _) || !_cancellations.IsEmpty || !_watchCommands.IsEmpty || HasLoopActions || _expiredFds.Count > 0;
 
-    /// <summary>
-    /// Waits in epoll for at most <paramref name="ticks"/>. <c>epoll_pwait2</c> sleeps to the
-    /// nanosecond, so a deadline fires within the kernel's timer slack; where it is missing (older
-    /// kernel or C library) <c>epoll_wait</c> rounds up to whole milliseconds, up to 1 ms late.
-    /// </summary>
-    private int Wait(byte* events, long ticks)
-    {
-        if (s_preciseWait && ticks != 0)
-        {
-            try
-            {
-                Libc.Timespec timeout = default;
-                if (ticks > 0)
-                {
-                    long nanoseconds = Stopwatch.Frequency == 1_000_000_000 ? ticks : (long)(ticks * (1e9 / Stopwatch.Frequency));
-
-                    // The kernel may fire a sleep's timer late by 0.1% of its length (its timer slack: 0.5 ms
-                    // on a 500 ms sleep, 5 ms on 5 s). Sleep that much less: the loop then finds the deadline
-                    // not yet due and sleeps the few microseconds left, whose slack is negligible.
-                    nanoseconds -= nanoseconds / 1000;
-                    timeout.Seconds = nanoseconds / 1_000_000_000;
-                    timeout.Nanoseconds = nanoseconds % 1_000_000_000;
-                }
-
-                int count = Libc.EpollPWait2(_epollFd, events, MaxEvents, ticks > 0 ? &timeout : null, null);
-                if (count >= 0 || Libc.LastErrno != Errno.ENOSYS)
-                {
-                    return count;
-                }
-            }
-            catch (EntryPointNotFoundException)
-            {
-            }
-
-            s_preciseWait = false;
-        }
-
-        // Round up: waking a little late is harmless, waking early spins.
-        long milliseconds = ticks <= 0 ? ticks : ((ticks * 1000) + Stopwatch.Frequency - 1) / Stopwatch.Frequency;
-        return Libc.EpollWait(_epollFd, events, MaxEvents, (int)Math.Min(milliseconds, int.MaxValue));
-    }
+    private int Wait(byte* events, long ticks) => EpollWaiter.Wait(_epollFd, events, MaxEvents, ticks);
 }

@@ -33,11 +33,7 @@ internal sealed unsafe partial class RawSynLoop
         }
     }
 
-    private Exception StoppedException() => _fault is { } fault
-        ? new InvalidOperationException(
-            $"The TcpShaker raw SYN loop failed ({fault.GetType().Name}: {fault.Message}) and no longer runs checks.",
-            fault)
-        : new OperationCanceledException("The TcpShaker engine was stopped before the check ran.");
+    private Exception StoppedException() => EpollWaiter.LoopStopped("raw SYN loop", _fault);
 
     /// <summary>Completes a check without a result: canceled (<paramref name="exception"/> null) or failed.</summary>
     private void Abandon(CheckOperation operation, Exception? exception)

@@ -328,32 +328,6 @@ internal sealed unsafe partial class RawSynLoop : ICheckLoop
 
     private bool HasImmediateWork() => _requests.Reader.TryPeek(out _) || !_cancellations.IsEmpty || !_loopActions.IsEmpty;
 
-    /// <summary>Waits in epoll for at most <paramref name="ticks"/>, to the nanosecond where <c>epoll_pwait2</c> exists.</summary>
-    private int Wait(byte* events, long ticks)
-    {
-        if (s_preciseWait && ticks > 0)
-        {
-            try
-            {
-                long nanoseconds = Stopwatch.Frequency == 1_000_000_000 ? ticks : (long)(ticks * (1e9 / Stopwatch.Frequency));
-                nanoseconds -= nanoseconds / 1000; // the kernel's timer slack, as in EpollLoop.Wait
-                Libc.Timespec timeout = new() { Seconds = nanoseconds / 1_000_000_000, Nanoseconds = nanoseconds % 1_000_000_000 };
-                int count = Libc.EpollPWait2(_epollFd, events, MaxEvents, &timeout, null);
-                if (count >= 0 || Libc.LastErrno != Errno.ENOSYS)
-                {
-                    return count;
-                }
-            }
-            catch (EntryPointNotFoundException)
-            {
-            }
-
-            s_preciseWait = false;
-        }
-
-        long milliseconds = ticks <= 0 ? ticks : ((ticks * 1000) + Stopwatch.Frequency - 1) / Stopwatch.Frequency;
-        return Libc.EpollWait(_epollFd, events, MaxEvents, (int)Math.Min(milliseconds, int.MaxValue));
-    }
-
-    private static bool s_preciseWait = Environment.Is64BitProcess;
+    /// <summary>Waits in epoll for at most <paramref name="ticks"/>, as the half-open loop does.</summary>
+    private int Wait(byte* events, long ticks) => EpollWaiter.Wait(_epollFd, events, MaxEvents, ticks);
 }
