@@ -17,7 +17,11 @@ public sealed class TcpWatchOptions
     /// <summary>Between two checks while the target is <see cref="TcpTargetHealth.Up"/> and no change is pending (HAProxy <c>inter</c>). Default 2 s.</summary>
     public TimeSpan Interval { get; set; } = TimeSpan.FromSeconds(2);
 
-    /// <summary>How long one check may take, resolving included; more than zero and at most <see cref="TcpShaker.MaxTimeout"/>. Default 1 s.</summary>
+    /// <summary>
+    /// How long one check may take, resolving included; more than zero and at most <see cref="TcpShaker.MaxTimeout"/>.
+    /// Keep it below the intervals: a check that outlasts its interval skips the places on the schedule it
+    /// missed, so a silent target would then be checked only every other interval. Default 1 s.
+    /// </summary>
     public TimeSpan Timeout { get; set; } = TimeSpan.FromSeconds(1);
 
     /// <summary>Successes in a row that make the target <see cref="TcpTargetHealth.Up"/>, 1 to 1,000 (HAProxy <c>rise</c>). Default 2.</summary>
