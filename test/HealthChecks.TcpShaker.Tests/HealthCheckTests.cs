@@ -38,6 +38,7 @@ public sealed class HealthCheckTests
         Assert.Equal($"{closed.EndPoint} refused the connection", down.Description);
         TcpEndpointReport downReport = Assert.Single(Assert.IsType<TcpEndpointReport[]>(down.Data[closed.EndPoint.ToString()]));
         Assert.Equal(111, downReport.ErrorCode);
+        Assert.Equal("OperatingSystem", downReport.ErrorKind);
         Assert.Equal(0, listener.DrainAcceptQueue());
     }
 

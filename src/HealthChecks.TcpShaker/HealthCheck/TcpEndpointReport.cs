@@ -15,8 +15,11 @@ public sealed class TcpEndpointReport
     /// <summary>Milliseconds from request to answer (for an open port, the handshake time).</summary>
     public required double HandshakeMilliseconds { get; init; }
 
-    /// <summary>The errno (or resolver error) behind a failure; 0 when there was none.</summary>
+    /// <summary>The error number behind a failure; 0 when there was none. <see cref="ErrorKind"/> says whose number it is.</summary>
     public required int ErrorCode { get; init; }
+
+    /// <summary>What <see cref="ErrorCode"/> holds, as <see cref="TcpCheckErrorKind"/> text: <c>None</c>, <c>OperatingSystem</c>, <c>Resolver</c> or <c>InFlightLimit</c>.</summary>
+    public string ErrorKind { get; init; } = nameof(TcpCheckErrorKind.None);
 
     /// <summary><c>HalfOpen</c> or <c>FullConnect</c>.</summary>
     public required string Mode { get; init; }
@@ -28,6 +31,7 @@ public sealed class TcpEndpointReport
         Status = result.Status.ToString(),
         HandshakeMilliseconds = Math.Round(result.Elapsed.TotalMilliseconds, 3),
         ErrorCode = result.ErrorCode,
+        ErrorKind = result.ErrorKind.ToString(),
         Mode = mode,
     };
 }
