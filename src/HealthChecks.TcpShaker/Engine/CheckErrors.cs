@@ -89,4 +89,11 @@ internal static class CheckErrors
     /// <summary>An engine that could not start (no fd for epoll): a local condition, like a check's own EMFILE.</summary>
     internal static TcpCheckResult EngineNotStarted(IPEndPoint endPoint, int errno) =>
         new(TcpCheckStatus.LocalError, TimeSpan.Zero, endPoint, errno) { ErrorKind = TcpCheckErrorKind.OperatingSystem };
+
+    /// <summary>What a check learns when its loop no longer runs: the loop's fault, or that the engine stopped.</summary>
+    internal static Exception LoopStopped(string loop, Exception? fault) => fault is not null
+        ? new InvalidOperationException(
+            $"The TcpShaker {loop} failed ({fault.GetType().Name}: {fault.Message}) and no longer runs checks.",
+            fault)
+        : new OperationCanceledException("The TcpShaker engine was stopped before the check ran.");
 }

@@ -25,6 +25,7 @@ public sealed class TcpShakerMonitor : IAsyncDisposable, IHealthChangeSink
     private readonly MonitorMetrics _metrics;
     private readonly ConcurrentDictionary<TcpWatch, Task<IWatchDriver?>> _watches = new();
     private readonly ConcurrentDictionary<Task, byte> _detaching = new();
+    private readonly ConcurrentDictionary<HalfOpenEngine, LoopWatchDriver> _loopDrivers = new();
     private readonly Channel<TcpHealthChange> _changes = Channel.CreateUnbounded<TcpHealthChange>(
         new UnboundedChannelOptions { SingleReader = true, AllowSynchronousContinuations = false });
 
@@ -130,10 +131,8 @@ public sealed class TcpShakerMonitor : IAsyncDisposable, IHealthChangeSink
         }
     }
 
-    void IHealthChangeSink.Publish(TcpHealthChange change) => Publish(change);
-
     /// <summary>Queues a change of health for the event thread. Any thread, never blocks.</summary>
-    internal void Publish(TcpHealthChange change) => _changes.Writer.TryWrite(change);
+    void IHealthChangeSink.Publish(TcpHealthChange change) => _changes.Writer.TryWrite(change);
 
     private async Task<IWatchDriver?> AttachAsync(TcpWatch watch)
     {
@@ -159,8 +158,6 @@ public sealed class TcpShakerMonitor : IAsyncDisposable, IHealthChangeSink
         driver.Add(watch);
         return driver;
     }
-
-    private readonly ConcurrentDictionary<HalfOpenEngine, LoopWatchDriver> _loopDrivers = new();
 
     private static async Task DetachAsync(TcpWatch watch, Task<IWatchDriver?> attached)
     {

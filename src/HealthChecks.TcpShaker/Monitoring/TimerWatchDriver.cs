@@ -9,17 +9,17 @@ namespace HealthChecks.TcpShaker.Monitoring;
 internal sealed class TimerWatchDriver : IWatchDriver, IAsyncDisposable
 {
     private readonly TcpShaker _shaker;
-    private readonly TcpShakerMonitor _monitor;
+    private readonly IHealthChangeSink _sink;
     private readonly PriorityQueue<TcpWatch, long> _due = new();
     private readonly Dictionary<TcpWatch, Round> _rounds = [];
     private readonly SemaphoreSlim _changed = new(0);
     private readonly CancellationTokenSource _stopping = new();
     private readonly Task _schedule;
 
-    internal TimerWatchDriver(TcpShaker shaker, TcpShakerMonitor monitor)
+    internal TimerWatchDriver(TcpShaker shaker, IHealthChangeSink sink)
     {
         _shaker = shaker;
-        _monitor = monitor;
+        _sink = sink;
         _schedule = Task.Run(ScheduleAsync);
     }
 
@@ -115,7 +115,7 @@ internal sealed class TimerWatchDriver : IWatchDriver, IAsyncDisposable
 
         if (watch.Record(verdict, DateTimeOffset.UtcNow) is { } change)
         {
-            _monitor.Publish(change);
+            _sink.Publish(change);
         }
 
         lock (_due)

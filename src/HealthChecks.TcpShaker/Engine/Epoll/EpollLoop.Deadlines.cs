@@ -22,7 +22,7 @@ internal sealed unsafe partial class EpollLoop
             int slot = _deadlines.NearestSlot;
             _expiredFds.Enqueue(_inFlight[slot].Fd);
             LoopCheck check = Release(slot);
-            Complete(check, CheckErrors.DeadlineReached(check.EndPoint, Stopwatch.GetElapsedTime(check.RequestedAt)));
+            _accounting.Complete(check, CheckErrors.DeadlineReached(check.EndPoint, Stopwatch.GetElapsedTime(check.RequestedAt)));
         }
     }
 
@@ -60,7 +60,7 @@ internal sealed unsafe partial class EpollLoop
             int slot = operation.Slot;
             Libc.Close(_inFlight[slot].Fd);
             Release(slot);
-            Abandon(operation, null);
+            _accounting.Abandon(operation, null);
         }
     }
 }

@@ -5,14 +5,8 @@ namespace HealthChecks.TcpShaker.Engine.Epoll;
 /// <summary>The loop's exit: every socket closed, every check completed, the descriptors given back.</summary>
 internal sealed unsafe partial class EpollLoop
 {
-    private Exception StoppedException() => EpollWaiter.LoopStopped("checking loop", _fault);
+    private Exception StoppedException() => CheckErrors.LoopStopped("checking loop", _fault);
 
-    /// <summary>Completes a check without a result: canceled (<paramref name="exception"/> null) or failed.</summary>
-    private void Abandon(LoopCheck check, Exception? exception)
-    {
-        _accounting.Abandon();
-        check.Abandon(exception);
-    }
 
     /// <summary>Closes every socket still open and completes every check still held (loop thread, at exit).</summary>
     private void Shutdown()
@@ -25,13 +19,13 @@ internal sealed unsafe partial class EpollLoop
                 if (_inFlight[slot].Check is not null)
                 {
                     Libc.Close(_inFlight[slot].Fd);
-                    Abandon(Release(slot), StoppedException());
+                    _accounting.Abandon(Release(slot), StoppedException());
                 }
             }
 
             while (_requests.Reader.TryRead(out CheckOperation? operation))
             {
-                Abandon(operation, StoppedException());
+                _accounting.Abandon(operation, StoppedException());
             }
 
             while (_expiredFds.TryDequeue(out int fd))

@@ -13,7 +13,7 @@ internal sealed unsafe partial class EpollLoop
         {
             if (operation.IsCancellationRequested)
             {
-                Abandon(operation, null);
+                _accounting.Abandon(operation, null);
                 continue;
             }
 
@@ -29,7 +29,7 @@ internal sealed unsafe partial class EpollLoop
         int fd = Libc.Socket(domain, Libc.SOCK_STREAM | Libc.SOCK_NONBLOCK | Libc.SOCK_CLOEXEC, 0);
         if (fd < 0)
         {
-            Finish(operation, Libc.LastErrno, Stopwatch.GetTimestamp());
+            _accounting.Finish(operation, Libc.LastErrno, Stopwatch.GetTimestamp());
             return;
         }
 
@@ -42,14 +42,14 @@ internal sealed unsafe partial class EpollLoop
         {
             int errno = Libc.LastErrno;
             Libc.Close(fd);
-            Finish(operation, errno, Stopwatch.GetTimestamp());
+            _accounting.Finish(operation, errno, Stopwatch.GetTimestamp());
             return;
         }
 
         if (Libc.Connect(fd, address, length) == 0)
         {
             Libc.Close(fd);
-            Finish(operation, 0, Stopwatch.GetTimestamp());
+            _accounting.Finish(operation, 0, Stopwatch.GetTimestamp());
             return;
         }
 
@@ -57,7 +57,7 @@ internal sealed unsafe partial class EpollLoop
         if (connectErrno is not (Errno.EINPROGRESS or Errno.EINTR or Errno.EALREADY))
         {
             Libc.Close(fd);
-            Finish(operation, connectErrno, Stopwatch.GetTimestamp());
+            _accounting.Finish(operation, connectErrno, Stopwatch.GetTimestamp());
             return;
         }
 
@@ -69,7 +69,7 @@ internal sealed unsafe partial class EpollLoop
             int errno = Libc.LastErrno;
             _inFlight.Remove(slot);
             Libc.Close(fd);
-            Finish(operation, errno, Stopwatch.GetTimestamp());
+            _accounting.Finish(operation, errno, Stopwatch.GetTimestamp());
             return;
         }
 
@@ -113,7 +113,7 @@ internal sealed unsafe partial class EpollLoop
                 haveInfo && info.SegmentsOut - info.TotalRetransmits > 1); // more than the SYN went out
         }
 
-        Finish(Release(slot), error, closedAt);
+        _accounting.Finish(Release(slot), error, closedAt);
     }
 
     /// <summary>Takes a check out of the table and the deadline heap; its socket is the caller's to close.</summary>
@@ -125,13 +125,5 @@ internal sealed unsafe partial class EpollLoop
         return check;
     }
 
-    /// <summary>Completes a check with the result its errno means (0: open).</summary>
-    private void Finish(LoopCheck check, int errno, long now) =>
-        Complete(check, CheckErrors.FromErrno(check.EndPoint, Stopwatch.GetElapsedTime(check.RequestedAt, now), errno));
 
-    private void Complete(LoopCheck check, in TcpCheckResult result)
-    {
-        _accounting.Complete(result);
-        check.Complete(result);
-    }
 }

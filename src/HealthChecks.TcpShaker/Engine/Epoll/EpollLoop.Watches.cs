@@ -53,7 +53,7 @@ internal sealed unsafe partial class EpollLoop
             if (probe.Slot >= 0)
             {
                 Libc.Close(_inFlight[probe.Slot].Fd);
-                Abandon(Release(probe.Slot), null);
+                _accounting.Abandon(Release(probe.Slot), null);
             }
 
             command.Removed.TrySetResult();

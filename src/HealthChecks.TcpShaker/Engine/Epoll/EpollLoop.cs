@@ -94,7 +94,7 @@ internal sealed unsafe partial class EpollLoop : ICheckLoop
     {
         if (!_requests.Writer.TryWrite(operation))
         {
-            Abandon(operation, StoppedException());
+            _accounting.Abandon(operation, StoppedException());
             return;
         }
 

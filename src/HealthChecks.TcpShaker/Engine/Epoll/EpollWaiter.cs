@@ -51,11 +51,4 @@ internal static unsafe class EpollWaiter
         long milliseconds = ticks <= 0 ? ticks : ((ticks * 1000) + Stopwatch.Frequency - 1) / Stopwatch.Frequency;
         return Libc.EpollWait(epollFd, events, maxEvents, (int)Math.Min(milliseconds, int.MaxValue));
     }
-
-    /// <summary>What a check learns when its loop no longer runs: the loop's fault, or that the engine stopped.</summary>
-    internal static Exception LoopStopped(string loop, Exception? fault) => fault is not null
-        ? new InvalidOperationException(
-            $"The TcpShaker {loop} failed ({fault.GetType().Name}: {fault.Message}) and no longer runs checks.",
-            fault)
-        : new OperationCanceledException("The TcpShaker engine was stopped before the check ran.");
 }

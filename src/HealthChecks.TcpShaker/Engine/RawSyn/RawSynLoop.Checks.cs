@@ -48,7 +48,7 @@ internal sealed unsafe partial class RawSynLoop
         {
             if (operation.IsCancellationRequested)
             {
-                Abandon(operation, null);
+                _accounting.Abandon(operation, null);
                 continue;
             }
 
@@ -67,7 +67,7 @@ internal sealed unsafe partial class RawSynLoop
         {
             if (_tcp6 < 0)
             {
-                Finish(operation, _tcp6Errno, now);
+                _accounting.Finish(operation, _tcp6Errno, now);
                 return;
             }
 
@@ -81,7 +81,7 @@ internal sealed unsafe partial class RawSynLoop
             int routeErrno = _sources.TryGet(raw.Target4, raw.TargetPort, now, out raw.Source4);
             if (routeErrno != 0)
             {
-                Finish(operation, routeErrno, now);
+                _accounting.Finish(operation, routeErrno, now);
                 return;
             }
         }
@@ -89,7 +89,7 @@ internal sealed unsafe partial class RawSynLoop
         int errno = _ports.TryTake(_holding, out raw.SourcePort, out bool rangeChanged);
         if (errno != 0)
         {
-            Finish(operation, errno, now);
+            _accounting.Finish(operation, errno, now);
             return;
         }
 
@@ -181,7 +181,7 @@ internal sealed unsafe partial class RawSynLoop
             int slot = batch.Slots[next];
             if (errno is not (Errno.EAGAIN or Errno.ENOBUFS) && _inFlight[slot].Check is not null && _inFlight[slot].Generation == batch.Generations[next])
             {
-                Finish(Release(slot), errno, Stopwatch.GetTimestamp());
+                _accounting.Finish(Release(slot), errno, Stopwatch.GetTimestamp());
             }
 
             next++;
@@ -201,7 +201,7 @@ internal sealed unsafe partial class RawSynLoop
             if (raw.FinalDeadline <= now)
             {
                 CheckOperation operation = Release(slot);
-                Complete(operation, CheckErrors.DeadlineReached(operation.EndPoint, Stopwatch.GetElapsedTime(operation.RequestedAt, now)));
+                _accounting.Complete(operation, CheckErrors.DeadlineReached(operation.EndPoint, Stopwatch.GetElapsedTime(operation.RequestedAt, now)));
                 continue;
             }
 
@@ -230,7 +230,7 @@ internal sealed unsafe partial class RawSynLoop
                 continue; // already completed, or still queued (then its flag is seen when it is dequeued)
             }
 
-            Abandon(Release(operation.Slot), null);
+            _accounting.Abandon(Release(operation.Slot), null);
         }
     }
 
@@ -247,15 +247,7 @@ internal sealed unsafe partial class RawSynLoop
         return operation;
     }
 
-    /// <summary>Completes a check with the result its errno means (0: open).</summary>
-    private void Finish(CheckOperation operation, int errno, long now) =>
-        Complete(operation, CheckErrors.FromErrno(operation.EndPoint, Stopwatch.GetElapsedTime(operation.RequestedAt, now), errno));
 
-    private void Complete(CheckOperation operation, in TcpCheckResult result)
-    {
-        _accounting.Complete(result);
-        operation.Complete(result);
-    }
 
     private static long Ticks(TimeSpan span) => (long)(span.TotalSeconds * Stopwatch.Frequency);
 }

@@ -118,7 +118,7 @@ internal sealed unsafe partial class RawSynLoop
         }
 
         // SYN-ACK: open (the kernel, which owns no socket for this 4-tuple, has already sent the RST). RST: refused.
-        Finish(Release(slot), (flags & SynPacket.FlagRst) != 0 ? Errno.ECONNREFUSED : 0, now);
+        _accounting.Finish(Release(slot), (flags & SynPacket.FlagRst) != 0 ? Errno.ECONNREFUSED : 0, now);
         return true;
     }
 
@@ -172,7 +172,7 @@ internal sealed unsafe partial class RawSynLoop
             return false;
         }
 
-        Finish(Release(slot), errno, now);
+        _accounting.Finish(Release(slot), errno, now);
         return true;
     }
 }

@@ -33,14 +33,8 @@ internal sealed unsafe partial class RawSynLoop
         }
     }
 
-    private Exception StoppedException() => EpollWaiter.LoopStopped("raw SYN loop", _fault);
+    private Exception StoppedException() => CheckErrors.LoopStopped("raw SYN loop", _fault);
 
-    /// <summary>Completes a check without a result: canceled (<paramref name="exception"/> null) or failed.</summary>
-    private void Abandon(CheckOperation operation, Exception? exception)
-    {
-        _accounting.Abandon();
-        operation.Abandon(exception);
-    }
 
     /// <summary>Completes every check still held, then closes the sockets and releases the ports (loop thread, at exit).</summary>
     private void Shutdown()
@@ -52,13 +46,13 @@ internal sealed unsafe partial class RawSynLoop
             {
                 if (_inFlight[slot].Check is not null)
                 {
-                    Abandon(Release(slot), StoppedException());
+                    _accounting.Abandon(Release(slot), StoppedException());
                 }
             }
 
             while (_requests.Reader.TryRead(out CheckOperation? operation))
             {
-                Abandon(operation, StoppedException());
+                _accounting.Abandon(operation, StoppedException());
             }
 
             while (_loopActions.TryDequeue(out _))

@@ -136,7 +136,7 @@ internal sealed unsafe partial class RawSynLoop : ICheckLoop
     {
         if (!_requests.Writer.TryWrite(operation))
         {
-            Abandon(operation, StoppedException());
+            _accounting.Abandon(operation, StoppedException());
             return;
         }
 
