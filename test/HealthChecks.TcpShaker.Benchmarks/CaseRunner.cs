@@ -86,7 +86,13 @@ internal static class CaseRunner
     private static TcpShaker NewShaker(int loops) => new(new TcpShakerOptions { LoopCount = loops });
 
     private static TcpShaker NewShaker(CaseSpec spec) =>
-        new(new TcpShakerOptions { LoopCount = spec.Loops, PreferRawSyn = spec.RawSyn, RaiseLoopPriority = spec.RaiseLoopPriority });
+        new(new TcpShakerOptions
+        {
+            LoopCount = spec.Loops,
+            PreferRawSyn = spec.RawSyn,
+            RaiseLoopPriority = spec.RaiseLoopPriority,
+            MaxChecksInFlight = Math.Max(new TcpShakerOptions().MaxChecksInFlight, spec.Concurrency),
+        });
 
     private static async Task RunShakerAsync(CaseSpec spec, CaseResult result)
     {
@@ -201,6 +207,15 @@ internal static class CaseRunner
             start.ArgumentList.RemoveAt(2);
         }
 
+        if (spec.Nice != 0)
+        {
+            // nice execs the program, so the CPU reaped below is still the program's.
+            start.ArgumentList.Insert(0, binary);
+            start.ArgumentList.Insert(0, spec.Nice.ToString(CultureInfo.InvariantCulture));
+            start.ArgumentList.Insert(0, "-n");
+            start.FileName = "nice";
+        }
+
         TimeSpan childCpu = CpuTime.ReapedChildren();
         using Process process = Process.Start(start)!;
         using var budget = new CancellationTokenSource(spec.BudgetMs + 30_000);
@@ -235,6 +250,10 @@ internal static class CaseRunner
         result.Statuses["fail"] = result.Failed;
         result.Extra["accept_queue_nonempty"] = listener.HasPendingConnection ? 1 : 0;
         result.Notes.Add(spec.Kind == CaseKind.CRawSyn ? $"{spec.Concurrency} in flight, one process" : $"{perLoop} in flight per loop, one process per loop");
+        if (spec.Nice != 0)
+        {
+            result.Notes.Add($"nice {spec.Nice}");
+        }
     }
 
     private static async Task RunNaiveAsync(CaseSpec spec, CaseResult result)

@@ -62,7 +62,7 @@ internal static class Plan
     /// The raw SYN plan (<c>--rawsyn</c>): raw mode next to <c>rawsyn.c</c> (the prototype it is measured against)
     /// and <c>synlimit.c</c> (the connect-based reference) at each concurrency; then the starvation rows of issue 12:
     /// 64 busy processes, 100,000 checks at concurrency 1,000, for raw mode, half-open mode with and without a raised
-    /// priority, and both C programs. Leaks are the namespace's TcpExtDelayedACKs and TcpPassiveOpens.
+    /// priority, both C programs, and synlimit.c at nice -10. A 60,000 row goes past the fd limit. Leaks are the namespace's TcpExtDelayedACKs and TcpPassiveOpens.
     /// </summary>
     internal static List<CaseSpec> BuildRawSyn(bool quick, string synlimit, string rawsyn)
     {
@@ -80,12 +80,23 @@ internal static class Plan
             rows.Add(new CaseSpec { Name = $"TcpShaker half-open, 1 loop @{conc}", Kind = CaseKind.Shaker, Concurrency = conc, Total = total, Warmup = warmup, CompareTo = c1 });
         }
 
+        if (!quick)
+        {
+            // Beyond the fd limit (20,000 here): both send from several loopback addresses once their reserved ports run out.
+            // No synlimit.c or half-open row: a socket per check cannot hold 60,000 in flight under that limit.
+            const int beyond = 60_000;
+            string raw = $"rawsyn.c @{beyond}";
+            rows.Add(new CaseSpec { Name = raw, Kind = CaseKind.CRawSyn, Concurrency = beyond, Total = total, RawsynPath = rawsyn });
+            rows.Add(new CaseSpec { Name = $"TcpShaker raw SYN @{beyond}", Kind = CaseKind.Shaker, RawSyn = true, Concurrency = beyond, Total = total, Warmup = warmup, CompareTo = raw });
+        }
+
         const int busy = 64;
         const int starvedConc = 1_000;
         int starvedTotal = quick ? 20_000 : 100_000;
         string starved = $", {busy} busy processes @{starvedConc}";
         rows.Add(new CaseSpec { Name = "rawsyn.c" + starved, Kind = CaseKind.CRawSyn, Concurrency = starvedConc, Total = starvedTotal, BusyProcesses = busy, RawsynPath = rawsyn });
         rows.Add(new CaseSpec { Name = "C reference, 1 loop" + starved, Kind = CaseKind.CReference, Concurrency = starvedConc, Total = starvedTotal, BusyProcesses = busy, SynlimitPath = synlimit });
+        rows.Add(new CaseSpec { Name = "C reference, 1 loop, nice -10" + starved, Kind = CaseKind.CReference, Concurrency = starvedConc, Total = starvedTotal, BusyProcesses = busy, Nice = -10, SynlimitPath = synlimit });
         rows.Add(new CaseSpec { Name = "TcpShaker raw SYN" + starved, Kind = CaseKind.Shaker, RawSyn = true, Concurrency = starvedConc, Total = starvedTotal, Warmup = warmup, BusyProcesses = busy, CompareTo = "rawsyn.c" + starved });
         rows.Add(new CaseSpec { Name = "TcpShaker half-open" + starved, Kind = CaseKind.Shaker, Concurrency = starvedConc, Total = starvedTotal, Warmup = warmup, BusyProcesses = busy, CompareTo = "C reference, 1 loop" + starved });
         rows.Add(new CaseSpec { Name = "TcpShaker half-open, RaiseLoopPriority" + starved, Kind = CaseKind.Shaker, RaiseLoopPriority = true, Concurrency = starvedConc, Total = starvedTotal, Warmup = warmup, BusyProcesses = busy, CompareTo = "C reference, 1 loop" + starved });

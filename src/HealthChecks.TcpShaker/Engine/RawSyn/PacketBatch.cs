@@ -13,18 +13,26 @@ internal sealed unsafe class PacketBatch : IDisposable
     /// <summary>The largest socket address (<c>sockaddr_in6</c>), rounded up.</summary>
     internal const int NameSize = 32;
 
+    /// <summary>Control data of one message: an <c>IP_PKTINFO</c> message (<c>CMSG_SPACE(sizeof(struct in_pktinfo))</c>).</summary>
+    internal const int ControlSize = 32;
+
+    private const int IPPROTO_IP = 0;
+    private const int IP_PKTINFO = 8;
+
     private readonly byte* _memory;
+    private readonly byte* _controls;
     private readonly int _bufferSize;
 
     internal PacketBatch(int capacity, int bufferSize)
     {
         Capacity = capacity;
         _bufferSize = bufferSize;
-        nuint bytes = (nuint)(capacity * (bufferSize + NameSize + sizeof(Libc.IoVec) + sizeof(Libc.MMsgHdr)));
+        nuint bytes = (nuint)(capacity * (bufferSize + NameSize + ControlSize + sizeof(Libc.IoVec) + sizeof(Libc.MMsgHdr)));
         _memory = (byte*)NativeMemory.AllocZeroed(bytes);
         Buffers = _memory;
         Names = Buffers + (capacity * bufferSize);
-        IoVecs = (Libc.IoVec*)(Names + (capacity * NameSize));
+        _controls = Names + (capacity * NameSize);
+        IoVecs = (Libc.IoVec*)(_controls + (capacity * ControlSize));
         Messages = (Libc.MMsgHdr*)(IoVecs + capacity);
         Slots = new int[capacity];
         Generations = new uint[capacity];
@@ -67,6 +75,25 @@ internal sealed unsafe class PacketBatch : IDisposable
     {
         IoVecs[index].Length = (nuint)length;
         Messages[index].NameLength = (uint)nameLength;
+        Messages[index].Control = null;
+        Messages[index].ControlLength = 0;
+    }
+
+    /// <summary>
+    /// Sends message <paramref name="index"/> (set by <see cref="SetOutgoing"/>) from the local IPv4
+    /// <paramref name="source"/> (a big-endian number) rather than the route's: an <c>IP_PKTINFO</c> whose
+    /// <c>ipi_spec_dst</c> a raw socket takes as the source address.
+    /// </summary>
+    internal void SetSourceV4(int index, uint source)
+    {
+        byte* control = _controls + (index * ControlSize);
+        new Span<byte>(control, ControlSize).Clear();
+        *(nuint*)control = 16 + 12;              // cmsg_len: CMSG_LEN(sizeof(struct in_pktinfo))
+        *(int*)(control + 8) = IPPROTO_IP;       // cmsg_level
+        *(int*)(control + 12) = IP_PKTINFO;      // cmsg_type
+        System.Buffers.Binary.BinaryPrimitives.WriteUInt32BigEndian(new Span<byte>(control + 16 + 4, 4), source); // ipi_spec_dst
+        Messages[index].Control = control;
+        Messages[index].ControlLength = ControlSize;
     }
 
     /// <summary>Makes every message ready to receive again (the kernel shortens the lengths it fills).</summary>

@@ -21,7 +21,7 @@ internal sealed unsafe partial class RawSynLoop
     private readonly DeadlineHeap _deadlines;
     private readonly SourcePortPool _ports;
     private readonly SourceAddressCache _sources = new();
-    private readonly int[] _portSlot = new int[65536];
+    private int[] _sourceSlot = NewSourceSlots(1); // the check holding each source: index (lane << 16) | port, -1 for none
     private readonly PacketBatch _sendV4;
     private readonly PacketBatch _sendV6;
     private RawSlot[] _slots;
@@ -31,6 +31,7 @@ internal sealed unsafe partial class RawSynLoop
     private struct RawSlot
     {
         internal bool V6;
+        internal byte Lane;
         internal ushort SourcePort;
         internal ushort TargetPort;
         internal uint Source4;
@@ -86,11 +87,24 @@ internal sealed unsafe partial class RawSynLoop
             }
         }
 
-        int errno = _ports.TryTake(_holding, out raw.SourcePort, out bool rangeChanged);
+        bool loopbackLanes = !raw.V6 && SourcePortPool.MayUseLoopbackLanes(raw.Target4, raw.Source4);
+        int errno = _ports.TryTake(_holding, loopbackLanes, out int lane, out raw.SourcePort, out bool rangeChanged);
         if (errno != 0)
         {
             _accounting.Finish(operation, errno, now);
             return;
+        }
+
+        if (lane != 0)
+        {
+            raw.Lane = (byte)lane;
+            raw.Source4 = SourcePortPool.LaneAddress(lane);
+            if (_ports.LaneCount << 16 > _sourceSlot.Length)
+            {
+                int[] grown = NewSourceSlots(_ports.LaneCount);
+                _sourceSlot.CopyTo(grown, 0);
+                _sourceSlot = grown;
+            }
         }
 
         if (rangeChanged)
@@ -107,7 +121,7 @@ internal sealed unsafe partial class RawSynLoop
         raw.Sequence = SynPacket.InitialSequence(_key, slot, _inFlight[slot].Generation);
         raw.Sends = 1;
         _slots[slot] = raw;
-        _portSlot[raw.SourcePort] = slot;
+        _sourceSlot[(lane << 16) | raw.SourcePort] = slot;
         _holding++;
         operation.Slot = slot;
         _inFlight[slot].Deadline = Math.Min(now + Ticks(InitialRetransmission), raw.FinalDeadline);
@@ -146,6 +160,10 @@ internal sealed unsafe partial class RawSynLoop
             MemoryMarshal.Write(name, (ushort)Libc.AF_INET);
             BinaryPrimitives.WriteUInt32BigEndian(name[4..], raw.Target4);
             batch.SetOutgoing(index, SynPacket.Length, 16);
+            if (raw.Lane != 0)
+            {
+                batch.SetSourceV4(index, raw.Source4); // a loopback lane: not the route's address
+            }
         }
     }
 
@@ -234,12 +252,12 @@ internal sealed unsafe partial class RawSynLoop
         }
     }
 
-    /// <summary>Takes a check out of the table and the deadline heap, and gives its port back.</summary>
+    /// <summary>Takes a check out of the table and the deadline heap, and gives its source back.</summary>
     private CheckOperation Release(int slot)
     {
-        ushort port = _slots[slot].SourcePort;
-        _portSlot[port] = -1;
-        _ports.Return(port);
+        ref RawSlot raw = ref _slots[slot];
+        _sourceSlot[(raw.Lane << 16) | raw.SourcePort] = -1;
+        _ports.Return(raw.Lane, raw.SourcePort);
         _holding--;
         _deadlines.Remove(slot);
         var operation = (CheckOperation)_inFlight.Remove(slot);
@@ -247,7 +265,12 @@ internal sealed unsafe partial class RawSynLoop
         return operation;
     }
 
-
+    private static int[] NewSourceSlots(int lanes)
+    {
+        int[] slots = new int[lanes << 16];
+        Array.Fill(slots, -1);
+        return slots;
+    }
 
     private static long Ticks(TimeSpan span) => (long)(span.TotalSeconds * Stopwatch.Frequency);
 }

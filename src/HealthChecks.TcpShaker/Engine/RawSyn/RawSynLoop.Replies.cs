@@ -80,7 +80,7 @@ internal sealed unsafe partial class RawSynLoop
         }
 
         ReadOnlySpan<byte> tcp = packet[headerLength..];
-        int slot = FindSlot(tcp, v6: false, BinaryPrimitives.ReadUInt32BigEndian(packet[12..]), default);
+        int slot = FindSlot(tcp, v6: false, BinaryPrimitives.ReadUInt32BigEndian(packet[12..]), BinaryPrimitives.ReadUInt32BigEndian(packet[16..]), default);
         return slot >= 0 && OnTcpReply(slot, tcp, now);
     }
 
@@ -91,22 +91,41 @@ internal sealed unsafe partial class RawSynLoop
             return false;
         }
 
-        int slot = FindSlot(tcp, v6: true, 0, MemoryMarshal.Read<UInt128>(name[8..]));
+        int slot = FindSlot(tcp, v6: true, 0, 0, MemoryMarshal.Read<UInt128>(name[8..]));
         return slot >= 0 && OnTcpReply(slot, tcp, now);
     }
 
-    /// <summary>The check a reply's TCP header belongs to (source and destination ports, sender address), or -1.</summary>
-    private int FindSlot(ReadOnlySpan<byte> tcp, bool v6, uint sender4, UInt128 sender6)
-    {
-        int slot = _portSlot[BinaryPrimitives.ReadUInt16BigEndian(tcp[2..])];
-        if (slot < 0)
-        {
-            return -1;
-        }
+    /// <summary>The check a reply's TCP header belongs to (its 4-tuple reversed: sender, receiver, ports), or -1.</summary>
+    private int FindSlot(ReadOnlySpan<byte> tcp, bool v6, uint sender4, uint receiver4, UInt128 sender6) =>
+        FindCheck(v6, receiver4, BinaryPrimitives.ReadUInt16BigEndian(tcp[2..]), sender4, sender6, BinaryPrimitives.ReadUInt16BigEndian(tcp));
 
-        ref RawSlot raw = ref _slots[slot];
-        bool sameSender = v6 ? raw.V6 && raw.Target6 == sender6 : !raw.V6 && raw.Target4 == sender4;
-        return sameSender && raw.TargetPort == BinaryPrimitives.ReadUInt16BigEndian(tcp) ? slot : -1;
+    /// <summary>
+    /// The check in flight on a 4-tuple, or -1. An IPv4 source address names its lane; a check of lane 0
+    /// whose route gave it an address that looks like a lane's is still found, in lane 0.
+    /// </summary>
+    private int FindCheck(bool v6, uint source4, ushort sourcePort, uint target4, UInt128 target6, ushort targetPort)
+    {
+        int lane = v6 ? 0 : _ports.LaneOf(source4);
+        while (true)
+        {
+            int slot = _sourceSlot[(lane << 16) | sourcePort];
+            if (slot >= 0)
+            {
+                ref RawSlot raw = ref _slots[slot];
+                bool sameTarget = v6 ? raw.V6 && raw.Target6 == target6 : !raw.V6 && raw.Target4 == target4 && raw.Source4 == source4;
+                if (sameTarget && raw.TargetPort == targetPort)
+                {
+                    return slot;
+                }
+            }
+
+            if (lane == 0)
+            {
+                return -1;
+            }
+
+            lane = 0;
+        }
     }
 
     private bool OnTcpReply(int slot, ReadOnlySpan<byte> tcp, long now)
@@ -142,7 +161,7 @@ internal sealed unsafe partial class RawSynLoop
             return false;
         }
 
-        return OnQuotedSyn(inner[innerLength..], v6: false, BinaryPrimitives.ReadUInt32BigEndian(inner[16..]), default, CheckErrors.IcmpUnreachableErrno(packet[outer + 1]), now);
+        return OnQuotedSyn(inner[innerLength..], v6: false, BinaryPrimitives.ReadUInt32BigEndian(inner[12..]), BinaryPrimitives.ReadUInt32BigEndian(inner[16..]), default, CheckErrors.IcmpUnreachableErrno(packet[outer + 1]), now);
     }
 
     private bool OnIcmpV6(ReadOnlySpan<byte> icmp, long now)
@@ -153,21 +172,14 @@ internal sealed unsafe partial class RawSynLoop
             return false;
         }
 
-        return OnQuotedSyn(icmp[48..], v6: true, 0, MemoryMarshal.Read<UInt128>(icmp[(8 + 24)..]), CheckErrors.Icmp6UnreachableErrno(icmp[1]), now);
+        return OnQuotedSyn(icmp[48..], v6: true, 0, 0, MemoryMarshal.Read<UInt128>(icmp[(8 + 24)..]), CheckErrors.Icmp6UnreachableErrno(icmp[1]), now);
     }
 
     /// <summary>An ICMP error quoting one of our SYNs: source port, destination, and sequence number must all be the check's.</summary>
-    private bool OnQuotedSyn(ReadOnlySpan<byte> tcp, bool v6, uint target4, UInt128 target6, int errno, long now)
+    private bool OnQuotedSyn(ReadOnlySpan<byte> tcp, bool v6, uint source4, uint target4, UInt128 target6, int errno, long now)
     {
-        int slot = _portSlot[BinaryPrimitives.ReadUInt16BigEndian(tcp)];
-        if (slot < 0 || errno == 0)
-        {
-            return false;
-        }
-
-        ref RawSlot raw = ref _slots[slot];
-        bool sameTarget = v6 ? raw.V6 && raw.Target6 == target6 : !raw.V6 && raw.Target4 == target4;
-        if (!sameTarget || raw.TargetPort != BinaryPrimitives.ReadUInt16BigEndian(tcp[2..]) || raw.Sequence != BinaryPrimitives.ReadUInt32BigEndian(tcp[4..]))
+        int slot = errno == 0 ? -1 : FindCheck(v6, source4, BinaryPrimitives.ReadUInt16BigEndian(tcp), target4, target6, BinaryPrimitives.ReadUInt16BigEndian(tcp[2..]));
+        if (slot < 0 || _slots[slot].Sequence != BinaryPrimitives.ReadUInt32BigEndian(tcp[4..]))
         {
             return false;
         }

@@ -68,7 +68,6 @@ internal sealed unsafe partial class RawSynLoop : ICheckLoop
         _inFlight = new InFlightTable(256);
         _deadlines = new DeadlineHeap(_inFlight);
         _slots = new RawSlot[_inFlight.Capacity];
-        Array.Fill(_portSlot, -1);
 
         var opened = new List<int>();
         try

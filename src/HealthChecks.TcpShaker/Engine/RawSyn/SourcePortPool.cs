@@ -10,9 +10,16 @@ namespace HealthChecks.TcpShaker.Engine.RawSyn;
 /// bind it, and a SYN-ACK arriving for it finds no connection, so the kernel answers it with RST.
 /// Ports come from the kernel's ephemeral range (so no service port such as 8080 is taken), only as
 /// many as the load needs (twice the checks in flight), and are reused oldest first, so a port rests
-/// as long as the pool allows. One check holds one port: a 4-tuple is never reused while in flight.
-/// Loop thread only.
+/// as long as the pool allows. One check holds one source: a 4-tuple is never reused while in flight.
 /// </summary>
+/// <remarks>
+/// A source is a port and an address lane. Lane 0 is the address the route gives (any destination).
+/// When lane 0 is used up (the fd limit or the ephemeral range caps the reservations), checks of a
+/// loopback destination may also go out from 127.0.0.2, 127.0.0.3 and so on (<see cref="LaneAddress"/>):
+/// every address of 127.0.0.0/8 is local, a reservation bound to the wildcard covers them all, and each
+/// lane multiplies the 4-tuples without another descriptor. Lanes are added only when needed, and
+/// lane 0 and the loopback lanes are taken oldest first together. Loop thread only.
+/// </remarks>
 internal sealed unsafe class SourcePortPool : IDisposable
 {
     private const int MinimumGrowth = 64;
@@ -20,13 +27,21 @@ internal sealed unsafe class SourcePortPool : IDisposable
     /// <summary>Descriptors never taken for reservations, so the process keeps some for everything else (the route lookups among them).</summary>
     private const int DescriptorsLeft = 256;
 
-    private readonly Queue<ushort> _free = new();
+    /// <summary>Loopback address lanes beside lane 0 at the most: 127.0.0.2 to 127.0.0.65.</summary>
+    internal const int MaxLoopbackLanes = 64;
+
+    private const uint LoopbackLaneBase = 0x7F000001; // 127.0.0.1: lane k sends from 127.0.0.(1 + k)
+
+    private readonly Queue<FreeSource> _free = new();     // lane 0
+    private readonly Queue<FreeSource> _laneFree = new(); // the loopback lanes
     private readonly List<int> _reservations = [];
+    private readonly List<ushort> _reservedPorts = [];
     private readonly int _rangeLow;
     private readonly int _rangeHigh;
     private readonly bool _dualStack;
     private int _nextCandidate;
     private int _candidatesLeft;
+    private long _returns;
 
     internal SourcePortPool(bool dualStack)
     {
@@ -54,36 +69,91 @@ internal sealed unsafe class SourcePortPool : IDisposable
     /// <summary>Ports reserved.</summary>
     internal int Count => _reservations.Count;
 
-    /// <summary>Ports free now.</summary>
-    internal int FreeCount => _free.Count;
+    /// <summary>Address lanes in use: 1 (the route's address) plus the loopback lanes added.</summary>
+    internal int LaneCount { get; private set; } = 1;
+
+    /// <summary>Sources free now, in every lane.</summary>
+    internal int FreeCount => _free.Count + _laneFree.Count;
+
+    /// <summary>The IPv4 address lane <paramref name="lane"/> (1 or more) sends from, big-endian as a number.</summary>
+    internal static uint LaneAddress(int lane) => LoopbackLaneBase + (uint)lane;
+
+    /// <summary>The loopback lane a local IPv4 address is (1 or more), or 0 when it is none of them.</summary>
+    internal int LaneOf(uint localAddress)
+    {
+        uint lane = localAddress - LoopbackLaneBase;
+        return lane >= 1 && lane < (uint)LaneCount ? (int)lane : 0;
+    }
 
     /// <summary>
-    /// Takes the port that has rested longest, first reserving more when fewer than
-    /// <paramref name="inFlight"/> are free (the pool stays at about twice the checks in flight).
+    /// Whether checks of an IPv4 destination the route sends from <paramref name="routeSource"/> may use the
+    /// loopback lanes: the destination is a loopback address, and the route's own source is not one of the
+    /// lanes' (else a lane could repeat a 4-tuple of lane 0).
     /// </summary>
-    /// <param name="inFlight">Checks holding a port now.</param>
+    internal static bool MayUseLoopbackLanes(uint destination, uint routeSource) =>
+        destination >> 24 == 127 && routeSource >> 24 == 127 && routeSource - LoopbackLaneBase - 1 >= MaxLoopbackLanes;
+
+    /// <summary>
+    /// Takes the source that has rested longest, first reserving more ports when fewer than
+    /// <paramref name="inFlight"/> are free (the pool stays at about twice the checks in flight). With
+    /// <paramref name="loopbackLanes"/>, and lane 0 at its limit, a loopback lane is added the same way.
+    /// </summary>
+    /// <param name="inFlight">Checks holding a source now.</param>
+    /// <param name="loopbackLanes">Whether the check may go out from a loopback lane (<see cref="MayUseLoopbackLanes"/>).</param>
+    /// <param name="lane">The address lane: 0 for the route's address.</param>
     /// <param name="port">The port.</param>
     /// <param name="rangeChanged">Whether <see cref="Lowest"/> or <see cref="Highest"/> moved (the filter must follow).</param>
     /// <returns>0, or the errno of a pool that is empty and cannot grow (EADDRNOTAVAIL: the range is used up; EMFILE: no fd left).</returns>
-    internal int TryTake(int inFlight, out ushort port, out bool rangeChanged)
+    internal int TryTake(int inFlight, bool loopbackLanes, out int lane, out ushort port, out bool rangeChanged)
     {
         rangeChanged = false;
         int errno = 0;
-        if (_free.Count <= inFlight && _candidatesLeft > 0 && _reservations.Count < MaxCount)
+        bool mayGrow = _candidatesLeft > 0 && _reservations.Count < MaxCount;
+        if (_free.Count <= inFlight && mayGrow)
         {
             errno = Grow(Math.Min(Math.Max(MinimumGrowth, _reservations.Count / 2), MaxCount - _reservations.Count), out rangeChanged);
+            mayGrow = errno == 0 && _candidatesLeft > 0 && _reservations.Count < MaxCount;
         }
 
-        if (_free.TryDequeue(out port))
+        if (loopbackLanes)
         {
+            if (!mayGrow && FreeCount <= inFlight && LaneCount <= MaxLoopbackLanes && _reservedPorts.Count > 0)
+            {
+                AddLane();
+            }
+
+            if (_laneFree.TryPeek(out FreeSource oldest) && (!_free.TryPeek(out FreeSource first) || oldest.Order < first.Order))
+            {
+                _laneFree.Dequeue();
+                (lane, port) = (oldest.Lane, oldest.Port);
+                return 0;
+            }
+        }
+
+        lane = 0;
+        if (_free.TryDequeue(out FreeSource source))
+        {
+            port = source.Port;
             return 0;
         }
 
+        port = 0;
         return errno != 0 ? errno : Errno.EADDRNOTAVAIL;
     }
 
-    /// <summary>Gives a port back; it is taken again after every port freed before it.</summary>
-    internal void Return(ushort port) => _free.Enqueue(port);
+    /// <summary>Gives a source back; it is taken again after every source freed before it.</summary>
+    internal void Return(int lane, ushort port) =>
+        (lane == 0 ? _free : _laneFree).Enqueue(new FreeSource(port, (byte)lane, ++_returns));
+
+    /// <summary>A lane of every port reserved, all of them free (and older than any source given back).</summary>
+    private void AddLane()
+    {
+        byte lane = (byte)LaneCount++;
+        foreach (ushort port in _reservedPorts)
+        {
+            _laneFree.Enqueue(new FreeSource(port, lane, 0));
+        }
+    }
 
     private int Grow(int count, out bool rangeChanged)
     {
@@ -125,7 +195,8 @@ internal sealed unsafe class SourcePortPool : IDisposable
             }
 
             _reservations.Add(fd);
-            _free.Enqueue((ushort)port);
+            _reservedPorts.Add((ushort)port);
+            _free.Enqueue(new FreeSource((ushort)port, 0, 0));
             reserved++;
             if (port < Lowest)
             {
@@ -173,6 +244,11 @@ internal sealed unsafe class SourcePortPool : IDisposable
         }
 
         _reservations.Clear();
+        _reservedPorts.Clear();
         _free.Clear();
+        _laneFree.Clear();
     }
+
+    /// <summary>A free source, and when it was given back (0: never taken yet).</summary>
+    private readonly record struct FreeSource(ushort Port, byte Lane, long Order);
 }
