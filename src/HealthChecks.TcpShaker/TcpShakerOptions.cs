@@ -16,6 +16,8 @@ public sealed class TcpShakerOptions
     /// <summary>
     /// Number of epoll loops, each on a thread of its own, from 1 to 64. One loop handles tens of thousands of
     /// checks per second; set it to <see cref="Environment.ProcessorCount"/> only for bulk checking. Default 1.
+    /// Raw SYN mode (<see cref="PreferRawSyn"/>) runs one loop whatever this says: its loop does as much a check
+    /// as the C prototype it is measured against, and its replies arrive on one raw socket per family.
     /// </summary>
     public int LoopCount { get; set; } = 1;
 
@@ -44,7 +46,8 @@ public sealed class TcpShakerOptions
     /// and a start-up verification that proves the technique on this host (no firewall dropping the
     /// kernel's RSTs or hiding the replies), made whatever <see cref="VerifyOnStart"/> says. <see cref="ForceFullConnect"/> wins over it. The kernel then answers every SYN-ACK with RST itself, so no
     /// server ever sees a connection, however starved the process is. It reserves source ports from the
-    /// ephemeral range (as many as the load needs). Where it cannot be used, the engine runs as without it
+    /// ephemeral range (as many as the load needs); past them, checks of loopback targets also go out from
+    /// 127.0.0.2, 127.0.0.3 and on. Where it cannot be used, the engine runs as without it
     /// and logs why, once. Default <see langword="false"/>: a library does not use a privilege it was not asked to.
     /// </summary>
     public bool PreferRawSyn { get; set; }

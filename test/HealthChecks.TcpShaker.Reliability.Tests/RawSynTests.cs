@@ -50,6 +50,21 @@ public sealed class RawSynTests
     }
 
     [Fact]
+    public async Task Raw_mode_runs_one_loop_whatever_LoopCount_says_and_its_start_line_says_so()
+    {
+        RawSockets.SkipUnlessPermitted();
+        var logs = new CapturingLoggerProvider();
+        using (var loggerFactory = LoggerFactory.Create(b => b.AddProvider(logs)))
+        {
+            await using var shaker = new TcpShaker(new TcpShakerOptions { PreferRawSyn = true, LoopCount = 4 }, loggerFactory);
+            await shaker.StartAsync(TestContext.Current.CancellationToken);
+            Assert.Equal(TcpShakerMode.RawSyn, shaker.Mode);
+        }
+
+        Assert.Contains(logs.Entries, e => e.Message == "TcpShaker started in RawSyn mode with 1 loop(s).");
+    }
+
+    [Fact]
     public async Task A_closed_loopback_port_is_Refused_ECONNREFUSED()
     {
         RawSockets.SkipUnlessPermitted();

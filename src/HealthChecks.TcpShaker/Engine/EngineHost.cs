@@ -85,7 +85,8 @@ internal sealed class EngineHost(TcpShakerOptions options, ILogger logger, TcpSh
             throw new ObjectDisposedException(nameof(TcpShaker));
         }
 
-        Log.Started(logger, engine.Mode, options.LoopCount);
+        // Only half-open mode runs LoopCount loops: raw SYN mode runs one, the full-connect engine none (it uses the thread pool).
+        Log.Started(logger, engine.Mode, engine.Mode switch { TcpShakerMode.HalfOpen => options.LoopCount, TcpShakerMode.RawSyn => 1, _ => 0 });
         return engine;
     }
 
