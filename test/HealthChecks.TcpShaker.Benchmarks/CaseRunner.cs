@@ -206,6 +206,10 @@ internal static class CaseRunner
             // rawsyn TOTAL CONCURRENCY PORT: one loop.
             start.ArgumentList.RemoveAt(2);
         }
+        else if (spec.OwnListeners)
+        {
+            start.ArgumentList.RemoveAt(3); // synlimit TOTAL CONCURRENCY LOOPS: a listener per loop
+        }
 
         if (spec.Nice != 0)
         {

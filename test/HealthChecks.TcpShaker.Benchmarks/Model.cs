@@ -94,6 +94,9 @@ public sealed record CaseSpec
     /// <summary>Busy-loop processes (<c>while :; do :; done</c>) running for the length of the row: CPU starvation.</summary>
     public int BusyProcesses { get; init; }
 
+    /// <summary>C reference rows: each loop (process) checks a listener of its own instead of the harness's (synlimit.c without PORT).</summary>
+    public bool OwnListeners { get; init; }
+
     /// <summary>C rows: run the program at this nice value (<c>nice -n</c>; below 0 needs CAP_SYS_NICE); 0 for as is.</summary>
     public int Nice { get; init; }
 
