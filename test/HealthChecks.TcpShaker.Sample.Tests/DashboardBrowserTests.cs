@@ -93,6 +93,7 @@ public sealed partial class DashboardBrowserTests(RunningSample sample)
         Assert.Matches(Milliseconds(), await refused.Locator(".ms").InnerTextAsync());
         Assert.Equal("Unhealthy", await page.Locator("#overall").InnerTextAsync());
         Assert.Contains("refused", await unhealthy.Locator(".description").InnerTextAsync(), StringComparison.Ordinal);
+        Assert.EndsWith($" · mode {SampleMode.Expected}", await healthy.Locator(".facts").InnerTextAsync(), StringComparison.Ordinal);
 
         // Let a few polls build the charts' history, then keep the picture.
         await page.WaitForFunctionAsync(

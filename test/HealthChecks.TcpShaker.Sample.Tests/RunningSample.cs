@@ -14,7 +14,20 @@ namespace HealthChecks.TcpShaker.Sample.Tests;
 public sealed class RunningSample : IAsyncLifetime
 {
     private readonly StringBuilder _output = new();
+    private readonly string[] _launcher;
     private Process? _process;
+
+    /// <summary>The sample as <c>dotnet</c> runs it.</summary>
+    public RunningSample()
+        : this([])
+    {
+    }
+
+    /// <summary>
+    /// The sample run through <paramref name="launcher"/> (a program and its arguments, such as
+    /// <c>capsh --drop=cap_net_raw -- -c</c>), which gets the <c>dotnet ...</c> command line as its last argument.
+    /// </summary>
+    internal RunningSample(string[] launcher) => _launcher = launcher;
 
     public ClosedPort Dependency { get; } = new();
 
@@ -41,17 +54,24 @@ public sealed class RunningSample : IAsyncLifetime
         string dll = SampleDll();
         Port = FreePort();
         BaseAddress = new Uri($"http://127.0.0.1:{Port.ToString(CultureInfo.InvariantCulture)}/");
-        var start = new ProcessStartInfo(Environment.GetEnvironmentVariable("DOTNET_HOST_PATH") is { Length: > 0 } host ? host : "dotnet")
+        string dotnet = Environment.GetEnvironmentVariable("DOTNET_HOST_PATH") is { Length: > 0 } host ? host : "dotnet";
+        string[] arguments = [dll, "--urls", BaseAddress.ToString().TrimEnd('/'), $"--HealthChecks:Dependencies:Endpoints:0={DependencyEndpoint}"];
+        var start = new ProcessStartInfo(_launcher.Length == 0 ? dotnet : _launcher[0])
         {
             WorkingDirectory = Path.GetDirectoryName(dll)!,
             RedirectStandardOutput = true,
             RedirectStandardError = true,
             UseShellExecute = false,
         };
-        start.ArgumentList.Add(dll);
-        start.ArgumentList.Add("--urls");
-        start.ArgumentList.Add(BaseAddress.ToString().TrimEnd('/'));
-        start.ArgumentList.Add($"--HealthChecks:Dependencies:Endpoints:0={DependencyEndpoint}");
+        // A launcher runs a shell command line: every argument quoted (none holds a quote).
+        IEnumerable<string> argumentList = _launcher.Length == 0
+            ? arguments
+            : [.. _launcher.Skip(1), "exec " + string.Join(' ', arguments.Prepend(dotnet).Select(a => $"'{a}'"))];
+        foreach (string argument in argumentList)
+        {
+            start.ArgumentList.Add(argument);
+        }
+
         start.Environment["ASPNETCORE_ENVIRONMENT"] = "Production";
         start.Environment.Remove("ASPNETCORE_URLS");
         start.Environment.Remove("ASPNETCORE_HTTP_PORTS");
@@ -93,6 +113,23 @@ public sealed class RunningSample : IAsyncLifetime
         }
 
         throw new TimeoutException($"The sample did not answer /livez on {BaseAddress} within 60 s:\n{Output}");
+    }
+
+    /// <summary>Waits (at most <paramref name="limit"/>) until the app has written <paramref name="text"/>; whether it has.</summary>
+    public async Task<bool> WaitForOutputAsync(string text, TimeSpan limit, CancellationToken cancellationToken)
+    {
+        var clock = Stopwatch.StartNew();
+        while (!Output.Contains(text, StringComparison.Ordinal))
+        {
+            if (clock.Elapsed > limit)
+            {
+                return false;
+            }
+
+            await Task.Delay(50, cancellationToken);
+        }
+
+        return true;
     }
 
     private void Append(string? line)

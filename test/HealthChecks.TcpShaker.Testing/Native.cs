@@ -9,6 +9,10 @@ public static partial class Native
     public const int RLIMIT_NOFILE = 7;
     public const int O_RDONLY = 0;
     public const int O_CLOEXEC = 0x80000;
+    public const int AF_INET = 2;
+    public const int SOCK_RAW = 3;
+    public const int SOCK_CLOEXEC = 0x80000;
+    public const int IPPROTO_TCP = 6;
 
     [StructLayout(LayoutKind.Sequential)]
     public struct RLimit
@@ -26,6 +30,11 @@ public static partial class Native
 
     public static int Open(string path, int flags) => Imports.open(path, flags);
 
+    /// <summary>A new socket's fd, or -1 with errno (read it with <c>Marshal.GetLastPInvokeError</c>).</summary>
+    public static int Socket(int domain, int type, int protocol) => Imports.socket(domain, type, protocol);
+
+    public static int Close(int fd) => Imports.close(fd);
+
     public static bool IsRoot => OperatingSystem.IsLinux() && Imports.geteuid() == 0;
 
     private static partial class Imports
@@ -41,6 +50,12 @@ public static partial class Native
 
         [LibraryImport("libc", SetLastError = true, StringMarshalling = StringMarshalling.Utf8)]
         internal static partial int open(string path, int flags);
+
+        [LibraryImport("libc", SetLastError = true)]
+        internal static partial int socket(int domain, int type, int protocol);
+
+        [LibraryImport("libc", SetLastError = true)]
+        internal static partial int close(int fd);
 
         [LibraryImport("libc")]
         internal static partial uint geteuid();

@@ -1,4 +1,3 @@
-using System.Net.Sockets;
 using HealthChecks.TcpShaker.Testing;
 using HealthChecks.TcpShaker.Tool.Tests.Support;
 
@@ -11,23 +10,11 @@ public sealed class RawOptionTests
 
     private static CancellationToken Ct => TestContext.Current.CancellationToken;
 
-    private static bool MayOpenRawSockets()
-    {
-        try
-        {
-            using var probe = new Socket(AddressFamily.InterNetwork, SocketType.Raw, ProtocolType.Tcp);
-            return true;
-        }
-        catch (SocketException)
-        {
-            return false;
-        }
-    }
-
     [Fact]
     public async Task Check_with_raw_says_RawSyn_and_leaves_no_connection()
     {
-        Assert.SkipUnless(OperatingSystem.IsLinux() && MayOpenRawSockets(), "raw SYN mode needs CAP_NET_RAW (CI runs as root)");
+        string? unavailable = RawSocketAccess.SkipReason();
+        Assert.SkipWhen(unavailable is not null, unavailable ?? string.Empty);
         using var listener = new LoopbackListener();
 
         ToolRun run = await ToolRunner.RunAsync(["check", "--raw", listener.EndPoint.ToString()], cancellationToken: Ct);
@@ -41,7 +28,8 @@ public sealed class RawOptionTests
     [Fact]
     public async Task Check_with_raw_without_CAP_NET_RAW_says_so_and_checks_half_open()
     {
-        Assert.SkipUnless(OperatingSystem.IsLinux() && MayOpenRawSockets() && File.Exists("/usr/sbin/capsh"), "needs CAP_NET_RAW to drop, and capsh");
+        string? unavailable = RawSocketAccess.SkipReason() ?? (File.Exists("/usr/sbin/capsh") ? null : "needs capsh to drop CAP_NET_RAW");
+        Assert.SkipWhen(unavailable is not null, unavailable ?? string.Empty);
         using var listener = new LoopbackListener();
 
         // capsh drops CAP_NET_RAW from the bounding set: the tool runs without it, even as root.

@@ -1,36 +1,17 @@
 using System.Runtime.InteropServices;
-using HealthChecks.TcpShaker.Interop;
 
 namespace HealthChecks.TcpShaker.Reliability.Tests.Support;
 
-/// <summary>Whether this process may open raw sockets (CAP_NET_RAW), and a way to lose a capability on one thread.</summary>
+/// <summary>Skipping without CAP_NET_RAW (<see cref="RawSocketAccess"/>), and a way to lose a capability on one thread.</summary>
 internal static partial class RawSockets
 {
     internal const int CapNetRaw = 13;
     internal const int CapSysNice = 23;
     private const uint CapabilityVersion3 = 0x20080522;
 
-    /// <summary>Why raw SYN tests cannot run here, or null when they can.</summary>
-    internal static string? SkipReason()
-    {
-        if (!OperatingSystem.IsLinux())
-        {
-            return "raw SYN mode needs Linux";
-        }
-
-        int fd = Libc.Socket(Libc.AF_INET, Libc.SOCK_RAW | Libc.SOCK_CLOEXEC, Libc.IPPROTO_TCP);
-        if (fd < 0)
-        {
-            return $"this process may not open raw sockets (errno {Libc.LastErrno}): raw SYN mode needs CAP_NET_RAW (CI runs as root)";
-        }
-
-        Libc.Close(fd);
-        return null;
-    }
-
     internal static void SkipUnlessPermitted()
     {
-        string? reason = SkipReason();
+        string? reason = RawSocketAccess.SkipReason();
         Assert.SkipWhen(reason is not null, reason ?? string.Empty);
     }
 
