@@ -12,7 +12,6 @@ public sealed partial class TcpShaker
         set => _host.ForceBrokenTechnique = value;
     }
 
-    /// <summary>Test hook: the running engine, once started.</summary>
     /// <summary>Test hook: make raw SYN mode unavailable for this reason.</summary>
     internal string? ForceRawSynUnavailable
     {
@@ -20,6 +19,7 @@ public sealed partial class TcpShaker
         set => _host.ForceRawSynUnavailable = value;
     }
 
+    /// <summary>Test hook: the running engine, once started.</summary>
     internal ICheckEngine? Engine => _host.Engine;
 
     /// <summary>Test hook: resolves host names instead of DNS (a name whose address changes between rounds).</summary>
