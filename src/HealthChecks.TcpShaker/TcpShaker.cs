@@ -54,6 +54,15 @@ public sealed partial class TcpShaker : IAsyncDisposable
     /// </summary>
     public TcpShakerMode Mode => _host.Mode;
 
+    /// <summary>
+    /// Why <see cref="Mode"/> is not the mode the options ask for (<see cref="TcpShakerMode.RawSyn"/> with
+    /// <see cref="TcpShakerOptions.PreferRawSyn"/>, else <see cref="TcpShakerMode.HalfOpen"/> unless
+    /// <see cref="TcpShakerOptions.ForceFullConnect"/>), as the engine logged it once at start: for example
+    /// "raw SYN mode is unavailable: the process may not open raw sockets (it lacks CAP_NET_RAW)".
+    /// <see langword="null"/> when the engine runs the mode asked for, or has not started.
+    /// </summary>
+    public string? ModeReason => _host.ModeReason;
+
     /// <summary>Starts the engine now rather than on the first check (the hosted service calls this).</summary>
     /// <param name="cancellationToken">Cancels waiting for the start; the engine keeps starting.</param>
     /// <returns>A task that completes when the engine runs.</returns>

@@ -376,6 +376,7 @@ public sealed class RawSynTests
         var warning = Assert.Single(logs.Entries, e => e.Message.Contains("RawSyn", StringComparison.Ordinal));
         Assert.Equal(LogLevel.Warning, warning.Level);
         Assert.Contains("injected: the process lacks CAP_NET_RAW", warning.Message, StringComparison.Ordinal);
+        Assert.Equal("raw SYN mode is unavailable: injected: the process lacks CAP_NET_RAW", shaker.ModeReason);
     }
 
     [Fact]

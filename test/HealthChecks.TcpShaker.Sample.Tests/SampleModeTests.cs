@@ -31,6 +31,7 @@ public sealed class SampleModeTests(RunningSample sample)
         string metrics = await client.GetStringAsync(new Uri("metrics", UriKind.Relative), Ct);
 
         Assert.Equal("RawSyn", health.Entry("self-http").GetProperty("data").GetProperty("mode").GetString());
+        Assert.False(health.Entry("self-http").GetProperty("data").TryGetProperty("modeReason", out _)); // the mode asked for: nothing to explain
         System.Text.Json.JsonElement self = health.EndpointReport("self-http", $"127.0.0.1:{sample.Port}");
         Assert.Equal("Open", self.GetProperty("status").GetString());
         Assert.Equal("RawSyn", self.GetProperty("mode").GetString());
@@ -56,6 +57,9 @@ public sealed class SampleModeTests(RunningSample sample)
         foreach (HealthJson health in new[] { first, second })
         {
             Assert.Equal("HalfOpen", health.Entry("self-http").GetProperty("data").GetProperty("mode").GetString());
+            Assert.Equal(
+                "raw SYN mode is unavailable: the process may not open raw sockets (it lacks CAP_NET_RAW)",
+                health.Entry("self-http").GetProperty("data").GetProperty("modeReason").GetString());
             System.Text.Json.JsonElement self = health.EndpointReport("self-http", $"127.0.0.1:{dropped.Port}");
             Assert.Equal("Open", self.GetProperty("status").GetString());
             Assert.Equal("HalfOpen", self.GetProperty("mode").GetString());

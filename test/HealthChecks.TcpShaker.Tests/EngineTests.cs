@@ -318,8 +318,24 @@ public sealed class EngineTests
         TcpCheckResult result = await shaker.CheckAsync(listener.EndPoint, Timeout, Ct);
 
         Assert.Equal(TcpShakerMode.FullConnect, shaker.Mode);
+        Assert.Equal("half-open checking is unavailable: forced by the test", shaker.ModeReason);
         Assert.Equal(TcpCheckStatus.Open, result.Status);
         Assert.Equal(1, listener.DrainAcceptQueue());
+    }
+
+    [Fact]
+    public async Task The_mode_asked_for_has_no_reason_to_explain()
+    {
+        await using var forced = new TcpShaker(new TcpShakerOptions { ForceFullConnect = true });
+        await using var plain = new TcpShaker();
+
+        await forced.StartAsync(Ct);
+        await plain.StartAsync(Ct);
+
+        Assert.Equal(TcpShakerMode.FullConnect, forced.Mode);
+        Assert.Null(forced.ModeReason);
+        Assert.Equal(OperatingSystem.IsLinux() ? TcpShakerMode.HalfOpen : TcpShakerMode.FullConnect, plain.Mode);
+        Assert.Equal(OperatingSystem.IsLinux(), plain.ModeReason is null);
     }
 
     [Fact]

@@ -194,8 +194,10 @@
       const tags = (entry.tags || []).join(", ") || "none";
       const rows = endpointsOf(entry);
       const mode = (entry.data && entry.data.mode) || (rows[0] && rows[0].mode);
+      // modeReason: why the engine does not run the mode its options ask for (raw SYN without CAP_NET_RAW, say).
+      const modeReason = entry.data && entry.data.modeReason;
       card.querySelector(".facts").textContent =
-        `tags: ${tags} · took ${formatMs(spanToMs(entry.duration))}` + (mode ? ` · mode ${mode}` : "");
+        `tags: ${tags} · took ${formatMs(spanToMs(entry.duration))}` + (mode ? ` · mode ${mode}` : "") + (modeReason ? ` (${modeReason})` : "");
 
       // A watched check: each watch's health, since when, and a strip of its recent results.
       const watches = watchesOf(entry);

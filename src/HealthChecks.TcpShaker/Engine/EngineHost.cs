@@ -21,6 +21,9 @@ internal sealed class EngineHost(TcpShakerOptions options, ILogger logger, TcpSh
     /// <summary>The running engine, once started.</summary>
     internal ICheckEngine? Engine => _engine;
 
+    /// <summary>Why the running engine is not in the mode the options ask for (the reason logged once), or null.</summary>
+    internal string? ModeReason { get; private set; }
+
     /// <summary>The mode the engine runs in, or expects to run in before it has started.</summary>
     internal TcpShakerMode Mode => _engine?.Mode ?? (HalfOpenPossible ? TcpShakerMode.HalfOpen : TcpShakerMode.FullConnect);
 
@@ -66,9 +69,15 @@ internal sealed class EngineHost(TcpShakerOptions options, ILogger logger, TcpSh
         }
         else
         {
-            Log.FellBackToFullConnect(logger, options.ForceFullConnect
-                ? "TcpShakerOptions.ForceFullConnect is set"
-                : $"half-open checking needs Linux's TCP_QUICKACK, and this is {System.Runtime.InteropServices.RuntimeInformation.OSDescription}");
+            if (options.ForceFullConnect)
+            {
+                Log.FellBackToFullConnect(logger, "TcpShakerOptions.ForceFullConnect is set");
+            }
+            else
+            {
+                FellBackToFullConnect($"half-open checking needs Linux's TCP_QUICKACK, and this is {System.Runtime.InteropServices.RuntimeInformation.OSDescription}");
+            }
+
             engine = new FullConnectEngine(options, metrics);
         }
 
@@ -107,7 +116,7 @@ internal sealed class EngineHost(TcpShakerOptions options, ILogger logger, TcpSh
             }
             catch (EngineStartException exception)
             {
-                Log.RawSynUnavailable(logger, exception.Errno == Interop.Errno.EPERM
+                RawSynUnavailable(exception.Errno == Interop.Errno.EPERM
                     ? "the process may not open raw sockets (it lacks CAP_NET_RAW)"
                     : exception.Message);
                 return null;
@@ -124,8 +133,21 @@ internal sealed class EngineHost(TcpShakerOptions options, ILogger logger, TcpSh
             await engine.DisposeAsync().ConfigureAwait(false);
         }
 
-        Log.RawSynUnavailable(logger, reason);
+        RawSynUnavailable(reason);
         return null;
+    }
+
+    private void RawSynUnavailable(string reason)
+    {
+        ModeReason = $"raw SYN mode is unavailable: {reason}";
+        Log.RawSynUnavailable(logger, reason);
+    }
+
+    private void FellBackToFullConnect(string reason)
+    {
+        // A raw SYN refusal said first stays in front: both are why the mode is not the one asked for.
+        ModeReason = ModeReason is null ? $"half-open checking is unavailable: {reason}" : $"{ModeReason}; half-open checking is unavailable: {reason}";
+        Log.FellBackToFullConnect(logger, reason);
     }
 
     private async Task<ICheckEngine> VerifyOrFallBackAsync(HalfOpenEngine engine)
@@ -144,7 +166,7 @@ internal sealed class EngineHost(TcpShakerOptions options, ILogger logger, TcpSh
         switch (verdict)
         {
             case TechniqueVerifier.Verdict.Broken:
-                Log.FellBackToFullConnect(logger, reason);
+                FellBackToFullConnect(reason);
                 await engine.DisposeAsync().ConfigureAwait(false);
                 return new FullConnectEngine(options, metrics);
             case TechniqueVerifier.Verdict.Unknown:

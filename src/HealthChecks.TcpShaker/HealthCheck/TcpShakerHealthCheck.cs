@@ -29,7 +29,11 @@ internal sealed class TcpShakerHealthCheck(TcpShaker shaker, TcpProbeCoordinator
 
         IReadOnlyList<TcpCheckResult>[] results = await Task.WhenAll(checks).ConfigureAwait(false);
         string mode = shaker.Mode.ToString();
-        var data = new Dictionary<string, object>(endpoints.Length + 1, StringComparer.Ordinal) { ["mode"] = mode };
+        var data = new Dictionary<string, object>(endpoints.Length + 2, StringComparer.Ordinal) { ["mode"] = mode };
+        if (shaker.ModeReason is { } modeReason)
+        {
+            data["modeReason"] = modeReason;
+        }
         var failures = new List<string>();
         TimeSpan slowest = TimeSpan.Zero;
         for (int i = 0; i < endpoints.Length; i++)

@@ -21,7 +21,11 @@ internal sealed class TcpShakerWatchedHealthCheck(TcpShakerWatchedChecks watched
         }
 
         string mode = shaker.Mode.ToString();
-        var data = new Dictionary<string, object>(endpoints.Length + 1, StringComparer.Ordinal) { ["mode"] = mode };
+        var data = new Dictionary<string, object>(endpoints.Length + 2, StringComparer.Ordinal) { ["mode"] = mode };
+        if (shaker.ModeReason is { } modeReason)
+        {
+            data["modeReason"] = modeReason;
+        }
         var down = new List<string>();
         var unknown = new List<string>();
         TimeSpan slowest = TimeSpan.Zero;
