@@ -9,7 +9,9 @@ namespace HealthChecks.TcpShaker.Reliability.Tests;
 /// Raw SYN mode past its reserved ports: with the fd limit at <see cref="FdLimit"/>, the pool cannot
 /// reserve a port per check, and checks of loopback destinations go out from 127.0.0.2, .3 and so on.
 /// The scenario runs in a child process started under <c>prlimit</c> (this test assembly, one test,
-/// <see cref="ChildVariable"/> set), so the small fd limit touches nothing else.
+/// <see cref="ChildVariable"/> set), so the small fd limit touches nothing else, inside a network
+/// namespace of its own, so no other raw engine's replies reach its sockets (it asserts that every reply
+/// found its check).
 /// </summary>
 public sealed class RawSynSourceLaneTests
 {
@@ -23,9 +25,12 @@ public sealed class RawSynSourceLaneTests
 
     private static void RunChild(string test)
     {
+        Namespaces.SkipUnlessAvailable();
         RawSockets.SkipUnlessPermitted();
-        Assert.SkipWhen(Sh.Which("prlimit") is null, "'prlimit' (util-linux) is not installed");
-        (int code, string stdout, string stderr) = Sh.TryRun(TimeSpan.FromMinutes(2), "prlimit", $"--nofile={FdLimit}", "env",
+        string? prlimit = Sh.Which("prlimit");
+        Assert.SkipWhen(prlimit is null, "'prlimit' (util-linux) is not installed");
+        using var ns = NetNamespace.Create();
+        (int code, string stdout, string stderr) = ns.TryExec(TimeSpan.FromMinutes(2), prlimit!, $"--nofile={FdLimit}", "env",
             $"{ChildVariable}=1", Environment.ProcessPath!, "-method", $"{typeof(RawSynSourceLaneTests).FullName}.{test}");
 
         TestContext.Current.TestOutputHelper?.WriteLine(stdout);
