@@ -62,7 +62,7 @@ internal static class BenchCommand
                 return ExitCodes.Interrupted;
             }
 
-            await RawModeNote.WriteIfUnavailableAsync(console, parse.GetValue(raw), shaker.Mode);
+            await RawModeNote.WriteIfUnavailableAsync(console, parse.GetValue(raw), shaker.Mode, shaker.ModeReason);
 
             string shown = endpoint.Address is null ? $"{endpoint} ({address})" : endpoint.ToString();
             await console.Out.WriteLineAsync(

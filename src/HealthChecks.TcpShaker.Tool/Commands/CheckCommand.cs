@@ -33,9 +33,10 @@ internal static class CheckCommand
             TargetReport[] reports;
             string? problem = null;
             string? unverified = null;
+            string? modeReason = null;
             try
             {
-                (mode, reports, problem, unverified) = forceFullConnect
+                (mode, reports, problem, unverified, modeReason) = forceFullConnect
                     ? await CheckFullConnectAsync(endpoints, checkTimeout, requireAll, cancellationToken)
                     : preferRawSyn
                         ? await CheckRawSynAsync(endpoints, checkTimeout, requireAll, cancellationToken)
@@ -57,7 +58,7 @@ internal static class CheckCommand
                 await console.Error.WriteLineAsync($"tcp-shaker check: half-open could not be verified: {unverified}");
             }
 
-            await RawModeNote.WriteIfUnavailableAsync(console, preferRawSyn, mode);
+            await RawModeNote.WriteIfUnavailableAsync(console, preferRawSyn, mode, modeReason);
             bool ok = TargetChecks.AllOpen(reports);
             if (ok && parse.GetValue(quiet))
             {
@@ -85,29 +86,29 @@ internal static class CheckCommand
         return command;
     }
 
-    private static async Task<(TcpShakerMode, TargetReport[], string?, string?)> CheckFullConnectAsync(
+    private static async Task<(TcpShakerMode, TargetReport[], string?, string?, string?)> CheckFullConnectAsync(
         TcpEndpoint[] endpoints, TimeSpan timeout, bool requireAll, CancellationToken cancellationToken)
     {
         await using var shaker = new TcpShaker(new TcpShakerOptions { ForceFullConnect = true });
         TargetReport[] reports = await TargetChecks.CheckAsync(shaker, endpoints, timeout, requireAll, cancellationToken);
-        return (shaker.Mode, reports, null, null);
+        return (shaker.Mode, reports, null, null, shaker.ModeReason);
     }
 
     /// <summary>Raw SYN mode where it may run: its own start-up verification proves it (a listener's accept queue stays empty).</summary>
-    private static async Task<(TcpShakerMode, TargetReport[], string?, string?)> CheckRawSynAsync(
+    private static async Task<(TcpShakerMode, TargetReport[], string?, string?, string?)> CheckRawSynAsync(
         TcpEndpoint[] endpoints, TimeSpan timeout, bool requireAll, CancellationToken cancellationToken)
     {
         await using var shaker = new TcpShaker(new TcpShakerOptions { PreferRawSyn = true });
         await shaker.StartAsync(cancellationToken);
         TargetReport[] reports = await TargetChecks.CheckAsync(shaker, endpoints, timeout, requireAll, cancellationToken);
-        return (shaker.Mode, reports, null, null);
+        return (shaker.Mode, reports, null, null, shaker.ModeReason);
     }
 
     /// <summary>
     /// Half-open checks verified as they run (<see cref="CheckVerification"/>) rather than after a
     /// start-up self-test, which would cost a one-shot process most of its run time.
     /// </summary>
-    private static async Task<(TcpShakerMode, TargetReport[], string?, string?)> CheckHalfOpenAsync(
+    private static async Task<(TcpShakerMode, TargetReport[], string?, string?, string?)> CheckHalfOpenAsync(
         TcpEndpoint[] endpoints, TimeSpan timeout, bool requireAll, CancellationToken cancellationToken)
     {
         using CheckVerification verification = CheckVerification.Start();
@@ -128,23 +129,23 @@ internal static class CheckCommand
 
         if (mode != TcpShakerMode.HalfOpen)
         {
-            return (mode, reports, null, null); // not Linux: connect-and-abort, nothing to verify
+            return (mode, reports, null, null, null); // not Linux: connect-and-abort, nothing to verify
         }
 
         string? problem = verification.Problem(privateCheck, out string? unverified);
         if (problem is null)
         {
-            return (mode, reports, null, unverified);
+            return (mode, reports, null, unverified, null);
         }
 
         if (privateCheck is { Status: TcpCheckStatus.LocalError, ErrorCode: CheckVerification.QuickAckRefused })
         {
             // No check could be made half-open: make them all again, connect-and-abort.
-            (mode, reports, _, _) = await CheckFullConnectAsync(endpoints, timeout, requireAll, cancellationToken);
-            return (mode, reports, problem, null);
+            (mode, reports, _, _, _) = await CheckFullConnectAsync(endpoints, timeout, requireAll, cancellationToken);
+            return (mode, reports, problem, null, null);
         }
 
         // The checks were made, and their verdicts hold; they were connect-and-abort in effect.
-        return (TcpShakerMode.FullConnect, reports, problem, null);
+        return (TcpShakerMode.FullConnect, reports, problem, null, null);
     }
 }

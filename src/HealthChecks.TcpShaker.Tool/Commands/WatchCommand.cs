@@ -64,7 +64,7 @@ internal static class WatchCommand
                 return ExitCodes.Interrupted;
             }
 
-            await RawModeNote.WriteIfUnavailableAsync(console, parse.GetValue(raw), shaker.Mode);
+            await RawModeNote.WriteIfUnavailableAsync(console, parse.GetValue(raw), shaker.Mode, shaker.ModeReason);
 
             TcpShakerMonitor monitor;
             try
