@@ -62,6 +62,8 @@ internal sealed unsafe partial class RawSynLoop
             {
             }
 
+            _watches.Drop();
+
             _ports.Dispose();
             foreach (int fd in (ReadOnlySpan<int>)[_tcp4, _tcp6, _icmp4, _icmp6])
             {
