@@ -119,6 +119,10 @@ public sealed class TcpShakerMonitor : IAsyncDisposable, IHealthChangeSink
         _metrics.Dispose();
     }
 
+    /// <summary>Test hook: the driver that runs <paramref name="watch"/>, once attached (null when it is not, or no longer, watched).</summary>
+    internal Task<IWatchDriver?> DriverOfAsync(TcpWatch watch) =>
+        _watches.TryGetValue(watch, out Task<IWatchDriver?>? attached) ? attached : Task.FromResult<IWatchDriver?>(null);
+
     /// <summary>Stops one watch (its <see cref="TcpWatch.Dispose"/>).</summary>
     internal void Remove(TcpWatch watch)
     {
