@@ -5,6 +5,7 @@ using HealthChecks.TcpShaker.Engine.Epoll;
 using HealthChecks.TcpShaker.Engine.RawSyn;
 using HealthChecks.TcpShaker.Monitoring;
 using HealthChecks.TcpShaker.Testing;
+using static HealthChecks.TcpShaker.Tests.Monitoring.MonitorTests;
 
 namespace HealthChecks.TcpShaker.Tests.Monitoring;
 
@@ -17,25 +18,16 @@ namespace HealthChecks.TcpShaker.Tests.Monitoring;
 [Trait("Category", "Timing")]
 public sealed class LoopWatchTests
 {
-    private static CancellationToken Ct => TestContext.Current.CancellationToken;
-
     public static TheoryData<TcpShakerMode> LoopModes => [TcpShakerMode.HalfOpen, TcpShakerMode.RawSyn];
+
+    private static CancellationToken Ct => TestContext.Current.CancellationToken;
 
     [Theory]
     [MemberData(nameof(LoopModes))]
     public async Task Watches_run_in_the_loop_and_allocate_nothing_there_per_check(TcpShakerMode mode)
     {
-        await using TcpShaker shaker = await StartedAsync(mode);
-        await using var monitor = new TcpShakerMonitor(shaker);
-        var listeners = Enumerable.Range(0, 50).Select(_ => new LoopbackListener()).ToArray();
-        try
+        await WithListenersUpAsync(mode, 50, async (shaker, _, watches, changes) =>
         {
-            var changes = new ConcurrentQueue<TcpHealthChange>();
-            monitor.HealthChanged += (_, change) => changes.Enqueue(change);
-            var options = new TcpWatchOptions { Interval = TimeSpan.FromMilliseconds(20), Rise = 1 };
-            TcpWatch[] watches = listeners.Select(l => monitor.Watch(l.EndPoint.ToString(), options)).ToArray();
-            await MonitorTests.WaitUntil(() => watches.All(w => w.Health == TcpTargetHealth.Up), TimeSpan.FromSeconds(5));
-
             (long allocatedBefore, long startedBefore) = await OnLoopAsync(shaker, () => LoopCounters(shaker));
             long checksBefore = watches.Sum(w => w.Checks);
             await Task.Delay(600, Ct);
@@ -48,17 +40,9 @@ public sealed class LoopWatchTests
             // 50 watches every 20 ms for 600 ms: some 1,500 rounds, each begun by the loop (the timer driver's would not count).
             Assert.InRange(started, 500, 2_000);
             Assert.InRange(checks, started - 100, started + 100); // a round or two per watch may straddle the readings
-            Assert.InRange(allocated, 0, 16 * 1024); // the readings' own task completions; a check allocating would be 10+ bytes each
+            Assert.InRange(allocated, 0, 16 * 1024); // the readings' own task completions; a check allocating would be 24+ bytes each
             Assert.Equal(50, changes.Count); // only the changes (Unknown to Up) left the loop
-            Assert.All(listeners, l => Assert.Equal(0, l.DrainAcceptQueue()));
-        }
-        finally
-        {
-            foreach (LoopbackListener listener in listeners)
-            {
-                listener.Dispose();
-            }
-        }
+        });
     }
 
     [Theory]
@@ -79,7 +63,7 @@ public sealed class LoopWatchTests
         TcpWatch refused = monitor.Watch(closed.EndPoint.ToString(), options);
         TcpWatch timedOut = monitor.Watch(silent.EndPoint.ToString(), options);
         TcpWatch[] watches = [up, refused, timedOut];
-        await MonitorTests.WaitUntil(() => changes.Count == 3, TimeSpan.FromSeconds(5));
+        await WaitUntil(() => changes.Count == 3, TimeSpan.FromSeconds(5));
         long recorded = watches.Sum(w => w.Checks); // first: each recorded check's round began before the loop's reading
         long started = await OnLoopAsync(shaker, () => LoopWatchesOf(shaker).ChecksStarted);
 
@@ -97,15 +81,8 @@ public sealed class LoopWatchTests
     [MemberData(nameof(LoopModes))]
     public async Task Watches_come_and_go_while_running_without_disturbing_the_others(TcpShakerMode mode)
     {
-        await using TcpShaker shaker = await StartedAsync(mode);
-        await using var monitor = new TcpShakerMonitor(shaker);
-        var listeners = Enumerable.Range(0, 40).Select(_ => new LoopbackListener()).ToArray();
-        try
+        await WithListenersUpAsync(mode, 40, async (_, monitor, watches, _) =>
         {
-            var options = new TcpWatchOptions { Interval = TimeSpan.FromMilliseconds(20), Rise = 1 };
-            TcpWatch[] watches = listeners.Select(l => monitor.Watch(l.EndPoint.ToString(), options)).ToArray();
-            await MonitorTests.WaitUntil(() => watches.All(w => w.Health == TcpTargetHealth.Up), TimeSpan.FromSeconds(5));
-
             foreach (TcpWatch removed in watches.Where((_, i) => i % 2 == 0))
             {
                 removed.Dispose();
@@ -114,13 +91,79 @@ public sealed class LoopWatchTests
             await Task.Delay(100, Ct);
             long[] removedChecks = watches.Where((_, i) => i % 2 == 0).Select(w => w.Checks).ToArray();
             long[] keptChecks = watches.Where((_, i) => i % 2 == 1).Select(w => w.Checks).ToArray();
-            TcpWatch added = monitor.Watch(listeners[0].EndPoint.ToString(), options);
+            TcpWatch added = monitor.Watch(watches[0].Endpoint.ToString(), watches[0].Options);
             await Task.Delay(300, Ct);
 
             Assert.Equal(removedChecks, watches.Where((_, i) => i % 2 == 0).Select(w => w.Checks));
             Assert.All(watches.Where((_, i) => i % 2 == 1).Zip(keptChecks), pair => Assert.True(pair.First.Checks >= pair.Second + 5, "a kept watch stopped checking"));
             Assert.True(added.Checks >= 5);
             Assert.Equal(21, monitor.Watches.Count);
+        });
+    }
+
+    [Theory]
+    [MemberData(nameof(LoopModes))]
+    public async Task Removing_watches_mid_check_gives_back_what_their_checks_held(TcpShakerMode mode) =>
+        await WithSilentChecksInFlightAsync(mode, 20, 20, async (shaker, monitor, watches) =>
+        {
+            foreach (TcpWatch watch in watches)
+            {
+                watch.Dispose();
+            }
+
+            // The checks' deadline is 10 s away: only the removal can end them within 2 s.
+            await WaitForInFlightAsync(shaker, n => n == 0, TimeSpan.FromSeconds(2));
+            Assert.All(watches, w => Assert.Equal(0, w.Checks));
+            Assert.Empty(monitor.Watches);
+        });
+
+    [Theory]
+    [MemberData(nameof(LoopModes))]
+    public async Task Dispose_with_200_watches_in_flight_is_prompt_and_lets_go_of_every_check(TcpShakerMode mode) =>
+        await WithSilentChecksInFlightAsync(mode, 200, 150, async (shaker, monitor, watches) =>
+        {
+            var stopwatch = Stopwatch.StartNew();
+            await monitor.DisposeAsync();
+            stopwatch.Stop();
+
+            Assert.True(stopwatch.Elapsed < TimeSpan.FromSeconds(1), $"dispose took {stopwatch.Elapsed.TotalMilliseconds} ms");
+            Assert.Equal(0, await OnLoopAsync(shaker, () => InFlight(shaker))); // the engine runs on, holding nothing of the watches
+            Assert.All(watches, w => Assert.True(w.IsDisposed));
+        });
+
+    /// <summary>
+    /// Runs <paramref name="test"/> in <paramref name="mode"/> once at least <paramref name="inFlight"/> of
+    /// <paramref name="count"/> watches of a silent target (every 50 ms, 10 s timeout) have a check in flight.
+    /// </summary>
+    private static async Task WithSilentChecksInFlightAsync(TcpShakerMode mode, int count, int inFlight, Func<TcpShaker, TcpShakerMonitor, TcpWatch[], Task> test)
+    {
+        await using TcpShaker shaker = await StartedAsync(mode);
+        await using var monitor = new TcpShakerMonitor(shaker);
+        using var silent = new SilentTarget();
+        var options = new TcpWatchOptions { Interval = TimeSpan.FromMilliseconds(50), Timeout = TimeSpan.FromSeconds(10) };
+        TcpWatch[] watches = Enumerable.Range(0, count).Select(_ => monitor.Watch(silent.EndPoint.ToString(), options)).ToArray();
+        await WaitForInFlightAsync(shaker, n => n >= inFlight, TimeSpan.FromSeconds(5));
+        await test(shaker, monitor, watches);
+    }
+
+    /// <summary>
+    /// Runs <paramref name="test"/> in <paramref name="mode"/> once a watch of each of <paramref name="count"/>
+    /// loopback listeners (every 20 ms, up after one open check) is up, with the changes seen so far;
+    /// none of the listeners may have seen a connection.
+    /// </summary>
+    private static async Task WithListenersUpAsync(TcpShakerMode mode, int count, Func<TcpShaker, TcpShakerMonitor, TcpWatch[], ConcurrentQueue<TcpHealthChange>, Task> test)
+    {
+        await using TcpShaker shaker = await StartedAsync(mode);
+        await using var monitor = new TcpShakerMonitor(shaker);
+        var changes = new ConcurrentQueue<TcpHealthChange>();
+        monitor.HealthChanged += (_, change) => changes.Enqueue(change);
+        LoopbackListener[] listeners = Enumerable.Range(0, count).Select(_ => new LoopbackListener()).ToArray();
+        try
+        {
+            var options = new TcpWatchOptions { Interval = TimeSpan.FromMilliseconds(20), Rise = 1 };
+            TcpWatch[] watches = listeners.Select(l => monitor.Watch(l.EndPoint.ToString(), options)).ToArray();
+            await WaitUntil(() => watches.All(w => w.Health == TcpTargetHealth.Up), TimeSpan.FromSeconds(5));
+            await test(shaker, monitor, watches, changes);
             Assert.All(listeners, l => Assert.Equal(0, l.DrainAcceptQueue()));
         }
         finally
@@ -130,48 +173,6 @@ public sealed class LoopWatchTests
                 listener.Dispose();
             }
         }
-    }
-
-    [Theory]
-    [MemberData(nameof(LoopModes))]
-    public async Task Removing_watches_mid_check_gives_back_what_their_checks_held(TcpShakerMode mode)
-    {
-        await using TcpShaker shaker = await StartedAsync(mode);
-        await using var monitor = new TcpShakerMonitor(shaker);
-        using var silent = new SilentTarget();
-        var options = new TcpWatchOptions { Interval = TimeSpan.FromMilliseconds(50), Timeout = TimeSpan.FromSeconds(10) };
-        TcpWatch[] watches = Enumerable.Range(0, 20).Select(_ => monitor.Watch(silent.EndPoint.ToString(), options)).ToArray();
-        await WaitForInFlightAsync(shaker, n => n == 20, TimeSpan.FromSeconds(5));
-
-        foreach (TcpWatch watch in watches)
-        {
-            watch.Dispose();
-        }
-
-        // The checks' deadline is 10 s away: only the removal can end them within 2 s.
-        await WaitForInFlightAsync(shaker, n => n == 0, TimeSpan.FromSeconds(2));
-        Assert.All(watches, w => Assert.Equal(0, w.Checks));
-        Assert.Empty(monitor.Watches);
-    }
-
-    [Theory]
-    [MemberData(nameof(LoopModes))]
-    public async Task Dispose_with_200_watches_in_flight_is_prompt_and_lets_go_of_every_check(TcpShakerMode mode)
-    {
-        await using TcpShaker shaker = await StartedAsync(mode);
-        var monitor = new TcpShakerMonitor(shaker);
-        using var silent = new SilentTarget();
-        var options = new TcpWatchOptions { Interval = TimeSpan.FromMilliseconds(50), Timeout = TimeSpan.FromSeconds(10) };
-        TcpWatch[] watches = Enumerable.Range(0, 200).Select(_ => monitor.Watch(silent.EndPoint.ToString(), options)).ToArray();
-        await WaitForInFlightAsync(shaker, n => n >= 150, TimeSpan.FromSeconds(5)); // most are in flight
-
-        var stopwatch = Stopwatch.StartNew();
-        await monitor.DisposeAsync();
-        stopwatch.Stop();
-
-        Assert.True(stopwatch.Elapsed < TimeSpan.FromSeconds(1), $"dispose took {stopwatch.Elapsed.TotalMilliseconds} ms");
-        Assert.Equal(0, await OnLoopAsync(shaker, () => InFlight(shaker))); // the engine runs on, holding nothing of the watches
-        Assert.All(watches, w => Assert.True(w.IsDisposed));
     }
 
     /// <summary>A shaker started in <paramref name="mode"/>; skips when raw SYN mode cannot start here.</summary>
