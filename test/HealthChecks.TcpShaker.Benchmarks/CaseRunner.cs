@@ -94,6 +94,18 @@ internal static class CaseRunner
             MaxChecksInFlight = Math.Max(new TcpShakerOptions().MaxChecksInFlight, spec.Concurrency),
         });
 
+    /// <summary>Starts <paramref name="shaker"/>; the row fails if raw SYN mode was asked for and the engine fell back.</summary>
+    internal static async Task StartInModeAsync(TcpShaker shaker, CaseSpec spec, CaseResult result)
+    {
+        await shaker.StartAsync();
+        if (spec.RawSyn && shaker.Mode != TcpShakerMode.RawSyn)
+        {
+            throw new InvalidOperationException($"raw SYN mode was asked for, the engine runs {shaker.Mode} (see its log)");
+        }
+
+        result.Notes.Add($"mode {shaker.Mode}");
+    }
+
     private static async Task RunShakerAsync(CaseSpec spec, CaseResult result)
     {
         using var listener = new LoopbackListener(backlog: 4096);
@@ -103,13 +115,7 @@ internal static class CaseRunner
         var timeout = TimeSpan.FromMilliseconds(spec.TimeoutMs);
         using ReactionRecorder? reaction = spec.Reaction ? new ReactionRecorder(spec.Total + (spec.Total / 2)) : null;
         await using TcpShaker shaker = NewShaker(spec);
-        await shaker.StartAsync();
-        if (spec.RawSyn && shaker.Mode != TcpShakerMode.RawSyn)
-        {
-            throw new InvalidOperationException($"raw SYN mode was asked for, the engine runs {shaker.Mode} (see its log)");
-        }
-
-        result.Notes.Add($"mode {shaker.Mode}");
+        await StartInModeAsync(shaker, spec, result);
         Func<LoadRecorder, Task> worker = spec.Kind == CaseKind.ShakerString
             ? r => StringWorker(r, shaker, targetText, timeout)
             : r => ShakerWorker(r, shaker, target, timeout);
@@ -117,7 +123,7 @@ internal static class CaseRunner
         await LoadAsync(Math.Max(spec.Warmup, 2 * spec.Concurrency), spec.Concurrency, spec.BudgetMs, worker);
         GC.Collect();
         reaction?.Begin();
-        List<int> loopThreads = CpuTime.FindThreads(spec.RawSyn ? "TcpShaker raw" : "TcpShaker epoll");
+        List<int> loopThreads = CpuTime.FindThreads(spec.LoopThreadName);
         (long loopCpu, long loopSwitches) = CpuTime.Threads(loopThreads);
         long loopWaits = CpuTime.Threads(loopThreads, voluntaryOnly: true).Switches;
         int poolThreads = ThreadPool.ThreadCount;

@@ -88,6 +88,9 @@ public sealed record CaseSpec
     /// <summary>Shaker rows: ask for raw SYN mode (TcpShakerOptions.PreferRawSyn); the row fails if the engine falls back.</summary>
     public bool RawSyn { get; init; }
 
+    /// <summary>The start of the name of the engine's loop threads in this row's mode (for their CPU time).</summary>
+    public string LoopThreadName => RawSyn ? "TcpShaker raw" : "TcpShaker epoll";
+
     /// <summary>Shaker rows: TcpShakerOptions.RaiseLoopPriority.</summary>
     public bool RaiseLoopPriority { get; init; }
 

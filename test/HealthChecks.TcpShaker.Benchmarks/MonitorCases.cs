@@ -39,8 +39,8 @@ internal static class MonitorCases
             switch (spec.Kind)
             {
                 case CaseKind.MonitorShaker:
-                    shaker = new TcpShaker();
-                    await shaker.StartAsync();
+                    shaker = new TcpShaker(new TcpShakerOptions { PreferRawSyn = spec.RawSyn });
+                    await CaseRunner.StartInModeAsync(shaker, spec, result);
                     monitor = new TcpShakerMonitor(shaker, new TcpWatchOptions
                     {
                         Interval = TimeSpan.FromMilliseconds(spec.IntervalMs),
@@ -79,7 +79,7 @@ internal static class MonitorCases
                     throw new InvalidOperationException($"{checker.StartInfo.FileName} exited with {checker.ExitCode} during the warm-up: {Drained(checker)}");
                 }
 
-                loopThreads = CpuTime.FindThreads("TcpShaker epoll");
+                loopThreads = CpuTime.FindThreads(spec.LoopThreadName);
                 (long loopCpu0, _) = CpuTime.Threads(loopThreads);
                 long loopWaits0 = CpuTime.Threads(loopThreads, voluntaryOnly: true).Switches;
                 long allocated0 = GC.GetTotalAllocatedBytes(true);
@@ -100,7 +100,8 @@ internal static class MonitorCases
                 long loopWaits1 = CpuTime.Threads(loopThreads, voluntaryOnly: true).Switches;
 
                 result.WindowCounters = s_windowCounters.ToDictionary(n => n, n => after.GetValueOrDefault(n) - before.GetValueOrDefault(n));
-                long syns = result.WindowCounters["TcpActiveOpens"];
+                // A raw SYN is no active open of the kernel's: in raw SYN mode the SYNs are the monitor's own checks (the targets listen, so none is sent again).
+                long syns = spec.RawSyn ? own1 - own0 : result.WindowCounters["TcpActiveOpens"];
                 result.Completed = (int)syns;
                 result.ChecksPerSecond = syns / result.Seconds;
                 result.Extra["cpu_us_per_check"] = (cpu1 - cpu0) * 1e6 / syns;

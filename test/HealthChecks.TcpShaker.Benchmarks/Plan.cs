@@ -135,6 +135,7 @@ internal static class Plan
             Cost("monitor: TcpShakerMonitor, 10,000 watches", CaseKind.MonitorShaker),
             // With a FastInterval the watches' first checks spread over it, not over the interval (see docs/benchmarks.md).
             Cost("monitor: TcpShakerMonitor, 10,000 watches, FastInterval 250 ms", CaseKind.MonitorShaker) with { FastIntervalMs = 250 },
+            Cost("monitor: TcpShakerMonitor, 10,000 watches, raw SYN", CaseKind.MonitorShaker) with { RawSyn = true },
             Cost("monitor: HAProxy 2.6, spread-checks 0", CaseKind.MonitorHaproxy) with { Spread = 0 },
             Cost("monitor: HAProxy 2.6, spread-checks 50", CaseKind.MonitorHaproxy) with { Spread = 50 },
             Cost("monitor: paced.c full connect", CaseKind.MonitorPaced) with { Mode = "full" },

@@ -12,7 +12,8 @@ using HealthChecks.TcpShaker.Testing;
 //   --no-netns   run on the host's loopback even as root
 //   --rawsyn     the raw SYN plan instead: raw mode next to rawsyn.c and synlimit.c, and the starvation rows
 //   --monitor    the monitoring section instead (issue 10): 10,000 listeners checked once a second for 60 s
-//                (10 s with --quick) by TcpShakerMonitor, HAProxy, paced.c half and full; then the detection rows
+//                (10 s with --quick) by TcpShakerMonitor (half-open and raw SYN), HAProxy, paced.c half and full;
+//                then the detection rows
 //   --report FILE  print the tables of an earlier run's results.json again
 // Internal: --case JSON runs one case in this process and prints "RESULT <json>".
 

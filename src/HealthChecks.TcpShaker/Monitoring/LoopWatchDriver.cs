@@ -1,11 +1,12 @@
 using System.Collections.Concurrent;
 using System.Net;
+using HealthChecks.TcpShaker.Engine;
 using HealthChecks.TcpShaker.Engine.Epoll;
 
 namespace HealthChecks.TcpShaker.Monitoring;
 
-/// <summary>Runs watches of IP addresses on the half-open engine's loops, spread round-robin.</summary>
-internal sealed class LoopWatchDriver(HalfOpenEngine engine, IHealthChangeSink sink) : IWatchDriver
+/// <summary>Runs watches of IP addresses in the engine's loops (half-open: spread round-robin; raw SYN: its one loop).</summary>
+internal sealed class LoopWatchDriver(IWatchEngine engine, IHealthChangeSink sink) : IWatchDriver
 {
     private readonly ConcurrentDictionary<TcpWatch, WatchProbe> _probes = new();
     private uint _next;
@@ -19,15 +20,15 @@ internal sealed class LoopWatchDriver(HalfOpenEngine engine, IHealthChangeSink s
     {
         var probe = new WatchProbe(watch, new IPEndPoint(watch.Endpoint.Address!, watch.Endpoint.Port), sink);
         _probes[watch] = probe;
-        IReadOnlyList<EpollLoop> loops = engine.Loops;
-        loops[(int)(Interlocked.Increment(ref _next) % (uint)loops.Count)].AddWatch(probe);
+        IReadOnlyList<LoopWatches> loops = engine.LoopWatches;
+        loops[(int)(Interlocked.Increment(ref _next) % (uint)loops.Count)].Add(probe);
     }
 
     public async ValueTask RemoveAsync(TcpWatch watch)
     {
         if (_probes.TryRemove(watch, out WatchProbe? probe))
         {
-            await probe.Loop!.RemoveWatchAsync(probe).ConfigureAwait(false);
+            await probe.Watches!.RemoveAsync(probe).ConfigureAwait(false);
         }
     }
 }

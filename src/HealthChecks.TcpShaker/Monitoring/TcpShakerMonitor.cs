@@ -25,7 +25,7 @@ public sealed class TcpShakerMonitor : IAsyncDisposable, IHealthChangeSink
     private readonly MonitorMetrics _metrics;
     private readonly ConcurrentDictionary<TcpWatch, Task<IWatchDriver?>> _watches = new();
     private readonly ConcurrentDictionary<Task, byte> _detaching = new();
-    private readonly ConcurrentDictionary<HalfOpenEngine, LoopWatchDriver> _loopDrivers = new();
+    private readonly ConcurrentDictionary<IWatchEngine, LoopWatchDriver> _loopDrivers = new();
     private readonly Channel<TcpHealthChange> _changes = Channel.CreateUnbounded<TcpHealthChange>(
         new UnboundedChannelOptions { SingleReader = true, AllowSynchronousContinuations = false });
 
@@ -119,6 +119,10 @@ public sealed class TcpShakerMonitor : IAsyncDisposable, IHealthChangeSink
         _metrics.Dispose();
     }
 
+    /// <summary>Test hook: the driver that runs <paramref name="watch"/>, once attached (null when it is not, or no longer, watched).</summary>
+    internal Task<IWatchDriver?> DriverOfAsync(TcpWatch watch) =>
+        _watches.TryGetValue(watch, out Task<IWatchDriver?>? attached) ? attached : Task.FromResult<IWatchDriver?>(null);
+
     /// <summary>Stops one watch (its <see cref="TcpWatch.Dispose"/>).</summary>
     internal void Remove(TcpWatch watch)
     {
@@ -140,7 +144,7 @@ public sealed class TcpShakerMonitor : IAsyncDisposable, IHealthChangeSink
         IWatchDriver driver;
         try
         {
-            driver = await _shaker.EngineAsync().ConfigureAwait(false) is HalfOpenEngine engine && LoopWatchDriver.CanRun(watch)
+            driver = await _shaker.EngineAsync().ConfigureAwait(false) is IWatchEngine engine && LoopWatchDriver.CanRun(watch)
                 ? _loopDrivers.GetOrAdd(engine, e => new LoopWatchDriver(e, this))
                 : _timerDriver.Value;
         }

@@ -1,6 +1,6 @@
 namespace HealthChecks.TcpShaker.Monitoring;
 
-/// <summary>What runs watches on a schedule: the epoll loop itself (IP literals on the half-open engine) or a timer (everything else).</summary>
+/// <summary>What runs watches on a schedule: the engine's loop itself (IP literals in half-open and raw SYN mode) or a timer (everything else).</summary>
 internal interface IWatchDriver
 {
     /// <summary>Starts running a watch; its first check is at a random point of its first interval.</summary>

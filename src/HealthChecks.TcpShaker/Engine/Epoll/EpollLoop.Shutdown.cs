@@ -34,7 +34,7 @@ internal sealed unsafe partial class EpollLoop
             }
 
             DropLoopActions();
-            DropWatches();
+            _watches.Drop();
 
             // The eventfd closes once no other thread is writing to it; the epoll fd is the loop's alone.
             _wake.Dispose();

@@ -116,6 +116,14 @@ internal sealed unsafe partial class EpollLoop
         _accounting.Finish(Release(slot), error, closedAt);
     }
 
+    void IWatchLoop.StartWatchCheck(LoopCheck check) => StartCheck(check);
+
+    void IWatchLoop.AbandonInFlight(int slot)
+    {
+        Libc.Close(_inFlight[slot].Fd);
+        _accounting.Abandon(Release(slot), null);
+    }
+
     /// <summary>Takes a check out of the table and the deadline heap; its socket is the caller's to close.</summary>
     private LoopCheck Release(int slot)
     {

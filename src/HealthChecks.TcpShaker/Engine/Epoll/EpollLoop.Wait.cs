@@ -26,25 +26,12 @@ internal sealed unsafe partial class EpollLoop
             return 0;
         }
 
-        long nearest = Math.Min(
-            _deadlines.Count == 0 ? long.MaxValue : _deadlines.NearestDeadline,
-            _schedule.Count == 0 ? long.MaxValue : WatchWake(_schedule.NearestDue));
+        long nearest = Math.Min(_deadlines.Count == 0 ? long.MaxValue : _deadlines.NearestDeadline, _watches.NextWake);
         return nearest == long.MaxValue ? -1 : Math.Max(0, nearest - Stopwatch.GetTimestamp());
     }
 
-    /// <summary>
-    /// When to wake for a watch due at <paramref name="due"/>: the next whole millisecond (of the
-    /// <see cref="Stopwatch"/> clock). 10,000 watches a second are due some 100 µs apart; waking for each
-    /// alone costs a sleep and a context switch per check (29.6 against 21.3 µs of CPU a check, docs/benchmarks.md),
-    /// while waking once a millisecond starts them in batches, as HAProxy's and the C reference's
-    /// millisecond timers do. A check starts at most 1 ms after its place; the schedule itself stays put.
-    /// </summary>
-    private static long WatchWake(long due) => (due + s_watchBatchTicks - 1) / s_watchBatchTicks * s_watchBatchTicks;
-
-    private static readonly long s_watchBatchTicks = Math.Max(1, Stopwatch.Frequency / 1000);
-
     private bool HasImmediateWork() =>
-        _requests.Reader.TryPeek(out _) || !_cancellations.IsEmpty || !_watchCommands.IsEmpty || HasLoopActions || _expiredFds.Count > 0;
+        _requests.Reader.TryPeek(out _) || !_cancellations.IsEmpty || _watches.HasCommands || HasLoopActions || _expiredFds.Count > 0;
 
     private int Wait(byte* events, long ticks) => EpollWaiter.Wait(_epollFd, events, MaxEvents, ticks);
 }

@@ -17,9 +17,10 @@ namespace HealthChecks.TcpShaker.Engine.Epoll;
 /// Split by concern: this file holds the iteration and the entry points other threads call;
 /// <c>EpollLoop.Wait.cs</c> the sleep and wake-up, <c>EpollLoop.Sockets.cs</c> a check socket's life,
 /// <c>EpollLoop.Deadlines.cs</c> timeouts and cancellations, <c>EpollLoop.Shutdown.cs</c> the exit,
+/// <see cref="LoopWatches"/> the watches it runs,
 /// <c>EpollLoop.TestHooks.cs</c> what tests reach into.
 /// </remarks>
-internal sealed unsafe partial class EpollLoop : ICheckLoop
+internal sealed unsafe partial class EpollLoop : ICheckLoop, IWatchLoop
 {
     private const int MaxEvents = 256;
 
@@ -34,6 +35,7 @@ internal sealed unsafe partial class EpollLoop : ICheckLoop
     private readonly int _maxConnectsPerIteration;
     private readonly int _epollFd;
     private readonly WakeSignal _wake;
+    private readonly LoopWatches _watches;
     private readonly Thread _thread;
     private readonly TaskCompletionSource _stopped = new(TaskCreationOptions.RunContinuationsAsynchronously);
     private volatile bool _stopping;
@@ -75,8 +77,12 @@ internal sealed unsafe partial class EpollLoop : ICheckLoop
             throw new EngineStartException("epoll_ctl(eventfd)", errno);
         }
 
+        _watches = new LoopWatches(this, accounting, _wake, _stopped.Task);
         _thread = new Thread(Run) { IsBackground = true, Name = $"TcpShaker epoll loop {index}" };
     }
+
+    /// <summary>The watches this loop runs.</summary>
+    internal LoopWatches Watches => _watches;
 
     /// <summary>Completes when the loop thread has exited and every check it held has completed.</summary>
     internal Task Stopped => _stopped.Task;
@@ -152,12 +158,12 @@ internal sealed unsafe partial class EpollLoop : ICheckLoop
                 }
 
                 ProcessCancellations();
-                ProcessWatchCommands(now);
+                _watches.ProcessCommands(now);
                 ExpireDeadlines(Stopwatch.GetTimestamp());
                 CloseExpiredSockets();
 
                 // Watches are due at a time; callers' checks wait in order. Neither may take the whole batch.
-                int watchChecks = StartDueWatchChecks(Stopwatch.GetTimestamp(), _maxConnectsPerIteration);
+                int watchChecks = _watches.StartDue(Stopwatch.GetTimestamp(), _maxConnectsPerIteration);
                 StartQueuedChecks(Math.Max(_maxConnectsPerIteration - watchChecks, _maxConnectsPerIteration / 2));
                 RunLoopActions();
             }

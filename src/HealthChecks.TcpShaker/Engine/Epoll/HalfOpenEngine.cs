@@ -4,11 +4,12 @@ using HealthChecks.TcpShaker.Diagnostics;
 namespace HealthChecks.TcpShaker.Engine.Epoll;
 
 /// <summary>The half-open engine (Linux): one or more <see cref="EpollLoop"/>s, fed round-robin.</summary>
-internal sealed class HalfOpenEngine : ICheckEngine
+internal sealed class HalfOpenEngine : IWatchEngine
 {
     private readonly EpollLoop[] _loops;
     private readonly OperationPool _pool = new();
     private readonly CheckAccounting _accounting;
+    private readonly LoopWatches[] _loopWatches;
     private uint _next;
 
     /// <exception cref="EngineStartException">A loop could not be set up; the loops already made are stopped.</exception>
@@ -35,6 +36,7 @@ internal sealed class HalfOpenEngine : ICheckEngine
             }
         }
 
+        _loopWatches = _loops.Select(l => l.Watches).ToArray();
         foreach (EpollLoop loop in _loops)
         {
             loop.Start();
@@ -44,6 +46,8 @@ internal sealed class HalfOpenEngine : ICheckEngine
     public TcpShakerMode Mode => TcpShakerMode.HalfOpen;
 
     internal IReadOnlyList<EpollLoop> Loops => _loops;
+
+    public IReadOnlyList<LoopWatches> LoopWatches => _loopWatches;
 
     /// <summary>Once every loop thread runs: 0, or the first errno that refused a raised priority.</summary>
     internal async Task<int> PriorityRaisedAsync()

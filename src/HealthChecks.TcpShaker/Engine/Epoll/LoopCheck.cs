@@ -3,7 +3,7 @@ using System.Net;
 namespace HealthChecks.TcpShaker.Engine.Epoll;
 
 /// <summary>
-/// A check an <see cref="EpollLoop"/> holds in its in-flight table: a caller's pooled
+/// A check a loop (<see cref="EpollLoop"/> or the raw SYN loop) holds in its in-flight table: a caller's pooled
 /// <see cref="CheckOperation"/>, or a watch's preallocated <see cref="WatchProbe"/>. The loop
 /// thread completes it exactly once per start.
 /// </summary>
@@ -18,7 +18,7 @@ internal abstract class LoopCheck
     /// <summary>When the check times out, in <see cref="System.Diagnostics.Stopwatch"/> ticks.</summary>
     internal long Deadline { get; private protected set; }
 
-    /// <summary>The in-flight slot while the loop has a socket open for this check, else -1. Loop thread only.</summary>
+    /// <summary>The in-flight slot while the loop holds this check (a socket, or a raw SYN's source port), else -1. Loop thread only.</summary>
     internal int Slot { get; set; } = -1;
 
     /// <summary>Delivers the result. Loop thread.</summary>

@@ -26,8 +26,8 @@ internal sealed class WatchProbe : LoopCheck
 
     internal IHealthChangeSink Sink { get; }
 
-    /// <summary>The loop that runs it; set when the loop takes it.</summary>
-    internal EpollLoop? Loop { get; set; }
+    /// <summary>The watches of the loop that runs it (half-open or raw SYN); set when it is added there.</summary>
+    internal LoopWatches? Watches { get; set; }
 
     /// <summary>When the next check is due, in <see cref="Stopwatch"/> ticks. Loop thread.</summary>
     internal long Due { get; set; }
@@ -58,7 +58,7 @@ internal sealed class WatchProbe : LoopCheck
         }
 
         Due = Watch.ScheduleNext(Stopwatch.GetTimestamp());
-        Loop!.Reschedule(this);
+        Watches!.Reschedule(this);
     }
 
     internal override void Abandon(Exception? exception)

@@ -8,7 +8,7 @@ namespace HealthChecks.TcpShaker.Engine.RawSyn;
 /// The raw SYN engine (Linux, CAP_NET_RAW): one <see cref="RawSynLoop"/>. One loop is enough for the
 /// rates this technique reaches, so <see cref="TcpShakerOptions.LoopCount"/> applies to the socket modes only.
 /// </summary>
-internal sealed class RawSynEngine : ICheckEngine
+internal sealed class RawSynEngine : IWatchEngine
 {
     private readonly RawSynLoop _loop;
     private readonly OperationPool _pool = new();
@@ -19,12 +19,15 @@ internal sealed class RawSynEngine : ICheckEngine
     {
         _accounting = new CheckAccounting(options.MaxChecksInFlight, TcpShakerMode.RawSyn, metrics);
         _loop = new RawSynLoop(options.MaxConnectsPerIteration, metrics, _accounting);
+        LoopWatches = [_loop.Watches];
         _loop.Start();
     }
 
     public TcpShakerMode Mode => TcpShakerMode.RawSyn;
 
     internal RawSynLoop Loop => _loop;
+
+    public IReadOnlyList<LoopWatches> LoopWatches { get; }
 
     public Task<Exception?> FirstFault => _loop.Stopped.ContinueWith(_ => _loop.Fault, TaskScheduler.Default);
 

@@ -43,9 +43,10 @@ internal sealed unsafe partial class RawSynLoop
         internal int Sends;
     }
 
-    private void StartQueuedChecks()
+    /// <summary>Starts callers' checks from the channel, at most <paramref name="budget"/>.</summary>
+    private void StartQueuedChecks(int budget)
     {
-        for (int started = 0; started < _maxStartsPerIteration && _requests.Reader.TryRead(out CheckOperation? operation); started++)
+        for (int started = 0; started < budget && _requests.Reader.TryRead(out CheckOperation? operation); started++)
         {
             if (operation.IsCancellationRequested)
             {
@@ -57,18 +58,22 @@ internal sealed unsafe partial class RawSynLoop
         }
     }
 
-    private void StartCheck(CheckOperation operation)
+    void IWatchLoop.StartWatchCheck(LoopCheck check) => StartCheck(check);
+
+    void IWatchLoop.AbandonInFlight(int slot) => _accounting.Abandon(Release(slot), null);
+
+    private void StartCheck(LoopCheck check)
     {
         long now = Stopwatch.GetTimestamp();
-        IPAddress address = operation.EndPoint.Address;
+        IPAddress address = check.EndPoint.Address;
         Span<byte> bytes = stackalloc byte[16];
         address.TryWriteBytes(bytes, out _);
-        RawSlot raw = new() { TargetPort = (ushort)operation.EndPoint.Port, FinalDeadline = operation.Deadline };
+        RawSlot raw = new() { TargetPort = (ushort)check.EndPoint.Port, FinalDeadline = check.Deadline };
         if (address.AddressFamily == AddressFamily.InterNetworkV6 && !address.IsIPv4MappedToIPv6)
         {
             if (_tcp6 < 0)
             {
-                _accounting.Finish(operation, _tcp6Errno, now);
+                _accounting.Finish(check, _tcp6Errno, now);
                 return;
             }
 
@@ -82,7 +87,7 @@ internal sealed unsafe partial class RawSynLoop
             int routeErrno = _sources.TryGet(raw.Target4, raw.TargetPort, now, out raw.Source4);
             if (routeErrno != 0)
             {
-                _accounting.Finish(operation, routeErrno, now);
+                _accounting.Finish(check, routeErrno, now);
                 return;
             }
         }
@@ -91,7 +96,7 @@ internal sealed unsafe partial class RawSynLoop
         int errno = _ports.TryTake(_holding, loopbackLanes, out int lane, out raw.SourcePort, out bool rangeChanged);
         if (errno != 0)
         {
-            _accounting.Finish(operation, errno, now);
+            _accounting.Finish(check, errno, now);
             return;
         }
 
@@ -112,7 +117,7 @@ internal sealed unsafe partial class RawSynLoop
             AttachTcpFilters(_ports.Lowest, _ports.Highest);
         }
 
-        int slot = _inFlight.Add(-1, operation); // no socket: the fd field stays -1
+        int slot = _inFlight.Add(-1, check); // no socket: the fd field stays -1
         if (slot >= _slots.Length)
         {
             Array.Resize(ref _slots, _inFlight.Capacity);
@@ -123,7 +128,7 @@ internal sealed unsafe partial class RawSynLoop
         _slots[slot] = raw;
         _sourceSlot[(lane << 16) | raw.SourcePort] = slot;
         _holding++;
-        operation.Slot = slot;
+        check.Slot = slot;
         _inFlight[slot].Deadline = Math.Min(now + Ticks(InitialRetransmission), raw.FinalDeadline);
         _deadlines.Add(slot);
         QueueSyn(slot);
@@ -218,8 +223,8 @@ internal sealed unsafe partial class RawSynLoop
             ref RawSlot raw = ref _slots[slot];
             if (raw.FinalDeadline <= now)
             {
-                CheckOperation operation = Release(slot);
-                _accounting.Complete(operation, CheckErrors.DeadlineReached(operation.EndPoint, Stopwatch.GetElapsedTime(operation.RequestedAt, now)));
+                LoopCheck check = Release(slot);
+                _accounting.Complete(check, CheckErrors.DeadlineReached(check.EndPoint, Stopwatch.GetElapsedTime(check.RequestedAt, now)));
                 continue;
             }
 
@@ -253,16 +258,16 @@ internal sealed unsafe partial class RawSynLoop
     }
 
     /// <summary>Takes a check out of the table and the deadline heap, and gives its source back.</summary>
-    private CheckOperation Release(int slot)
+    private LoopCheck Release(int slot)
     {
         ref RawSlot raw = ref _slots[slot];
         _sourceSlot[(raw.Lane << 16) | raw.SourcePort] = -1;
         _ports.Return(raw.Lane, raw.SourcePort);
         _holding--;
         _deadlines.Remove(slot);
-        var operation = (CheckOperation)_inFlight.Remove(slot);
-        operation.Slot = -1;
-        return operation;
+        LoopCheck check = _inFlight.Remove(slot);
+        check.Slot = -1;
+        return check;
     }
 
     private static int[] NewSourceSlots(int lanes)

@@ -18,6 +18,9 @@ internal sealed unsafe partial class RawSynLoop
     /// <summary>Source ports reserved now, and the lowest and highest of them. Loop thread.</summary>
     internal (int Count, int Lowest, int Highest) ReservedPorts => (_ports.Count, _ports.Lowest, _ports.Highest);
 
+    /// <summary>Checks in flight now, each holding a source port (a removed watch's check gives its back at once). Loop thread.</summary>
+    internal int ChecksInFlight => _holding;
+
     /// <summary>Address lanes in use: 1, plus the loopback lanes added when the reserved ports ran out. Loop thread.</summary>
     internal int SourceLanes => _ports.LaneCount;
 
@@ -61,6 +64,8 @@ internal sealed unsafe partial class RawSynLoop
             while (_loopActions.TryDequeue(out _))
             {
             }
+
+            _watches.Drop();
 
             _ports.Dispose();
             foreach (int fd in (ReadOnlySpan<int>)[_tcp4, _tcp6, _icmp4, _icmp6])

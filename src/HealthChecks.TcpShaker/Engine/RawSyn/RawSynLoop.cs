@@ -20,10 +20,10 @@ namespace HealthChecks.TcpShaker.Engine.RawSyn;
 /// Split by concern: this file holds the sockets, the iteration and the entry points other threads
 /// call; <c>RawSynLoop.Checks.cs</c> a check's life (port, SYN, retransmission, deadline, cancellation);
 /// <c>RawSynLoop.Replies.cs</c> the reading and matching of SYN-ACK, RST and ICMP;
-/// <c>RawSynLoop.Shutdown.cs</c> the exit and what tests reach into.
+/// <c>RawSynLoop.Shutdown.cs</c> the exit and what tests reach into; <see cref="LoopWatches"/> the watches it runs.
 /// </remarks>
 [System.Diagnostics.CodeAnalysis.SuppressMessage("Design", "CA1001", Justification = "The loop thread releases its buffers, ports and sockets in Shutdown when it exits; Stop() is the loop's dispose.")]
-internal sealed unsafe partial class RawSynLoop : ICheckLoop
+internal sealed unsafe partial class RawSynLoop : ICheckLoop, IWatchLoop
 {
     private const int MaxEvents = 8;
     private const ulong WakeToken = 0;
@@ -45,6 +45,7 @@ internal sealed unsafe partial class RawSynLoop : ICheckLoop
     private readonly ulong _key;
     private readonly int _epollFd;
     private readonly WakeSignal _wake;
+    private readonly LoopWatches _watches;
     private readonly Thread _thread;
     private readonly TaskCompletionSource _stopped = new(TaskCreationOptions.RunContinuationsAsynchronously);
 
@@ -119,11 +120,15 @@ internal sealed unsafe partial class RawSynLoop : ICheckLoop
         _sendV4 = new PacketBatch(Math.Clamp(maxStartsPerIteration, 16, 1024), SynPacket.Length);
         _sendV6 = new PacketBatch(Math.Clamp(maxStartsPerIteration, 16, 1024), SynPacket.Length);
         _receive = new PacketBatch(ReceiveBatch, ReplyBufferSize);
+        _watches = new LoopWatches(this, accounting, _wake, _stopped.Task);
         _thread = new Thread(Run) { IsBackground = true, Name = "TcpShaker raw SYN loop" };
     }
 
     /// <summary>Completes when the loop thread has exited and every check it held has completed.</summary>
     internal Task Stopped => _stopped.Task;
+
+    /// <summary>The watches this loop runs.</summary>
+    internal LoopWatches Watches => _watches;
 
     /// <summary>The exception that killed the loop, if one did.</summary>
     internal Exception? Fault => _fault;
@@ -254,6 +259,7 @@ internal sealed unsafe partial class RawSynLoop : ICheckLoop
             while (!_stopping)
             {
                 int count = Wait(events, WaitTimeout());
+                long now = Stopwatch.GetTimestamp();
                 _wake.Disarm();
                 if (count < 0)
                 {
@@ -289,8 +295,12 @@ internal sealed unsafe partial class RawSynLoop : ICheckLoop
                 }
 
                 ProcessCancellations();
+                _watches.ProcessCommands(now);
                 ExpireAndRetransmit(Stopwatch.GetTimestamp());
-                StartQueuedChecks();
+
+                // Watches are due at a time; callers' checks wait in order. Neither may take the whole batch.
+                int watchChecks = _watches.StartDue(Stopwatch.GetTimestamp(), _maxStartsPerIteration);
+                StartQueuedChecks(Math.Max(_maxStartsPerIteration - watchChecks, _maxStartsPerIteration / 2));
                 FlushSends();
                 RunLoopActions();
             }
@@ -307,7 +317,7 @@ internal sealed unsafe partial class RawSynLoop : ICheckLoop
         }
     }
 
-    /// <summary>Stopwatch ticks until the nearest deadline or retransmission: 0 for at once, -1 for none.</summary>
+    /// <summary>Stopwatch ticks until the nearest deadline, retransmission or due watch: 0 for at once, -1 for none.</summary>
     private long WaitTimeout()
     {
         if (HasImmediateWork())
@@ -322,10 +332,11 @@ internal sealed unsafe partial class RawSynLoop : ICheckLoop
             return 0;
         }
 
-        return _deadlines.Count == 0 ? -1 : Math.Max(0, _deadlines.NearestDeadline - Stopwatch.GetTimestamp());
+        long nearest = Math.Min(_deadlines.Count == 0 ? long.MaxValue : _deadlines.NearestDeadline, _watches.NextWake);
+        return nearest == long.MaxValue ? -1 : Math.Max(0, nearest - Stopwatch.GetTimestamp());
     }
 
-    private bool HasImmediateWork() => _requests.Reader.TryPeek(out _) || !_cancellations.IsEmpty || !_loopActions.IsEmpty;
+    private bool HasImmediateWork() => _requests.Reader.TryPeek(out _) || !_cancellations.IsEmpty || _watches.HasCommands || !_loopActions.IsEmpty;
 
     /// <summary>Waits in epoll for at most <paramref name="ticks"/>, as the half-open loop does.</summary>
     private int Wait(byte* events, long ticks) => EpollWaiter.Wait(_epollFd, events, MaxEvents, ticks);
