@@ -49,18 +49,9 @@ internal sealed unsafe partial class EpollLoop
 
     private void ProcessCancellations()
     {
-        while (_cancellations.TryDequeue(out (CheckOperation Operation, short Version) request))
+        while (_inbox.TryTakeCancellation(out int slot))
         {
-            CheckOperation operation = request.Operation;
-            if (operation.Version != request.Version || operation.Loop != this || operation.Slot < 0)
-            {
-                continue; // already completed, or still queued (then its flag is seen when it is dequeued)
-            }
-
-            int slot = operation.Slot;
-            Libc.Close(_inFlight[slot].Fd);
-            Release(slot);
-            _accounting.Abandon(operation, null);
+            AbandonInFlight(slot);
         }
     }
 }

@@ -13,7 +13,7 @@ internal sealed unsafe partial class EpollLoop
     {
         try
         {
-            _requests.Writer.TryComplete();
+            _inbox.Close();
             for (int slot = 0; slot < _inFlight.Capacity; slot++)
             {
                 if (_inFlight[slot].Check is not null)
@@ -21,11 +21,6 @@ internal sealed unsafe partial class EpollLoop
                     Libc.Close(_inFlight[slot].Fd);
                     _accounting.Abandon(Release(slot), StoppedException());
                 }
-            }
-
-            while (_requests.Reader.TryRead(out CheckOperation? operation))
-            {
-                _accounting.Abandon(operation, StoppedException());
             }
 
             while (_expiredFds.TryDequeue(out int fd))

@@ -9,14 +9,8 @@ internal sealed unsafe partial class EpollLoop
     /// <summary>Starts callers' checks from the channel, at most <paramref name="budget"/>.</summary>
     private void StartQueuedChecks(int budget)
     {
-        for (int started = 0; started < budget && _requests.Reader.TryRead(out CheckOperation? operation); started++)
+        for (int started = 0; started < budget && _inbox.TryTake(out CheckOperation? operation); started++)
         {
-            if (operation.IsCancellationRequested)
-            {
-                _accounting.Abandon(operation, null);
-                continue;
-            }
-
             StartCheck(operation);
         }
     }
@@ -118,7 +112,10 @@ internal sealed unsafe partial class EpollLoop
 
     void IWatchLoop.StartWatchCheck(LoopCheck check) => StartCheck(check);
 
-    void IWatchLoop.AbandonInFlight(int slot)
+    void IWatchLoop.AbandonInFlight(int slot) => AbandonInFlight(slot);
+
+    /// <summary>Ends the check in <paramref name="slot"/> without a result (canceled, or its watch removed), closing its socket.</summary>
+    private void AbandonInFlight(int slot)
     {
         Libc.Close(_inFlight[slot].Fd);
         _accounting.Abandon(Release(slot), null);

@@ -1,7 +1,5 @@
-using System.Collections.Concurrent;
 using System.Diagnostics;
 using System.Runtime.InteropServices;
-using System.Threading.Channels;
 using HealthChecks.TcpShaker.Diagnostics;
 using HealthChecks.TcpShaker.Interop;
 
@@ -17,17 +15,13 @@ namespace HealthChecks.TcpShaker.Engine.Epoll;
 /// Split by concern: this file holds the iteration and the entry points other threads call;
 /// <c>EpollLoop.Wait.cs</c> the sleep and wake-up, <c>EpollLoop.Sockets.cs</c> a check socket's life,
 /// <c>EpollLoop.Deadlines.cs</c> timeouts and cancellations, <c>EpollLoop.Shutdown.cs</c> the exit,
-/// <see cref="LoopWatches"/> the watches it runs,
+/// <see cref="LoopInbox"/> what other threads hand it, <see cref="LoopWatches"/> the watches it runs,
 /// <c>EpollLoop.TestHooks.cs</c> what tests reach into.
 /// </remarks>
 internal sealed unsafe partial class EpollLoop : ICheckLoop, IWatchLoop
 {
     private const int MaxEvents = 256;
 
-    private readonly Channel<CheckOperation> _requests = Channel.CreateUnbounded<CheckOperation>(
-        new UnboundedChannelOptions { SingleReader = true, AllowSynchronousContinuations = false });
-
-    private readonly ConcurrentQueue<(CheckOperation Operation, short Version)> _cancellations = new();
     private readonly InFlightTable _inFlight = new(256);
     private readonly DeadlineHeap _deadlines;
     private readonly TcpShakerMetrics _metrics;
@@ -36,9 +30,10 @@ internal sealed unsafe partial class EpollLoop : ICheckLoop, IWatchLoop
     private readonly int _epollFd;
     private readonly WakeSignal _wake;
     private readonly LoopWatches _watches;
+    private readonly LoopInbox _inbox;
+    private readonly Func<bool> _hasLoopWork;
     private readonly Thread _thread;
     private readonly TaskCompletionSource _stopped = new(TaskCreationOptions.RunContinuationsAsynchronously);
-    private volatile bool _stopping;
     private readonly bool _raisePriority;
     private readonly TaskCompletionSource<int> _priority = new(TaskCreationOptions.RunContinuationsAsynchronously);
     private volatile Exception? _fault;
@@ -78,6 +73,8 @@ internal sealed unsafe partial class EpollLoop : ICheckLoop, IWatchLoop
         }
 
         _watches = new LoopWatches(this, accounting, _wake, _stopped.Task);
+        _inbox = new LoopInbox(this, _wake, accounting, StoppedException);
+        _hasLoopWork = HasLoopWork;
         _thread = new Thread(Run) { IsBackground = true, Name = $"TcpShaker epoll loop {index}" };
     }
 
@@ -96,31 +93,13 @@ internal sealed unsafe partial class EpollLoop : ICheckLoop, IWatchLoop
     internal void Start() => _thread.UnsafeStart();
 
     /// <summary>Queues a check. Any thread.</summary>
-    internal void Enqueue(CheckOperation operation)
-    {
-        if (!_requests.Writer.TryWrite(operation))
-        {
-            _accounting.Abandon(operation, StoppedException());
-            return;
-        }
-
-        _wake.Signal();
-    }
+    internal void Enqueue(CheckOperation operation) => _inbox.Enqueue(operation);
 
     /// <summary>Asks the loop to cancel a check. Any thread (the token's callback).</summary>
-    public void RequestCancellation(CheckOperation operation, short version)
-    {
-        _cancellations.Enqueue((operation, version));
-        _wake.Signal();
-    }
+    public void RequestCancellation(CheckOperation operation, short version) => _inbox.RequestCancellation(operation, version);
 
     /// <summary>Asks the loop to exit; <see cref="Stopped"/> completes when it has. Any thread.</summary>
-    internal void Stop()
-    {
-        _stopping = true;
-        _wake.Arm();
-        _wake.Signal();
-    }
+    internal void Stop() => _inbox.Stop();
 
     private void Run()
     {
@@ -128,7 +107,7 @@ internal sealed unsafe partial class EpollLoop : ICheckLoop, IWatchLoop
         byte* events = (byte*)NativeMemory.Alloc((nuint)(MaxEvents * EpollEvent.Size));
         try
         {
-            while (!_stopping)
+            while (!_inbox.Stopping)
             {
                 int count = Wait(events, WaitTimeout());
                 long now = Stopwatch.GetTimestamp();

@@ -46,21 +46,18 @@ internal sealed unsafe partial class RawSynLoop
     /// <summary>Starts callers' checks from the channel, at most <paramref name="budget"/>.</summary>
     private void StartQueuedChecks(int budget)
     {
-        for (int started = 0; started < budget && _requests.Reader.TryRead(out CheckOperation? operation); started++)
+        for (int started = 0; started < budget && _inbox.TryTake(out CheckOperation? operation); started++)
         {
-            if (operation.IsCancellationRequested)
-            {
-                _accounting.Abandon(operation, null);
-                continue;
-            }
-
             StartCheck(operation);
         }
     }
 
     void IWatchLoop.StartWatchCheck(LoopCheck check) => StartCheck(check);
 
-    void IWatchLoop.AbandonInFlight(int slot) => _accounting.Abandon(Release(slot), null);
+    void IWatchLoop.AbandonInFlight(int slot) => AbandonInFlight(slot);
+
+    /// <summary>Ends the check in <paramref name="slot"/> without a result (canceled, or its watch removed), giving its source back.</summary>
+    private void AbandonInFlight(int slot) => _accounting.Abandon(Release(slot), null);
 
     private void StartCheck(LoopCheck check)
     {
@@ -245,15 +242,9 @@ internal sealed unsafe partial class RawSynLoop
 
     private void ProcessCancellations()
     {
-        while (_cancellations.TryDequeue(out (CheckOperation Operation, short Version) request))
+        while (_inbox.TryTakeCancellation(out int slot))
         {
-            CheckOperation operation = request.Operation;
-            if (operation.Version != request.Version || operation.Loop != this || operation.Slot < 0)
-            {
-                continue; // already completed, or still queued (then its flag is seen when it is dequeued)
-            }
-
-            _accounting.Abandon(Release(operation.Slot), null);
+            AbandonInFlight(slot);
         }
     }
 

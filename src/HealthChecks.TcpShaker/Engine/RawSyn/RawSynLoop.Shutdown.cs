@@ -47,18 +47,13 @@ internal sealed unsafe partial class RawSynLoop
     {
         try
         {
-            _requests.Writer.TryComplete();
+            _inbox.Close();
             for (int slot = 0; slot < _inFlight.Capacity; slot++)
             {
                 if (_inFlight[slot].Check is not null)
                 {
                     _accounting.Abandon(Release(slot), StoppedException());
                 }
-            }
-
-            while (_requests.Reader.TryRead(out CheckOperation? operation))
-            {
-                _accounting.Abandon(operation, StoppedException());
             }
 
             while (_loopActions.TryDequeue(out _))

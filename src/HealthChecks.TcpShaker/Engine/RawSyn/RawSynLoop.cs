@@ -1,8 +1,6 @@
-using System.Collections.Concurrent;
 using System.Diagnostics;
 using System.Runtime.InteropServices;
 using System.Security.Cryptography;
-using System.Threading.Channels;
 using HealthChecks.TcpShaker.Diagnostics;
 using HealthChecks.TcpShaker.Engine.Epoll;
 using HealthChecks.TcpShaker.Interop;
@@ -20,7 +18,8 @@ namespace HealthChecks.TcpShaker.Engine.RawSyn;
 /// Split by concern: this file holds the sockets, the iteration and the entry points other threads
 /// call; <c>RawSynLoop.Checks.cs</c> a check's life (port, SYN, retransmission, deadline, cancellation);
 /// <c>RawSynLoop.Replies.cs</c> the reading and matching of SYN-ACK, RST and ICMP;
-/// <c>RawSynLoop.Shutdown.cs</c> the exit and what tests reach into; <see cref="LoopWatches"/> the watches it runs.
+/// <c>RawSynLoop.Shutdown.cs</c> the exit and what tests reach into; <see cref="LoopInbox"/> what other threads
+/// hand it; <see cref="LoopWatches"/> the watches it runs.
 /// </remarks>
 [System.Diagnostics.CodeAnalysis.SuppressMessage("Design", "CA1001", Justification = "The loop thread releases its buffers, ports and sockets in Shutdown when it exits; Stop() is the loop's dispose.")]
 internal sealed unsafe partial class RawSynLoop : ICheckLoop, IWatchLoop
@@ -35,10 +34,6 @@ internal sealed unsafe partial class RawSynLoop : ICheckLoop, IWatchLoop
     /// <summary>Receive buffer asked for each raw socket: a starved loop's replies wait here (a small one drops them and makes false timeouts).</summary>
     internal const int ReceiveBufferBytes = 32 << 20;
 
-    private readonly Channel<CheckOperation> _requests = Channel.CreateUnbounded<CheckOperation>(
-        new UnboundedChannelOptions { SingleReader = true, AllowSynchronousContinuations = false });
-
-    private readonly ConcurrentQueue<(CheckOperation Operation, short Version)> _cancellations = new();
     private readonly TcpShakerMetrics _metrics;
     private readonly CheckAccounting _accounting;
     private readonly int _maxStartsPerIteration;
@@ -46,6 +41,8 @@ internal sealed unsafe partial class RawSynLoop : ICheckLoop, IWatchLoop
     private readonly int _epollFd;
     private readonly WakeSignal _wake;
     private readonly LoopWatches _watches;
+    private readonly LoopInbox _inbox;
+    private readonly Func<bool> _hasLoopWork;
     private readonly Thread _thread;
     private readonly TaskCompletionSource _stopped = new(TaskCreationOptions.RunContinuationsAsynchronously);
 
@@ -56,7 +53,6 @@ internal sealed unsafe partial class RawSynLoop : ICheckLoop, IWatchLoop
     private readonly int _icmp6;
     private readonly int _tcp6Errno;
 
-    private volatile bool _stopping;
     private volatile Exception? _fault;
 
     /// <exception cref="EngineStartException">No raw IPv4 socket (EPERM without CAP_NET_RAW), no epoll or eventfd.</exception>
@@ -121,6 +117,8 @@ internal sealed unsafe partial class RawSynLoop : ICheckLoop, IWatchLoop
         _sendV6 = new PacketBatch(Math.Clamp(maxStartsPerIteration, 16, 1024), SynPacket.Length);
         _receive = new PacketBatch(ReceiveBatch, ReplyBufferSize);
         _watches = new LoopWatches(this, accounting, _wake, _stopped.Task);
+        _inbox = new LoopInbox(this, _wake, accounting, StoppedException);
+        _hasLoopWork = HasLoopWork;
         _thread = new Thread(Run) { IsBackground = true, Name = "TcpShaker raw SYN loop" };
     }
 
@@ -136,31 +134,13 @@ internal sealed unsafe partial class RawSynLoop : ICheckLoop, IWatchLoop
     internal void Start() => _thread.UnsafeStart();
 
     /// <summary>Queues a check. Any thread.</summary>
-    internal void Enqueue(CheckOperation operation)
-    {
-        if (!_requests.Writer.TryWrite(operation))
-        {
-            _accounting.Abandon(operation, StoppedException());
-            return;
-        }
-
-        _wake.Signal();
-    }
+    internal void Enqueue(CheckOperation operation) => _inbox.Enqueue(operation);
 
     /// <summary>Asks the loop to cancel a check. Any thread (the token's callback).</summary>
-    public void RequestCancellation(CheckOperation operation, short version)
-    {
-        _cancellations.Enqueue((operation, version));
-        _wake.Signal();
-    }
+    public void RequestCancellation(CheckOperation operation, short version) => _inbox.RequestCancellation(operation, version);
 
     /// <summary>Asks the loop to exit; <see cref="Stopped"/> completes when it has. Any thread.</summary>
-    internal void Stop()
-    {
-        _stopping = true;
-        _wake.Arm();
-        _wake.Signal();
-    }
+    internal void Stop() => _inbox.Stop();
 
     private static int OpenRaw(int family, int protocol, List<int> opened, out int errno)
     {
@@ -256,7 +236,7 @@ internal sealed unsafe partial class RawSynLoop : ICheckLoop, IWatchLoop
         byte* events = (byte*)NativeMemory.Alloc((nuint)(MaxEvents * EpollEvent.Size));
         try
         {
-            while (!_stopping)
+            while (!_inbox.Stopping)
             {
                 int count = Wait(events, WaitTimeout());
                 long now = Stopwatch.GetTimestamp();
@@ -320,15 +300,8 @@ internal sealed unsafe partial class RawSynLoop : ICheckLoop, IWatchLoop
     /// <summary>Stopwatch ticks until the nearest deadline, retransmission or due watch: 0 for at once, -1 for none.</summary>
     private long WaitTimeout()
     {
-        if (HasImmediateWork())
+        if (!_inbox.TryPrepareToSleep(_hasLoopWork))
         {
-            return 0;
-        }
-
-        _wake.Arm();
-        if (HasImmediateWork() || _stopping)
-        {
-            _wake.Disarm();
             return 0;
         }
 
@@ -336,7 +309,8 @@ internal sealed unsafe partial class RawSynLoop : ICheckLoop, IWatchLoop
         return nearest == long.MaxValue ? -1 : Math.Max(0, nearest - Stopwatch.GetTimestamp());
     }
 
-    private bool HasImmediateWork() => _requests.Reader.TryPeek(out _) || !_cancellations.IsEmpty || _watches.HasCommands || !_loopActions.IsEmpty;
+    /// <summary>Work of the loop's own that waits for it beside the inbox's.</summary>
+    private bool HasLoopWork() => _watches.HasCommands || !_loopActions.IsEmpty;
 
     /// <summary>Waits in epoll for at most <paramref name="ticks"/>, as the half-open loop does.</summary>
     private int Wait(byte* events, long ticks) => EpollWaiter.Wait(_epollFd, events, MaxEvents, ticks);
