@@ -24,5 +24,5 @@ internal sealed unsafe partial class EpollLoop
     /// <summary>Work of the loop's own that waits for it beside the inbox's.</summary>
     private bool HasLoopWork() => _watches.HasCommands || HasLoopActions || _expiredFds.Count > 0;
 
-    private int Wait(byte* events, long ticks) => EpollWaiter.Wait(_epollFd, events, MaxEvents, ticks);
+    private int Wait(byte* events, long ticks) => EpollWaiter.WaitForEvents(_epollFd, events, MaxEvents, ticks);
 }

@@ -112,16 +112,6 @@ internal sealed unsafe partial class EpollLoop : ICheckLoop, IWatchLoop
                 int count = Wait(events, WaitTimeout());
                 long now = Stopwatch.GetTimestamp();
                 _wake.Disarm();
-                if (count < 0)
-                {
-                    int errno = Libc.LastErrno;
-                    if (errno == Errno.EINTR)
-                    {
-                        continue;
-                    }
-
-                    throw new InvalidOperationException($"epoll_wait failed with errno {errno}.");
-                }
 
                 for (int i = 0; i < count; i++)
                 {

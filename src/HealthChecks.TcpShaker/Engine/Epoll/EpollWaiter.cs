@@ -13,9 +13,22 @@ internal static unsafe class EpollWaiter
 {
     private static bool s_precise = Environment.Is64BitProcess;
 
-    /// <summary>Waits for at most <paramref name="ticks"/> (0: poll, -1: until an event).</summary>
-    /// <returns>The number of events, or -1 with errno set.</returns>
-    internal static int Wait(int epollFd, byte* events, int maxEvents, long ticks)
+    /// <summary>Waits for at most <paramref name="ticks"/> (0: poll, -1: until an event); a signal that interrupts the wait ends it with no event.</summary>
+    /// <returns>The number of events.</returns>
+    /// <exception cref="InvalidOperationException">epoll failed otherwise (a bad descriptor: the loop's own bug).</exception>
+    internal static int WaitForEvents(int epollFd, byte* events, int maxEvents, long ticks)
+    {
+        int count = Wait(epollFd, events, maxEvents, ticks);
+        if (count >= 0)
+        {
+            return count;
+        }
+
+        int errno = Libc.LastErrno;
+        return errno == Errno.EINTR ? 0 : throw new InvalidOperationException($"epoll_wait failed with errno {errno}.");
+    }
+
+    private static int Wait(int epollFd, byte* events, int maxEvents, long ticks)
     {
         if (s_precise && ticks != 0)
         {

@@ -241,16 +241,6 @@ internal sealed unsafe partial class RawSynLoop : ICheckLoop, IWatchLoop
                 int count = Wait(events, WaitTimeout());
                 long now = Stopwatch.GetTimestamp();
                 _wake.Disarm();
-                if (count < 0)
-                {
-                    int errno = Libc.LastErrno;
-                    if (errno == Errno.EINTR)
-                    {
-                        continue;
-                    }
-
-                    throw new InvalidOperationException($"epoll_wait failed with errno {errno}.");
-                }
 
                 for (int i = 0; i < count; i++)
                 {
@@ -313,5 +303,5 @@ internal sealed unsafe partial class RawSynLoop : ICheckLoop, IWatchLoop
     private bool HasLoopWork() => _watches.HasCommands || !_loopActions.IsEmpty;
 
     /// <summary>Waits in epoll for at most <paramref name="ticks"/>, as the half-open loop does.</summary>
-    private int Wait(byte* events, long ticks) => EpollWaiter.Wait(_epollFd, events, MaxEvents, ticks);
+    private int Wait(byte* events, long ticks) => EpollWaiter.WaitForEvents(_epollFd, events, MaxEvents, ticks);
 }
