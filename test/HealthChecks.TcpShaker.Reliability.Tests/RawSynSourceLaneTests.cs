@@ -30,12 +30,8 @@ public sealed class RawSynSourceLaneTests
         string? prlimit = Sh.Which("prlimit");
         Assert.SkipWhen(prlimit is null, "'prlimit' (util-linux) is not installed");
         using var ns = NetNamespace.Create();
-        (int code, string stdout, string stderr) = ns.TryExec(TimeSpan.FromMinutes(2), prlimit!, $"--nofile={FdLimit}", "env",
-            $"{ChildVariable}=1", Environment.ProcessPath!, "-method", $"{typeof(RawSynSourceLaneTests).FullName}.{test}");
-
-        TestContext.Current.TestOutputHelper?.WriteLine(stdout);
-        Assert.True(code == 0, $"child exited with {code}: {stdout} {stderr}");
-        Assert.Contains("Total: 1, Errors: 0, Failed: 0, Skipped: 0", stdout, StringComparison.Ordinal);
+        string[] child = ChildTest.Command(typeof(RawSynSourceLaneTests), test, ChildVariable, "1");
+        ChildTest.AssertPassed(ns.TryExec(TimeSpan.FromMinutes(2), prlimit!, [$"--nofile={FdLimit}", .. child]));
     }
 
     [Fact]

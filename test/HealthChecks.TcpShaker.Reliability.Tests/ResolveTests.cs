@@ -21,15 +21,9 @@ public sealed class ResolveTests
     {
         Namespaces.SkipUnlessAvailable();
         using var ns = NetNamespace.Create(veth: false);
-        string self = Environment.ProcessPath!;
+        string[] child = ChildTest.Command(typeof(ResolveTests), nameof(Child_resolves_an_unresolvable_name), ChildVariable, "resolve");
 
-        (int code, string stdout, string stderr) = Sh.TryRun(TimeSpan.FromMinutes(1), "ip",
-            "netns", "exec", ns.Name, "env", $"{ChildVariable}=resolve", self,
-            "-method", $"{typeof(ResolveTests).FullName}.{nameof(Child_resolves_an_unresolvable_name)}");
-
-        TestContext.Current.TestOutputHelper?.WriteLine(stdout);
-        Assert.True(code == 0, $"child exited with {code}: {stdout} {stderr}");
-        Assert.Contains("Total: 1, Errors: 0, Failed: 0, Skipped: 0", stdout, StringComparison.Ordinal);
+        ChildTest.AssertPassed(ns.TryExec(TimeSpan.FromMinutes(1), child[0], child[1..]));
     }
 
     /// <summary>Runs only as the child of the test above, inside the namespace.</summary>

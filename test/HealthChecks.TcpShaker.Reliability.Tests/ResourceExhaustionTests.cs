@@ -29,12 +29,8 @@ public sealed class ResourceExhaustionTests
     private static void RunChild(string test)
     {
         Assert.SkipUnless(OperatingSystem.IsLinux(), "RLIMIT_NOFILE, epoll and /proc/self/fd are Linux");
-        (int code, string stdout, string stderr) = Sh.TryRun(TimeSpan.FromMinutes(2), "env",
-            $"{ChildVariable}=1", Environment.ProcessPath!, "-method", $"{typeof(ResourceExhaustionTests).FullName}.{test}");
-
-        TestContext.Current.TestOutputHelper?.WriteLine(stdout);
-        Assert.True(code == 0, $"child exited with {code}: {stdout} {stderr}");
-        Assert.Contains("Total: 1, Errors: 0, Failed: 0, Skipped: 0", stdout, StringComparison.Ordinal);
+        string[] child = ChildTest.Command(typeof(ResourceExhaustionTests), test, ChildVariable, "1");
+        ChildTest.AssertPassed(Sh.TryRun(TimeSpan.FromMinutes(2), child[0], child[1..]));
     }
 
     private static void SkipUnlessChild() =>
