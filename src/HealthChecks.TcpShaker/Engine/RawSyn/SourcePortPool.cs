@@ -34,8 +34,7 @@ internal sealed unsafe class SourcePortPool : IDisposable
 
     private readonly Queue<FreeSource> _free = new();     // lane 0
     private readonly Queue<FreeSource> _laneFree = new(); // the loopback lanes
-    private readonly List<int> _reservations = [];
-    private readonly List<ushort> _reservedPorts = [];
+    private readonly List<(int Fd, ushort Port)> _reservations = [];
     private readonly int _rangeLow;
     private readonly int _rangeHigh;
     private readonly bool _dualStack;
@@ -117,7 +116,7 @@ internal sealed unsafe class SourcePortPool : IDisposable
 
         if (loopbackLanes)
         {
-            if (!mayGrow && FreeCount <= inFlight && LaneCount <= MaxLoopbackLanes && _reservedPorts.Count > 0)
+            if (!mayGrow && FreeCount <= inFlight && LaneCount <= MaxLoopbackLanes && _reservations.Count > 0)
             {
                 AddLane();
             }
@@ -149,7 +148,7 @@ internal sealed unsafe class SourcePortPool : IDisposable
     private void AddLane()
     {
         byte lane = (byte)LaneCount++;
-        foreach (ushort port in _reservedPorts)
+        foreach ((_, ushort port) in _reservations)
         {
             _laneFree.Enqueue(new FreeSource(port, lane, 0));
         }
@@ -194,8 +193,7 @@ internal sealed unsafe class SourcePortPool : IDisposable
                 continue;
             }
 
-            _reservations.Add(fd);
-            _reservedPorts.Add((ushort)port);
+            _reservations.Add((fd, (ushort)port));
             _free.Enqueue(new FreeSource((ushort)port, 0, 0));
             reserved++;
             if (port < Lowest)
@@ -238,13 +236,12 @@ internal sealed unsafe class SourcePortPool : IDisposable
     /// <summary>Releases every reservation (loop thread, at exit).</summary>
     public void Dispose()
     {
-        foreach (int fd in _reservations)
+        foreach ((int fd, _) in _reservations)
         {
             Libc.Close(fd);
         }
 
         _reservations.Clear();
-        _reservedPorts.Clear();
         _free.Clear();
         _laneFree.Clear();
     }
