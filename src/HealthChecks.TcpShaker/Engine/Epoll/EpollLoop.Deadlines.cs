@@ -3,7 +3,7 @@ using HealthChecks.TcpShaker.Interop;
 
 namespace HealthChecks.TcpShaker.Engine.Epoll;
 
-/// <summary>Ending checks the network did not end: deadlines and cancellations.</summary>
+/// <summary>Ending checks the network did not end: deadlines (cancellations come through <see cref="LoopInbox"/>).</summary>
 internal sealed unsafe partial class EpollLoop
 {
     private const int MaxClosesPerIteration = 256;
@@ -44,14 +44,6 @@ internal sealed unsafe partial class EpollLoop
             {
                 return;
             }
-        }
-    }
-
-    private void ProcessCancellations()
-    {
-        while (_inbox.TryTakeCancellation(out int slot))
-        {
-            AbandonInFlight(slot);
         }
     }
 }

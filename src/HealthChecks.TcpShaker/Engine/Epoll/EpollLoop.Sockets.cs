@@ -6,15 +6,6 @@ namespace HealthChecks.TcpShaker.Engine.Epoll;
 /// <summary>A check socket's life: socket, options, connect, register; on its event, SO_ERROR and close.</summary>
 internal sealed unsafe partial class EpollLoop
 {
-    /// <summary>Starts callers' checks from the channel, at most <paramref name="budget"/>.</summary>
-    private void StartQueuedChecks(int budget)
-    {
-        for (int started = 0; started < budget && _inbox.TryTake(out CheckOperation? operation); started++)
-        {
-            StartCheck(operation);
-        }
-    }
-
     private void StartCheck(LoopCheck operation)
     {
         byte* address = stackalloc byte[SocketAddressWriter.MaxSize];
@@ -110,12 +101,10 @@ internal sealed unsafe partial class EpollLoop
         _accounting.Finish(Release(slot), error, closedAt);
     }
 
-    void IWatchLoop.StartWatchCheck(LoopCheck check) => StartCheck(check);
-
-    void IWatchLoop.AbandonInFlight(int slot) => AbandonInFlight(slot);
+    void ICheckLoop.Start(LoopCheck check) => StartCheck(check);
 
     /// <summary>Ends the check in <paramref name="slot"/> without a result (canceled, or its watch removed), closing its socket.</summary>
-    private void AbandonInFlight(int slot)
+    void ICheckLoop.AbandonInFlight(int slot)
     {
         Libc.Close(_inFlight[slot].Fd);
         _accounting.Abandon(Release(slot), null);

@@ -14,11 +14,11 @@ namespace HealthChecks.TcpShaker.Engine.Epoll;
 /// <remarks>
 /// Split by concern: this file holds the iteration and the entry points other threads call;
 /// <c>EpollLoop.Wait.cs</c> the sleep and wake-up, <c>EpollLoop.Sockets.cs</c> a check socket's life,
-/// <c>EpollLoop.Deadlines.cs</c> timeouts and cancellations, <c>EpollLoop.Shutdown.cs</c> the exit,
+/// <c>EpollLoop.Deadlines.cs</c> timeouts, <c>EpollLoop.Shutdown.cs</c> the exit,
 /// <see cref="LoopInbox"/> what other threads hand it, <see cref="LoopWatches"/> the watches it runs,
 /// <c>EpollLoop.TestHooks.cs</c> what tests reach into.
 /// </remarks>
-internal sealed unsafe partial class EpollLoop : ICheckLoop, IWatchLoop
+internal sealed unsafe partial class EpollLoop : ICheckLoop
 {
     private const int MaxEvents = 256;
 
@@ -126,14 +126,12 @@ internal sealed unsafe partial class EpollLoop : ICheckLoop, IWatchLoop
                     }
                 }
 
-                ProcessCancellations();
+                _inbox.ProcessCancellations();
                 _watches.ProcessCommands(now);
                 ExpireDeadlines(Stopwatch.GetTimestamp());
                 CloseExpiredSockets();
 
-                // Watches are due at a time; callers' checks wait in order. Neither may take the whole batch.
-                int watchChecks = _watches.StartDue(Stopwatch.GetTimestamp(), _maxConnectsPerIteration);
-                StartQueuedChecks(Math.Max(_maxConnectsPerIteration - watchChecks, _maxConnectsPerIteration / 2));
+                _inbox.StartChecks(_watches, Stopwatch.GetTimestamp(), _maxConnectsPerIteration);
                 RunLoopActions();
             }
         }

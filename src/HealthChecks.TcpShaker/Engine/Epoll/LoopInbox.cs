@@ -69,8 +69,32 @@ internal sealed class LoopInbox(ICheckLoop owner, WakeSignal wake, CheckAccounti
         return true;
     }
 
-    /// <summary>Takes the next queued check to start; one canceled while it waited is abandoned on the way. Loop thread.</summary>
-    internal bool TryTake([System.Diagnostics.CodeAnalysis.NotNullWhen(true)] out CheckOperation? operation)
+    /// <summary>
+    /// Starts the watches that are due, then callers' queued checks, within one iteration's
+    /// <paramref name="budget"/>: watches are due at a time, callers' checks wait in order, and neither may
+    /// take the whole batch. Loop thread.
+    /// </summary>
+    internal void StartChecks(LoopWatches watches, long now, int budget)
+    {
+        int watchChecks = watches.StartDue(now, budget);
+        int queued = Math.Max(budget - watchChecks, budget / 2);
+        for (int started = 0; started < queued && TryTake(out CheckOperation? operation); started++)
+        {
+            owner.Start(operation);
+        }
+    }
+
+    /// <summary>Ends, without a result, each check this loop still holds whose cancellation was asked for. Loop thread.</summary>
+    internal void ProcessCancellations()
+    {
+        while (TryTakeCancellation(out int slot))
+        {
+            owner.AbandonInFlight(slot);
+        }
+    }
+
+    /// <summary>Takes the next queued check to start; one canceled while it waited is abandoned on the way.</summary>
+    private bool TryTake([System.Diagnostics.CodeAnalysis.NotNullWhen(true)] out CheckOperation? operation)
     {
         while (_requests.Reader.TryRead(out operation))
         {
@@ -87,9 +111,9 @@ internal sealed class LoopInbox(ICheckLoop owner, WakeSignal wake, CheckAccounti
 
     /// <summary>
     /// Takes the next cancellation of a check this loop still holds, and its in-flight slot; a request for a
-    /// check already completed, or still queued (its flag is seen when it is taken), is dropped. Loop thread.
+    /// check already completed, or still queued (its flag is seen when it is taken), is dropped.
     /// </summary>
-    internal bool TryTakeCancellation(out int slot)
+    private bool TryTakeCancellation(out int slot)
     {
         while (_cancellations.TryDequeue(out (CheckOperation Operation, short Version) request))
         {

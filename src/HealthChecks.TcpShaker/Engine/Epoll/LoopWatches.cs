@@ -9,7 +9,7 @@ namespace HealthChecks.TcpShaker.Engine.Epoll;
 /// <see cref="NextWake"/> for its sleep, so one <c>epoll_wait</c> timeout serves the watches and the
 /// loop's own deadlines; the results go straight into each watch's state on the loop thread.
 /// </summary>
-internal sealed class LoopWatches(IWatchLoop loop, CheckAccounting accounting, WakeSignal wake, Task loopStopped)
+internal sealed class LoopWatches(ICheckLoop loop, CheckAccounting accounting, WakeSignal wake, Task loopStopped)
 {
     private static readonly long s_batchTicks = Math.Max(1, Stopwatch.Frequency / 1000);
 
@@ -99,7 +99,7 @@ internal sealed class LoopWatches(IWatchLoop loop, CheckAccounting accounting, W
             }
 
             probe.Begin(now);
-            loop.StartWatchCheck(probe);
+            loop.Start(probe);
         }
 
         if (started > 0)

@@ -43,21 +43,10 @@ internal sealed unsafe partial class RawSynLoop
         internal int Sends;
     }
 
-    /// <summary>Starts callers' checks from the channel, at most <paramref name="budget"/>.</summary>
-    private void StartQueuedChecks(int budget)
-    {
-        for (int started = 0; started < budget && _inbox.TryTake(out CheckOperation? operation); started++)
-        {
-            StartCheck(operation);
-        }
-    }
-
-    void IWatchLoop.StartWatchCheck(LoopCheck check) => StartCheck(check);
-
-    void IWatchLoop.AbandonInFlight(int slot) => AbandonInFlight(slot);
+    void ICheckLoop.Start(LoopCheck check) => StartCheck(check);
 
     /// <summary>Ends the check in <paramref name="slot"/> without a result (canceled, or its watch removed), giving its source back.</summary>
-    private void AbandonInFlight(int slot) => _accounting.Abandon(Release(slot), null);
+    void ICheckLoop.AbandonInFlight(int slot) => _accounting.Abandon(Release(slot), null);
 
     private void StartCheck(LoopCheck check)
     {
@@ -240,13 +229,6 @@ internal sealed unsafe partial class RawSynLoop
         }
     }
 
-    private void ProcessCancellations()
-    {
-        while (_inbox.TryTakeCancellation(out int slot))
-        {
-            AbandonInFlight(slot);
-        }
-    }
 
     /// <summary>Takes a check out of the table and the deadline heap, and gives its source back.</summary>
     private LoopCheck Release(int slot)

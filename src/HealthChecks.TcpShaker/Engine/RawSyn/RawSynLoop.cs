@@ -22,7 +22,7 @@ namespace HealthChecks.TcpShaker.Engine.RawSyn;
 /// hand it; <see cref="LoopWatches"/> the watches it runs.
 /// </remarks>
 [System.Diagnostics.CodeAnalysis.SuppressMessage("Design", "CA1001", Justification = "The loop thread releases its buffers, ports and sockets in Shutdown when it exits; Stop() is the loop's dispose.")]
-internal sealed unsafe partial class RawSynLoop : ICheckLoop, IWatchLoop
+internal sealed unsafe partial class RawSynLoop : ICheckLoop
 {
     private const int MaxEvents = 8;
     private const ulong WakeToken = 0;
@@ -264,13 +264,11 @@ internal sealed unsafe partial class RawSynLoop : ICheckLoop, IWatchLoop
                     }
                 }
 
-                ProcessCancellations();
+                _inbox.ProcessCancellations();
                 _watches.ProcessCommands(now);
                 ExpireAndRetransmit(Stopwatch.GetTimestamp());
 
-                // Watches are due at a time; callers' checks wait in order. Neither may take the whole batch.
-                int watchChecks = _watches.StartDue(Stopwatch.GetTimestamp(), _maxStartsPerIteration);
-                StartQueuedChecks(Math.Max(_maxStartsPerIteration - watchChecks, _maxStartsPerIteration / 2));
+                _inbox.StartChecks(_watches, Stopwatch.GetTimestamp(), _maxStartsPerIteration);
                 FlushSends();
                 RunLoopActions();
             }
