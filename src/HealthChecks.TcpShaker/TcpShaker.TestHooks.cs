@@ -19,6 +19,9 @@ public sealed partial class TcpShaker
         set => _host.ForceRawSynUnavailable = value;
     }
 
+    /// <summary>Test hook: the engine's life (its restart limits and the restarts so far).</summary>
+    internal EngineHost Host => _host;
+
     /// <summary>Test hook: the running engine, once started.</summary>
     internal ICheckEngine? Engine => _host.Engine;
 

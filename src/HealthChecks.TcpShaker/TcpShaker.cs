@@ -80,6 +80,16 @@ public sealed partial class TcpShaker : IAsyncDisposable
         return _host.EnsureStarted();
     }
 
+    /// <summary>The engine that runs after <paramref name="stopped"/> stopped under a watch (the monitor re-attaches its watches there).</summary>
+    internal Task<ICheckEngine> EngineAfterAsync(ICheckEngine stopped)
+    {
+        ObjectDisposedException.ThrowIf(Volatile.Read(ref _disposed) != 0, this);
+        return _host.EngineAfterAsync(stopped);
+    }
+
+    /// <summary>Whether <see cref="DisposeAsync"/> was called.</summary>
+    internal bool IsDisposed => Volatile.Read(ref _disposed) != 0;
+
     /// <summary>Checks whether <paramref name="endpoint"/> accepts TCP connections.</summary>
     /// <param name="endpoint">The address and port.</param>
     /// <param name="timeout">How long to wait for an answer: more than zero, at most <see cref="MaxTimeout"/>.</param>
@@ -87,6 +97,7 @@ public sealed partial class TcpShaker : IAsyncDisposable
     /// <returns>The result; a timeout is a result (<see cref="TcpCheckStatus.Timeout"/>), not an exception.</returns>
     /// <exception cref="OperationCanceledException"><paramref name="cancellationToken"/> was canceled, or the engine stopped first.</exception>
     /// <exception cref="ObjectDisposedException">The engine was disposed.</exception>
+    /// <exception cref="InvalidOperationException">The engine's loop faulted again and again, so it stopped restarting: checks have stopped for good (the message names the last fault).</exception>
     public ValueTask<TcpCheckResult> CheckAsync(IPEndPoint endpoint, TimeSpan timeout, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(endpoint);

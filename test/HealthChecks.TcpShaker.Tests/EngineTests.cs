@@ -339,24 +339,66 @@ public sealed class EngineTests
     }
 
     [Fact]
-    public async Task A_dead_loop_fails_pending_and_new_checks_fast_with_a_clear_error()
+    public async Task A_dead_loop_fails_its_pending_checks_with_a_clear_error_and_the_engine_restarts()
     {
         Assert.SkipUnless(OperatingSystem.IsLinux(), "The epoll engine is Linux only.");
         await using var shaker = new TcpShaker();
         await shaker.StartAsync(Ct);
-        EpollLoop loop = Assert.IsType<HalfOpenEngine>(shaker.Engine).Loops[0];
+        HalfOpenEngine first = Assert.IsType<HalfOpenEngine>(shaker.Engine);
+        EpollLoop loop = first.Loops[0];
         using var silent = new SilentTarget();
+        using var listener = new LoopbackListener();
         ValueTask<TcpCheckResult> pending = shaker.CheckAsync(silent.EndPoint, TimeSpan.FromSeconds(30), Ct);
         await OnLoop(loop, l => l.InFlightTokens().Count);
 
         loop.Post(_ => throw new InvalidOperationException("injected fault"));
         var pendingError = await Assert.ThrowsAsync<InvalidOperationException>(async () => await pending.AsTask().WaitAsync(TimeSpan.FromSeconds(5), Ct));
-        var newError = await Assert.ThrowsAsync<InvalidOperationException>(
-            async () => await shaker.CheckAsync(silent.EndPoint, Timeout, Ct).AsTask().WaitAsync(TimeSpan.FromSeconds(5), Ct));
-
         Assert.Contains("checking loop failed", pendingError.Message, StringComparison.Ordinal);
         Assert.Equal("injected fault", pendingError.InnerException!.Message);
-        Assert.Contains("checking loop failed", newError.Message, StringComparison.Ordinal);
+
+        // Once the host has seen the fault, a check waits for the restarted engine (100 ms back-off) and is answered there.
+        await shaker.EngineAfterAsync(first).WaitAsync(TimeSpan.FromSeconds(10), Ct);
+        TcpCheckResult after = await shaker.CheckAsync(listener.EndPoint, Timeout, Ct).AsTask().WaitAsync(TimeSpan.FromSeconds(10), Ct);
+        Assert.Equal(TcpCheckStatus.Open, after.Status);
+        Assert.NotSame(first, shaker.Engine);
+        Assert.Equal(1, shaker.Host.Restarts);
+        Assert.Equal(0, listener.DrainAcceptQueue());
+    }
+
+    [Fact]
+    public async Task A_loop_that_keeps_faulting_ends_in_a_permanent_error_that_every_check_names()
+    {
+        Assert.SkipUnless(OperatingSystem.IsLinux(), "The epoll engine is Linux only.");
+        await using var shaker = new TcpShaker();
+        shaker.Host.MaxFaults = 3;
+        shaker.Host.RestartDelay = TimeSpan.FromMilliseconds(1);
+        using var listener = new LoopbackListener();
+
+        for (int fault = 1; fault <= 3; fault++)
+        {
+            await shaker.StartAsync(Ct).WaitAsync(TimeSpan.FromSeconds(10), Ct);
+            HalfOpenEngine engine = Assert.IsType<HalfOpenEngine>(shaker.Engine);
+            engine.Loops[0].Post(_ => throw new InvalidOperationException($"injected fault {fault}"));
+            if (fault < 3)
+            {
+                await shaker.EngineAfterAsync(engine).WaitAsync(TimeSpan.FromSeconds(10), Ct); // restarted
+            }
+            else
+            {
+                await Assert.ThrowsAnyAsync<InvalidOperationException>(() => shaker.EngineAfterAsync(engine).WaitAsync(TimeSpan.FromSeconds(10), Ct));
+            }
+        }
+
+        // The third fault within the window: no restart, and every check says why, at once and for good.
+        for (int i = 0; i < 2; i++)
+        {
+            var error = await Assert.ThrowsAnyAsync<InvalidOperationException>(
+                async () => await shaker.CheckAsync(listener.EndPoint, Timeout, Ct).AsTask().WaitAsync(TimeSpan.FromSeconds(5), Ct));
+            Assert.Equal("The TcpShaker engine stopped checking: its loop faulted 3 times within 10 minutes (last: InvalidOperationException: injected fault 3).", error.Message);
+        }
+
+        Assert.Equal(2, shaker.Host.Restarts);
+        Assert.Null(shaker.Engine);
     }
 
     [Fact]

@@ -112,8 +112,8 @@ public static class TcpShakerHealthChecksBuilderExtensions
     private static IHealthChecksBuilder AddWatched(this IHealthChecksBuilder builder, string name, TcpShakerCheckOptions options, TcpEndpoint[] endpoints,
         HealthStatus? failureStatus, IEnumerable<string>? tags, TimeSpan? timeout)
     {
-        TcpShakerWatchedChecks watched = GetOrAddWatchedChecks(builder.Services);
-        watched.Register(name, endpoints, options);
+        GetOrAddWatchedRegistrations(builder.Services).Register(name, endpoints, options);
+        builder.Services.TryAddSingleton<TcpShakerWatchedChecks>();
         builder.Services.TryAddEnumerable(ServiceDescriptor.Singleton<IHostedService, TcpShakerWatchService>());
         return builder.Add(new HealthCheckRegistration(
             name,
@@ -123,15 +123,15 @@ public static class TcpShakerHealthChecksBuilderExtensions
             timeout));
     }
 
-    /// <summary>The container's one registry of watched checks, filled at registration time (before the container exists).</summary>
-    private static TcpShakerWatchedChecks GetOrAddWatchedChecks(IServiceCollection services)
+    /// <summary>The collection's one registry of watched registrations, filled at registration time (before any container exists).</summary>
+    private static TcpShakerWatchedRegistrations GetOrAddWatchedRegistrations(IServiceCollection services)
     {
-        if (services.FirstOrDefault(d => d.ServiceType == typeof(TcpShakerWatchedChecks))?.ImplementationInstance is TcpShakerWatchedChecks existing)
+        if (services.FirstOrDefault(d => d.ServiceType == typeof(TcpShakerWatchedRegistrations))?.ImplementationInstance is TcpShakerWatchedRegistrations existing)
         {
             return existing;
         }
 
-        var created = new TcpShakerWatchedChecks();
+        var created = new TcpShakerWatchedRegistrations();
         services.AddSingleton(created);
         return created;
     }

@@ -40,7 +40,8 @@ public static class TcpShakerServiceCollectionExtensions
             sp.GetRequiredService<TcpShaker>(),
             defaults: null,
             sp.GetService<ILoggerFactory>(),
-            sp.GetService<IMeterFactory>()));
+            sp.GetService<IMeterFactory>(),
+            sp.GetService<TimeProvider>()));
         services.TryAddEnumerable(ServiceDescriptor.Singleton<IHostedService, TcpShakerHostedService>());
         return services;
     }

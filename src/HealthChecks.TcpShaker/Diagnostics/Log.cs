@@ -14,8 +14,11 @@ internal static partial class Log
     [LoggerMessage(3, LogLevel.Warning, "TcpShaker could not verify half-open checking at start ({Reason}); it stays in HalfOpen mode.")]
     internal static partial void VerificationSkipped(ILogger logger, string reason);
 
-    [LoggerMessage(4, LogLevel.Critical, "A TcpShaker checking loop failed; its checks fail from now on.")]
-    internal static partial void LoopFailed(ILogger logger, Exception exception);
+    [LoggerMessage(4, LogLevel.Error, "A TcpShaker checking loop failed; the engine restarts in {DelayMs} ms, and the checks it held fail.")]
+    internal static partial void LoopFailed(ILogger logger, double delayMs, Exception exception);
+
+    [LoggerMessage(15, LogLevel.Critical, "{Reason} Every check fails from now on.")]
+    internal static partial void LoopFailedForGood(ILogger logger, string reason, Exception exception);
 
     [LoggerMessage(5, LogLevel.Debug, "TCP check of {Target} for {HealthCheck}: {Description}.")]
     internal static partial void CheckResult(ILogger logger, string healthCheck, string target, string description);
@@ -28,6 +31,12 @@ internal static partial class Log
 
     [LoggerMessage(8, LogLevel.Information, "{Endpoint} is UP (was {Previous}): {Reason}.")]
     internal static partial void WatchUp(ILogger logger, string endpoint, TcpTargetHealth previous, string reason);
+
+    [LoggerMessage(16, LogLevel.Warning, "{Endpoint} is UNKNOWN (was {Previous}): {Reason}. Its verdict is no longer served.")]
+    internal static partial void WatchUnknown(ILogger logger, string endpoint, TcpTargetHealth previous, string reason);
+
+    [LoggerMessage(17, LogLevel.Error, "A metrics listener failed while recording a change of health of {Endpoint}; the event is still raised.")]
+    internal static partial void MonitorInstrumentFailed(ILogger logger, string endpoint, Exception exception);
 
     [LoggerMessage(9, LogLevel.Error, "A HealthChanged handler failed for {Endpoint}; later events are still raised.")]
     internal static partial void HealthChangedHandlerFailed(ILogger logger, string endpoint, Exception exception);

@@ -8,15 +8,31 @@ namespace HealthChecks.TcpShaker.Engine;
 
 /// <summary>
 /// An engine's life, owned by one <see cref="TcpShaker"/>: start on first use, verify the half-open
-/// technique once, fall back to the full-connect engine (and say why, once), log a loop's fault,
-/// retry a start that failed, stop.
+/// technique once, fall back to the full-connect engine (and say why, once), retry a start that failed,
+/// restart an engine whose loop faulted (with back-off; after <see cref="MaxFaults"/> faults within
+/// <see cref="FaultWindow"/> it gives up for good, and every check says so), stop.
 /// </summary>
 internal sealed class EngineHost(TcpShakerOptions options, ILogger logger, TcpShakerMetrics metrics) : IAsyncDisposable
 {
     private readonly object _startLock = new();
+    private readonly Queue<long> _faultTimes = new();
     private Task<ICheckEngine>? _starting;
     private volatile ICheckEngine? _engine;
+    private TaskCompletionSource _engineReplaced = new(TaskCreationOptions.RunContinuationsAsynchronously);
+    private EngineFaultedException? _gaveUp;
     private int _disposed;
+
+    /// <summary>Faults within <see cref="FaultWindow"/> after which the engine is not restarted again.</summary>
+    internal int MaxFaults { get; set; } = 5;
+
+    /// <summary>How far back faults count towards <see cref="MaxFaults"/>.</summary>
+    internal TimeSpan FaultWindow { get; set; } = TimeSpan.FromMinutes(10);
+
+    /// <summary>The wait before the first restart; it doubles with each fault in the window, up to 5 s.</summary>
+    internal TimeSpan RestartDelay { get; set; } = TimeSpan.FromMilliseconds(100);
+
+    /// <summary>Restarts after a fault so far.</summary>
+    internal int Restarts { get; private set; }
 
     /// <summary>The running engine, once started.</summary>
     internal ICheckEngine? Engine => _engine;
@@ -38,6 +54,7 @@ internal sealed class EngineHost(TcpShakerOptions options, ILogger logger, TcpSh
     /// <summary>The running engine, starting it if needed. A start that failed is not cached: the next call tries again.</summary>
     /// <exception cref="EngineStartException">A loop could not be set up (no fd for epoll, say).</exception>
     /// <exception cref="ObjectDisposedException">The owner was disposed meanwhile.</exception>
+    /// <exception cref="EngineFaultedException">The loop faulted too often; the engine no longer restarts.</exception>
     internal Task<ICheckEngine> EnsureStarted()
     {
         if (_starting is { IsFaulted: false } starting)
@@ -47,6 +64,11 @@ internal sealed class EngineHost(TcpShakerOptions options, ILogger logger, TcpSh
 
         lock (_startLock)
         {
+            if (_gaveUp is { } gaveUp)
+            {
+                return Task.FromException<ICheckEngine>(gaveUp);
+            }
+
             if (_starting is null || _starting.IsFaulted)
             {
                 _starting = Task.Run(StartAsync);
@@ -54,6 +76,26 @@ internal sealed class EngineHost(TcpShakerOptions options, ILogger logger, TcpSh
 
             return _starting;
         }
+    }
+
+    /// <summary>
+    /// The engine that runs after <paramref name="stopped"/> (whose loops stopped): the restarted one once the
+    /// host has handled its stop, starting it if needed.
+    /// </summary>
+    /// <exception cref="ObjectDisposedException">The host was disposed: nothing will check again.</exception>
+    /// <exception cref="EngineFaultedException">The loop faulted too often; the engine no longer restarts.</exception>
+    /// <exception cref="EngineStartException">The restart could not set up a loop.</exception>
+    internal async Task<ICheckEngine> EngineAfterAsync(ICheckEngine stopped)
+    {
+        Task replaced;
+        lock (_startLock)
+        {
+            replaced = ReferenceEquals(_engine, stopped) ? _engineReplaced.Task : Task.CompletedTask;
+        }
+
+        await replaced.ConfigureAwait(false);
+        ObjectDisposedException.ThrowIf(Volatile.Read(ref _disposed) != 0, typeof(TcpShaker));
+        return await EnsureStarted().ConfigureAwait(false);
     }
 
     private async Task<ICheckEngine> StartAsync()
@@ -81,13 +123,18 @@ internal sealed class EngineHost(TcpShakerOptions options, ILogger logger, TcpSh
             engine = new FullConnectEngine(options, metrics);
         }
 
-        _ = LogFaultAsync(engine);
         if (options.RaiseLoopPriority && engine is HalfOpenEngine halfOpen)
         {
             _ = LogPriorityRefusedAsync(halfOpen);
         }
 
-        _engine = engine;
+        lock (_startLock)
+        {
+            _engine = engine;
+            _engineReplaced = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        }
+
+        _ = RestartOnFaultAsync(engine);
         if (Volatile.Read(ref _disposed) != 0)
         {
             await engine.DisposeAsync().ConfigureAwait(false);
@@ -185,12 +232,67 @@ internal sealed class EngineHost(TcpShakerOptions options, ILogger logger, TcpSh
         }
     }
 
-    private async Task LogFaultAsync(ICheckEngine engine)
+    /// <summary>
+    /// Waits for the engine to stop. A stop without a fault is a dispose: nothing to do. A fault stops the rest of
+    /// the engine, then starts a new one after a back-off, so checks and watches carry on; after
+    /// <see cref="MaxFaults"/> faults within <see cref="FaultWindow"/> every later check fails with
+    /// <see cref="EngineFaultedException"/> instead. Either way, whoever waits in <see cref="EngineAfterAsync"/> is released.
+    /// </summary>
+    private async Task RestartOnFaultAsync(ICheckEngine engine)
     {
-        if (await engine.FirstFault.ConfigureAwait(false) is { } fault)
+        Exception? fault = await engine.FirstFault.ConfigureAwait(false);
+        TaskCompletionSource replaced;
+        TimeSpan? delay = null;
+        lock (_startLock)
         {
-            Log.LoopFailed(logger, fault);
+            replaced = _engineReplaced;
+            if (fault is not null && Volatile.Read(ref _disposed) == 0 && ReferenceEquals(_engine, engine))
+            {
+                _engine = null;
+                long now = Environment.TickCount64;
+                _faultTimes.Enqueue(now);
+                while (_faultTimes.Count > 0 && now - _faultTimes.Peek() > (long)FaultWindow.TotalMilliseconds)
+                {
+                    _faultTimes.Dequeue();
+                }
+
+                if (_faultTimes.Count >= MaxFaults)
+                {
+                    _gaveUp = new EngineFaultedException(_faultTimes.Count, FaultWindow, fault);
+                    _starting = Task.FromException<ICheckEngine>(_gaveUp);
+                }
+                else
+                {
+                    delay = TimeSpan.FromTicks(Math.Min(RestartDelay.Ticks << Math.Min(_faultTimes.Count - 1, 16), TimeSpan.FromSeconds(5).Ticks));
+                    Restarts++;
+                    _starting = RestartAsync(delay.Value);
+                }
+            }
         }
+
+        if (fault is not null)
+        {
+            if (_gaveUp is { } gaveUp && delay is null)
+            {
+                Log.LoopFailedForGood(logger, gaveUp.Message, fault);
+            }
+            else
+            {
+                Log.LoopFailed(logger, delay?.TotalMilliseconds ?? 0, fault);
+            }
+
+            // The other loops of the engine still run: stop them too, so the restarted engine is the only one.
+            await engine.DisposeAsync().ConfigureAwait(false);
+        }
+
+        replaced.TrySetResult();
+    }
+
+    private async Task<ICheckEngine> RestartAsync(TimeSpan delay)
+    {
+        await Task.Delay(delay).ConfigureAwait(false);
+        ObjectDisposedException.ThrowIf(Volatile.Read(ref _disposed) != 0, typeof(TcpShaker));
+        return await StartAsync().ConfigureAwait(false);
     }
 
     /// <summary>Stops the engine if one started: every check still held completes, every socket is closed.</summary>

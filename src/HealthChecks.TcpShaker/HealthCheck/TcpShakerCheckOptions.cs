@@ -57,8 +57,9 @@ public sealed class TcpShakerCheckOptions
     public TcpWatchOptions? Watch { get; set; }
 
     /// <summary>
-    /// With <see cref="Watch"/>: the status reported while a watch has no verdict yet (the first
-    /// <see cref="TcpWatchOptions.Rise"/> or <see cref="TcpWatchOptions.Fall"/> checks after start).
+    /// With <see cref="Watch"/>: the status reported while a watch has no verdict yet (until its first check after
+    /// start, which decides). A watch that had a verdict and can no longer check (<see cref="TcpWatch.UnknownReason"/>:
+    /// the engine stopped, a loop faulted, no result in time) always reports the registration's failure status.
     /// <see langword="null"/> (default): the registration's failure status, so a readiness probe waits for the
     /// first verdict; <see cref="HealthStatus.Healthy"/> lets a pod become ready before its dependencies are judged.
     /// </summary>

@@ -1,29 +1,21 @@
 namespace HealthChecks.TcpShaker.HealthCheck;
 
 /// <summary>
-/// The watched registrations of a container (those with <see cref="TcpShakerCheckOptions.Watch"/>): the
-/// hosted service starts their watches with the host, the health checks read them. A DI singleton.
+/// A container's watches of its watched registrations: the hosted service starts them with the host, the health
+/// checks read them. A DI singleton made per container from the collection's <see cref="TcpShakerWatchedRegistrations"/>,
+/// so a second container built from the same collection never reads the first one's (possibly disposed) watches.
 /// </summary>
-internal sealed class TcpShakerWatchedChecks
+internal sealed class TcpShakerWatchedChecks(TcpShakerWatchedRegistrations registrations)
 {
-    private readonly Dictionary<string, (TcpEndpoint[] Endpoints, TcpShakerCheckOptions Options)> _registrations = new(StringComparer.Ordinal);
     private readonly Dictionary<string, TcpWatch[]> _watches = new(StringComparer.Ordinal);
     private readonly object _gate = new();
-
-    internal void Register(string name, TcpEndpoint[] endpoints, TcpShakerCheckOptions options)
-    {
-        lock (_gate)
-        {
-            _registrations[name] = (endpoints, options);
-        }
-    }
 
     /// <summary>Starts a watch per endpoint of every watched registration.</summary>
     internal void Start(TcpShakerMonitor monitor)
     {
         lock (_gate)
         {
-            foreach ((string name, (TcpEndpoint[] endpoints, TcpShakerCheckOptions options)) in _registrations)
+            foreach ((string name, (TcpEndpoint[] endpoints, TcpShakerCheckOptions options)) in registrations.Snapshot())
             {
                 if (!_watches.ContainsKey(name))
                 {

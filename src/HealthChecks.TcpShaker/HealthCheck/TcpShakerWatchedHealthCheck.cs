@@ -1,4 +1,5 @@
 using System.Globalization;
+using HealthChecks.TcpShaker.Monitoring;
 using Microsoft.Extensions.Diagnostics.HealthChecks;
 
 namespace HealthChecks.TcpShaker.HealthCheck;
@@ -28,21 +29,24 @@ internal sealed class TcpShakerWatchedHealthCheck(TcpShakerWatchedChecks watched
         }
         var down = new List<string>();
         var unknown = new List<string>();
+        bool stopped = false;
         TimeSpan slowest = TimeSpan.Zero;
         foreach (TcpWatch watch in watches)
         {
-            TcpWatchReport report = Report(watch, mode);
-            data[watch.Endpoint.ToString()] = report;
-            switch (watch.Health)
+            // One read per watch: its health, reason, report and sentence come from the same instant.
+            WatchState state = watch.Read();
+            data[watch.Endpoint.ToString()] = Report(watch, state, mode);
+            switch (state.Health)
             {
                 case TcpTargetHealth.Down:
-                    down.Add(watch.Describe());
+                    down.Add(state.Description);
                     break;
                 case TcpTargetHealth.Unknown:
-                    unknown.Add(watch.Describe());
+                    unknown.Add(state.Description);
+                    stopped |= state.UnknownReason is not null;
                     break;
                 default:
-                    if (watch.LastResult is { IsOpen: true } last && last.Elapsed > slowest)
+                    if (state.LastResult is { IsOpen: true } last && last.Elapsed > slowest)
                     {
                         slowest = last.Elapsed;
                     }
@@ -51,8 +55,9 @@ internal sealed class TcpShakerWatchedHealthCheck(TcpShakerWatchedChecks watched
             }
         }
 
-        if (down.Count > 0)
+        if (down.Count > 0 || stopped)
         {
+            // A watch that can no longer check is no reason to wait: it reports failure, naming why.
             return Task.FromResult(new HealthCheckResult(context.Registration.FailureStatus, string.Join("; ", down.Concat(unknown)), data: data));
         }
 
@@ -72,18 +77,15 @@ internal sealed class TcpShakerWatchedHealthCheck(TcpShakerWatchedChecks watched
         return Task.FromResult(HealthCheckResult.Healthy($"All {watches.Length} endpoint(s) are up (slowest last handshake {handshake} ms)", data));
     }
 
-    private static TcpWatchReport Report(TcpWatch watch, string mode)
+    private static TcpWatchReport Report(TcpWatch watch, WatchState state, string mode) => new()
     {
-        TcpCheckResult? last = watch.LastResult;
-        return new TcpWatchReport
-        {
-            Health = watch.Health.ToString(),
-            Since = watch.Since,
-            ConsecutiveSuccesses = watch.ConsecutiveSuccesses,
-            ConsecutiveFailures = watch.ConsecutiveFailures,
-            Checks = watch.Checks,
-            LastResult = last is { } result ? TcpEndpointReport.From(result, watch.Endpoint.ToString(), mode) : null,
-            Recent = watch.RecentResults,
-        };
-    }
+        Health = state.Health.ToString(),
+        UnknownReason = state.UnknownReason,
+        Since = state.Since,
+        ConsecutiveSuccesses = state.ConsecutiveSuccesses,
+        ConsecutiveFailures = state.ConsecutiveFailures,
+        Checks = state.Checks,
+        LastResult = state.LastResult is { } result ? TcpEndpointReport.From(result, watch.Endpoint.ToString(), mode) : null,
+        Recent = watch.RecentResults,
+    };
 }

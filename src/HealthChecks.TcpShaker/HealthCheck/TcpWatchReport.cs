@@ -10,6 +10,9 @@ public sealed class TcpWatchReport
     /// <summary><c>Unknown</c>, <c>Up</c> or <c>Down</c>.</summary>
     public required string Health { get; init; }
 
+    /// <summary>Why the health is <c>Unknown</c> after the watch could no longer check ("engine stopped", "no result since ..."); <see langword="null"/> otherwise.</summary>
+    public string? UnknownReason { get; init; }
+
     /// <summary>When the health last changed (for <c>Unknown</c>: when the watch started).</summary>
     public required DateTimeOffset Since { get; init; }
 

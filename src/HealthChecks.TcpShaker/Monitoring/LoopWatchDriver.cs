@@ -5,8 +5,11 @@ using HealthChecks.TcpShaker.Engine.Epoll;
 
 namespace HealthChecks.TcpShaker.Monitoring;
 
-/// <summary>Runs watches of IP addresses in the engine's loops (half-open: spread round-robin; raw SYN: its one loop).</summary>
-internal sealed class LoopWatchDriver(IWatchEngine engine, IHealthChangeSink sink) : IWatchDriver
+/// <summary>
+/// Runs watches of IP addresses in the engine's loops (half-open: spread round-robin; raw SYN: its one loop).
+/// When a loop stops under its watches (a fault, or the engine's stop), it hands them back to the monitor.
+/// </summary>
+internal sealed class LoopWatchDriver(IWatchEngine engine, IHealthChangeSink sink) : IWatchDriver, IWatchProbeOwner
 {
     private readonly ConcurrentDictionary<TcpWatch, WatchProbe> _probes = new();
     private uint _next;
@@ -16,12 +19,13 @@ internal sealed class LoopWatchDriver(IWatchEngine engine, IHealthChangeSink sin
         watch.Endpoint.Address is { } address
         && (watch.Options.AddressFamily is null || watch.Options.AddressFamily == address.AddressFamily);
 
-    public void Add(TcpWatch watch)
+    public bool Add(TcpWatch watch)
     {
-        var probe = new WatchProbe(watch, new IPEndPoint(watch.Endpoint.Address!, watch.Endpoint.Port), sink);
+        var probe = new WatchProbe(watch, new IPEndPoint(watch.Endpoint.Address!, watch.Endpoint.Port), this);
         _probes[watch] = probe;
         IReadOnlyList<LoopWatches> loops = engine.LoopWatches;
         loops[(int)(Interlocked.Increment(ref _next) % (uint)loops.Count)].Add(probe);
+        return true;
     }
 
     public async ValueTask RemoveAsync(TcpWatch watch)
@@ -29,6 +33,16 @@ internal sealed class LoopWatchDriver(IWatchEngine engine, IHealthChangeSink sin
         if (_probes.TryRemove(watch, out WatchProbe? probe))
         {
             await probe.Watches!.RemoveAsync(probe).ConfigureAwait(false);
+        }
+    }
+
+    void IWatchProbeOwner.Publish(TcpHealthChange change) => sink.Publish(change);
+
+    void IWatchProbeOwner.LoopStopped(WatchProbe probe, Exception stopped)
+    {
+        if (_probes.TryRemove(new KeyValuePair<TcpWatch, WatchProbe>(probe.Watch, probe)))
+        {
+            sink.ChecksStopped(probe.Watch, engine, stopped);
         }
     }
 }

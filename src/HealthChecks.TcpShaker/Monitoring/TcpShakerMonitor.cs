@@ -15,14 +15,28 @@ namespace HealthChecks.TcpShaker;
 /// schedule (<see cref="TcpWatchOptions.Interval"/>, spread over it), judged by rise and fall, with one
 /// <see cref="HealthChanged"/> event and one log line per change of health. Checks go through the shared
 /// <see cref="TcpShaker"/>, so they are half-open where it is. Watches of IP addresses run inside the
-/// half-open engine's loop (no allocation, no thread-pool hop per check); host names are re-resolved every round.
+/// engine's loop (no allocation, no thread-pool hop per check); host names are re-resolved every round.
 /// </summary>
+/// <remarks>
+/// A watch never reports what it cannot know: when its checks stop (the engine disposed, a loop faulted, a round
+/// that failed) or no result arrives for longer than its schedule allows, its health becomes
+/// <see cref="TcpTargetHealth.Unknown"/> with <see cref="TcpWatch.UnknownReason"/>, with an event and a log line.
+/// A faulted loop is restarted by the engine and its watches carry on there.
+/// </remarks>
 public sealed class TcpShakerMonitor : IAsyncDisposable, IHealthChangeSink
 {
+    /// <summary>How often the staleness sweep looks for verdicts nobody renewed.</summary>
+    internal static readonly TimeSpan StaleSweepPeriod = TimeSpan.FromMilliseconds(500);
+
+    [ThreadStatic]
+    private static TcpShakerMonitor? t_raising;
+
     private readonly TcpShaker _shaker;
     private readonly TcpWatchOptions _defaults;
+    private readonly TimeProvider _clock;
     private readonly ILogger _logger;
     private readonly MonitorMetrics _metrics;
+    private readonly object _lifecycle = new();
     private readonly ConcurrentDictionary<TcpWatch, Task<IWatchDriver?>> _watches = new();
     private readonly ConcurrentDictionary<Task, byte> _detaching = new();
     private readonly ConcurrentDictionary<IWatchEngine, LoopWatchDriver> _loopDrivers = new();
@@ -30,30 +44,36 @@ public sealed class TcpShakerMonitor : IAsyncDisposable, IHealthChangeSink
         new UnboundedChannelOptions { SingleReader = true, AllowSynchronousContinuations = false });
 
     private readonly Task _events;
-    private readonly Lazy<TimerWatchDriver> _timerDriver;
-    private int _disposed;
+    private readonly ITimer _staleSweep;
+    private TimerWatchDriver? _timerDriver;
+    private bool _disposed;
 
     /// <summary>Creates a monitor that checks through <paramref name="shaker"/>.</summary>
     /// <param name="shaker">The checker; it must outlive the monitor.</param>
     /// <param name="defaults">Settings for watches that bring none; <see langword="null"/> for HAProxy's defaults (2 s, rise 2, fall 3).</param>
     /// <param name="loggerFactory">Where to log changes of health (one line each); <see langword="null"/> for none.</param>
     /// <param name="meterFactory">Where to create the <c>HealthChecks.TcpShaker</c> meter for watch metrics; <see langword="null"/> for a meter of its own.</param>
+    /// <param name="timeProvider">
+    /// The clock of the watches' schedules, timestamps and staleness; <see langword="null"/> for <see cref="TimeProvider.System"/>.
+    /// Under another clock (a test's) every watch runs on a timer of that clock instead of inside the engine's loop.
+    /// </param>
     /// <exception cref="ArgumentException"><paramref name="defaults"/> holds a setting out of range.</exception>
-    public TcpShakerMonitor(TcpShaker shaker, TcpWatchOptions? defaults = null, ILoggerFactory? loggerFactory = null, IMeterFactory? meterFactory = null)
+    public TcpShakerMonitor(TcpShaker shaker, TcpWatchOptions? defaults = null, ILoggerFactory? loggerFactory = null, IMeterFactory? meterFactory = null, TimeProvider? timeProvider = null)
     {
         ArgumentNullException.ThrowIfNull(shaker);
         _shaker = shaker;
         _defaults = (defaults ?? new TcpWatchOptions()).Clone();
         _defaults.Validate("the monitor's defaults");
+        _clock = timeProvider ?? TimeProvider.System;
         _logger = (ILogger?)loggerFactory?.CreateLogger<TcpShakerMonitor>() ?? NullLogger.Instance;
         _metrics = new MonitorMetrics(meterFactory, this);
-        _timerDriver = new Lazy<TimerWatchDriver>(() => new TimerWatchDriver(_shaker, this));
         _events = Task.Run(RaiseEventsAsync);
+        _staleSweep = _clock.CreateTimer(static state => ((TcpShakerMonitor)state!).SweepStale(), this, StaleSweepPeriod, StaleSweepPeriod);
     }
 
     /// <summary>
     /// Raised once per change of health, in order per watch, on a thread-pool thread (never on the
-    /// checking loop). A handler that throws is logged and does not stop later events.
+    /// checking loop). A handler that throws is logged and stops neither the other handlers nor later events.
     /// </summary>
     public event EventHandler<TcpHealthChange>? HealthChanged;
 
@@ -85,37 +105,57 @@ public sealed class TcpShakerMonitor : IAsyncDisposable, IHealthChangeSink
     public TcpWatch Watch(TcpEndpoint endpoint, TcpWatchOptions? options = null)
     {
         ArgumentNullException.ThrowIfNull(endpoint);
-        ObjectDisposedException.ThrowIf(Volatile.Read(ref _disposed) != 0, this);
         TcpWatchOptions settings = (options ?? _defaults).Clone();
         settings.Validate($"the watch of {endpoint}");
-        var watch = new TcpWatch(this, endpoint, settings);
-        _watches[watch] = AttachAsync(watch);
-        return watch;
+        lock (_lifecycle)
+        {
+            // Under the lock that DisposeAsync takes: a watch is either stopped by the dispose or refused here.
+            ObjectDisposedException.ThrowIf(_disposed, this);
+            var watch = new TcpWatch(this, endpoint, settings, _clock);
+            _watches[watch] = AttachAsync(watch, stopped: null);
+            return watch;
+        }
     }
 
-    /// <summary>Stops every watch (closing every socket of theirs) and raises the events still queued.</summary>
+    /// <summary>
+    /// Stops every watch (closing every socket of theirs) and raises the events still queued. Never throws:
+    /// whatever a handler, a logger or a meter listener does. Safe to call from a <see cref="HealthChanged"/>
+    /// handler (it then does not wait for the events after the one being raised).
+    /// </summary>
     /// <returns>A task that completes when no watch runs any more.</returns>
     public async ValueTask DisposeAsync()
     {
-        if (Interlocked.Exchange(ref _disposed, 1) != 0)
+        bool fromHandler = t_raising == this;
+        TimerWatchDriver? timerDriver;
+        lock (_lifecycle)
         {
-            return;
+            if (_disposed)
+            {
+                return;
+            }
+
+            _disposed = true;
+            timerDriver = _timerDriver;
+            foreach (TcpWatch watch in _watches.Keys)
+            {
+                watch.MarkDisposed();
+                RemoveLocked(watch);
+            }
         }
 
-        foreach (TcpWatch watch in _watches.Keys)
+        await _staleSweep.DisposeAsync().ConfigureAwait(false);
+        await Task.WhenAll(_detaching.Keys).ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
+        if (timerDriver is not null)
         {
-            watch.MarkDisposed();
-            Remove(watch);
-        }
-
-        await Task.WhenAll(_detaching.Keys).ConfigureAwait(false);
-        if (_timerDriver.IsValueCreated)
-        {
-            await _timerDriver.Value.DisposeAsync().ConfigureAwait(false);
+            await timerDriver.DisposeAsync().ConfigureAwait(false);
         }
 
         _changes.Writer.TryComplete();
-        await _events.ConfigureAwait(false);
+        if (!fromHandler)
+        {
+            await _events.ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
+        }
+
         _metrics.Dispose();
     }
 
@@ -126,6 +166,35 @@ public sealed class TcpShakerMonitor : IAsyncDisposable, IHealthChangeSink
     /// <summary>Stops one watch (its <see cref="TcpWatch.Dispose"/>).</summary>
     internal void Remove(TcpWatch watch)
     {
+        lock (_lifecycle)
+        {
+            RemoveLocked(watch);
+        }
+    }
+
+    /// <summary>Queues a change of health for the event thread. Any thread, never blocks.</summary>
+    void IHealthChangeSink.Publish(TcpHealthChange change) => _changes.Writer.TryWrite(change);
+
+    /// <summary>A loop stopped under a watch: it goes Unknown with the reason, and runs again in the engine that replaces the stopped one.</summary>
+    void IHealthChangeSink.ChecksStopped(TcpWatch watch, ICheckEngine engine, Exception stopped)
+    {
+        _loopDrivers.TryRemove(engine as IWatchEngine ?? throw new ArgumentException("Not a loop engine.", nameof(engine)), out _);
+        string reason = stopped is OperationCanceledException
+            ? (_shaker.IsDisposed ? WatchStopReasons.EngineStopped : WatchStopReasons.EngineRestarting)
+            : WatchStopReasons.LoopFaulted(stopped.InnerException ?? stopped);
+        Publish(watch.MarkUnknown(reason));
+        lock (_lifecycle)
+        {
+            if (!_disposed && !watch.IsDisposed && _watches.TryGetValue(watch, out Task<IWatchDriver?>? attached))
+            {
+                _watches.TryUpdate(watch, AttachAsync(watch, engine), attached);
+            }
+        }
+    }
+
+    /// <summary>Under <see cref="_lifecycle"/>.</summary>
+    private void RemoveLocked(TcpWatch watch)
+    {
         if (_watches.TryRemove(watch, out Task<IWatchDriver?>? attached))
         {
             Task detach = DetachAsync(watch, attached);
@@ -135,32 +204,70 @@ public sealed class TcpShakerMonitor : IAsyncDisposable, IHealthChangeSink
         }
     }
 
-    /// <summary>Queues a change of health for the event thread. Any thread, never blocks.</summary>
-    void IHealthChangeSink.Publish(TcpHealthChange change) => _changes.Writer.TryWrite(change);
+    private void Publish(TcpHealthChange? change)
+    {
+        if (change is not null)
+        {
+            _changes.Writer.TryWrite(change);
+        }
+    }
 
-    private async Task<IWatchDriver?> AttachAsync(TcpWatch watch)
+    /// <summary>
+    /// Runs a watch in the engine's loop when it can, else on the timer driver; after <paramref name="stopped"/>
+    /// (an engine whose loop stopped under the watch), in the engine that replaces it. Never throws: a watch that
+    /// cannot be run is Unknown with the reason.
+    /// </summary>
+    private async Task<IWatchDriver?> AttachAsync(TcpWatch watch, ICheckEngine? stopped)
     {
         await Task.Yield(); // Watch() returns at once, whatever starting the engine costs
-        IWatchDriver driver;
+        IWatchDriver? driver;
         try
         {
-            driver = await _shaker.EngineAsync().ConfigureAwait(false) is IWatchEngine engine && LoopWatchDriver.CanRun(watch)
-                ? _loopDrivers.GetOrAdd(engine, e => new LoopWatchDriver(e, this))
-                : _timerDriver.Value;
+            ICheckEngine engine = stopped is null
+                ? await _shaker.EngineAsync().ConfigureAwait(false)
+                : await _shaker.EngineAfterAsync(stopped).ConfigureAwait(false);
+            driver = engine is IWatchEngine loops && _clock == TimeProvider.System && LoopWatchDriver.CanRun(watch)
+                ? _loopDrivers.GetOrAdd(loops, e => new LoopWatchDriver(e, this))
+                : TimerDriver();
         }
-        catch (Exception exception) when (exception is EngineStartException or ObjectDisposedException)
+        catch (EngineStartException)
         {
             // No engine now (no fd for epoll, say): the timer driver's checks report it and retry the start.
-            driver = _timerDriver.Value;
+            driver = TimerDriver();
+        }
+        catch (ObjectDisposedException)
+        {
+            Publish(watch.MarkUnknown(WatchStopReasons.EngineStopped));
+            return null;
+        }
+        catch (EngineFaultedException exception)
+        {
+            Publish(watch.MarkUnknown(WatchStopReasons.ChecksStopped(exception)));
+            return null;
+        }
+#pragma warning disable CA1031 // a watch that cannot start must say so, not vanish; the timer driver retries every round
+        catch (Exception exception)
+#pragma warning restore CA1031
+        {
+            Publish(watch.MarkUnknown(WatchStopReasons.RoundFailed(exception)));
+            driver = TimerDriver();
         }
 
-        if (watch.IsDisposed)
+        if (driver is null || watch.IsDisposed || !driver.Add(watch))
         {
             return null;
         }
 
-        driver.Add(watch);
         return driver;
+    }
+
+    /// <summary>The timer driver, made on first use; null once the monitor is disposed.</summary>
+    private TimerWatchDriver? TimerDriver()
+    {
+        lock (_lifecycle)
+        {
+            return _disposed ? null : _timerDriver ??= new TimerWatchDriver(_shaker, this, _clock);
+        }
     }
 
     private static async Task DetachAsync(TcpWatch watch, Task<IWatchDriver?> attached)
@@ -171,6 +278,20 @@ public sealed class TcpShakerMonitor : IAsyncDisposable, IHealthChangeSink
         }
     }
 
+    /// <summary>The staleness guard's active half: verdicts nobody renewed end as Unknown, with an event. The timer's thread.</summary>
+    private void SweepStale()
+    {
+        foreach (TcpWatch watch in _watches.Keys)
+        {
+            Publish(watch.ExpireIfStale());
+        }
+    }
+
+    /// <summary>
+    /// Raises the queued changes in order. Nothing a meter listener, a logger or a handler does stops it: each
+    /// runs on its own, and a failure is logged (if even the logger fails, it is dropped).
+    /// </summary>
+#pragma warning disable CA1031 // see above: delivery must outlive any subscriber's bug
     private async Task RaiseEventsAsync()
     {
         await foreach (TcpHealthChange change in _changes.Reader.ReadAllAsync().ConfigureAwait(false))
@@ -180,26 +301,70 @@ public sealed class TcpShakerMonitor : IAsyncDisposable, IHealthChangeSink
                 continue;
             }
 
-            _metrics.Transition(change);
-            if (change.Current == TcpTargetHealth.Down)
-            {
-                Log.WatchDown(_logger, change.Watch.Endpoint.ToString(), change.Reason, change.LastResult.Describe());
-            }
-            else
-            {
-                Log.WatchUp(_logger, change.Watch.Endpoint.ToString(), change.Previous, change.Reason);
-            }
-
+            string endpoint = change.Watch.Endpoint.ToString();
             try
             {
-                HealthChanged?.Invoke(this, change);
+                _metrics.Transition(change);
             }
-#pragma warning disable CA1031 // a subscriber's bug must not stop the events of every other watch
             catch (Exception exception)
-#pragma warning restore CA1031
             {
-                Log.HealthChangedHandlerFailed(_logger, change.Watch.Endpoint.ToString(), exception);
+                TryLog(() => Log.MonitorInstrumentFailed(_logger, endpoint, exception));
             }
+
+            TryLog(() => LogChange(change, endpoint));
+            if (HealthChanged is not { } handlers)
+            {
+                continue;
+            }
+
+            t_raising = this;
+            try
+            {
+                foreach (EventHandler<TcpHealthChange> handler in handlers.GetInvocationList().Cast<EventHandler<TcpHealthChange>>())
+                {
+                    try
+                    {
+                        handler(this, change);
+                    }
+                    catch (Exception exception)
+                    {
+                        TryLog(() => Log.HealthChangedHandlerFailed(_logger, endpoint, exception));
+                    }
+                }
+            }
+            finally
+            {
+                t_raising = null;
+            }
+        }
+    }
+
+    private static void TryLog(Action log)
+    {
+        try
+        {
+            log();
+        }
+        catch (Exception)
+        {
+            // A logging provider that throws loses its own line, nothing more.
+        }
+    }
+#pragma warning restore CA1031
+
+    private void LogChange(TcpHealthChange change, string endpoint)
+    {
+        switch (change.Current)
+        {
+            case TcpTargetHealth.Down:
+                Log.WatchDown(_logger, endpoint, change.Reason, change.LastResult.Describe());
+                break;
+            case TcpTargetHealth.Up:
+                Log.WatchUp(_logger, endpoint, change.Previous, change.Reason);
+                break;
+            default:
+                Log.WatchUnknown(_logger, endpoint, change.Previous, change.Reason);
+                break;
         }
     }
 }

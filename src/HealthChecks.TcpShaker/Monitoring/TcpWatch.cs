@@ -1,5 +1,6 @@
 using System.Diagnostics;
 using System.Globalization;
+using HealthChecks.TcpShaker.Monitoring;
 
 namespace HealthChecks.TcpShaker;
 
@@ -17,11 +18,14 @@ public sealed class TcpWatch : IDisposable
 
     private readonly object _gate = new();
     private readonly TcpShakerMonitor _monitor;
+    private readonly TimeProvider _clock;
+    private readonly long _staleAfterTicks;
     private readonly TcpWatchSample[] _history = new TcpWatchSample[HistoryLength];
     private readonly TcpHealthChange[] _changes = new TcpHealthChange[ChangeHistoryLength];
     private long _historyCount;
     private long _changeCount;
     private TcpTargetHealth _health;
+    private int _healthValue; // _health, for the sweep's lock-free look
     private DateTimeOffset _since;
     private TcpCheckResult? _lastResult;
     private int _successes;
@@ -31,77 +35,56 @@ public sealed class TcpWatch : IDisposable
     private long _checks;
     private int _disposed;
     private long? _steadyPlaceTicks;
+    private long _lastResultTimestamp;
+    private DateTimeOffset _lastResultAt;
+    private string? _unknownReason;
 
-    internal TcpWatch(TcpShakerMonitor monitor, TcpEndpoint endpoint, TcpWatchOptions options)
+    internal TcpWatch(TcpShakerMonitor monitor, TcpEndpoint endpoint, TcpWatchOptions options, TimeProvider clock)
     {
         _monitor = monitor;
+        _clock = clock;
         Endpoint = endpoint;
         Options = options;
-        _since = DateTimeOffset.UtcNow;
+        _since = clock.GetUtcNow();
+        StaleAfter = StaleLimit(options);
+        _staleAfterTicks = (long)(StaleAfter.TotalSeconds * clock.TimestampFrequency);
     }
 
     /// <summary>The target.</summary>
     public TcpEndpoint Endpoint { get; }
 
-    /// <summary>The health concluded so far: <see cref="TcpTargetHealth.Unknown"/> until rise or fall is reached the first time.</summary>
-    public TcpTargetHealth Health
-    {
-        get
-        {
-            lock (_gate)
-            {
-                return _health;
-            }
-        }
-    }
+    /// <summary>
+    /// The health concluded so far. <see cref="TcpTargetHealth.Unknown"/> until the first result (which decides,
+    /// as HAProxy starts a server), and again whenever the watch cannot know: its checks stopped (the engine was
+    /// disposed, its loop faulted, a round failed) or no result arrived for longer than the schedule allows
+    /// (<see cref="StaleAfter"/>); <see cref="UnknownReason"/> then says why. A verdict is never served stale.
+    /// </summary>
+    public TcpTargetHealth Health => Read().Health;
 
-    /// <summary>When <see cref="Health"/> last changed (for <see cref="TcpTargetHealth.Unknown"/>: when the watch started).</summary>
-    public DateTimeOffset Since
-    {
-        get
-        {
-            lock (_gate)
-            {
-                return _since;
-            }
-        }
-    }
+    /// <summary>
+    /// Why <see cref="Health"/> is <see cref="TcpTargetHealth.Unknown"/> when it is not simply "not checked yet":
+    /// "engine stopped", "loop faulted: ...", "a round failed: ...", "no result since 12:03:04Z". <see langword="null"/>
+    /// while the watch has a verdict, or before its first check.
+    /// </summary>
+    public string? UnknownReason => Read().UnknownReason;
+
+    /// <summary>When <see cref="Health"/> last changed (for <see cref="TcpTargetHealth.Unknown"/> before the first check: when the watch started).</summary>
+    public DateTimeOffset Since => Read().Since;
+
+    /// <summary>
+    /// How old a verdict may grow before it is no longer served: twice the longest time the schedule allows between
+    /// two results (the longest interval with its jitter, plus the timeout).
+    /// </summary>
+    public TimeSpan StaleAfter { get; }
 
     /// <summary>The last check's result (for a host name: the verdict over its addresses); <see langword="null"/> before the first.</summary>
-    public TcpCheckResult? LastResult
-    {
-        get
-        {
-            lock (_gate)
-            {
-                return _lastResult;
-            }
-        }
-    }
+    public TcpCheckResult? LastResult => Read().LastResult;
 
     /// <summary>Open results in a row, up to now.</summary>
-    public int ConsecutiveSuccesses
-    {
-        get
-        {
-            lock (_gate)
-            {
-                return _successes;
-            }
-        }
-    }
+    public int ConsecutiveSuccesses => Read().ConsecutiveSuccesses;
 
     /// <summary>Failed results in a row, up to now.</summary>
-    public int ConsecutiveFailures
-    {
-        get
-        {
-            lock (_gate)
-            {
-                return _failures;
-            }
-        }
-    }
+    public int ConsecutiveFailures => Read().ConsecutiveFailures;
 
     /// <summary>Checks completed since the watch started.</summary>
     public long Checks => Interlocked.Read(ref _checks);
@@ -141,19 +124,32 @@ public sealed class TcpWatch : IDisposable
 
     /// <summary>One sentence: "db:5432 is down since 12:03:04Z: 3 timeouts in a row".</summary>
     /// <returns>The sentence.</returns>
-    public string Describe()
+    public string Describe() => Read().Description;
+
+    /// <summary>The watch's state in one read (one lock), with the staleness guard applied: health, reason and sentence agree.</summary>
+    internal WatchState Read()
     {
         lock (_gate)
         {
-            string since = _since.UtcDateTime.ToString("HH:mm:ss'Z'", CultureInfo.InvariantCulture);
-            return _health switch
+            TcpTargetHealth health = _health;
+            string? reason = _unknownReason;
+            DateTimeOffset since = _since;
+            if (health != TcpTargetHealth.Unknown && IsStale(_clock.GetTimestamp()))
             {
-                TcpTargetHealth.Up when _failures > 0 => $"{Endpoint} is up since {since}, but failed the last {StreakReason(false)}",
-                TcpTargetHealth.Up => $"{Endpoint} is up since {since}",
-                TcpTargetHealth.Down => $"{Endpoint} is down since {since}: {StreakReason(false)}",
-                _ when _lastResult is null => $"{Endpoint} has no verdict yet: not checked yet",
-                _ => $"{Endpoint} has no verdict yet: {(_successes > 0 ? $"{_successes} of {Options.Rise} successes" : $"{_failures} of {Options.Fall} failures")} so far",
+                health = TcpTargetHealth.Unknown;
+                reason = NoResultSince();
+            }
+
+            string at = since.UtcDateTime.ToString("HH:mm:ss'Z'", CultureInfo.InvariantCulture);
+            string description = health switch
+            {
+                TcpTargetHealth.Up when _failures > 0 => $"{Endpoint} is up since {at}, but failed the last {StreakReason(false)}",
+                TcpTargetHealth.Up => $"{Endpoint} is up since {at}",
+                TcpTargetHealth.Down => $"{Endpoint} is down since {at}: {StreakReason(false)}",
+                _ when reason is not null => $"{Endpoint} has no verdict: {reason}",
+                _ => $"{Endpoint} has no verdict yet: not checked yet",
             };
+            return new WatchState(health, reason, since, _lastResult, _successes, _failures, Interlocked.Read(ref _checks), description);
         }
     }
 
@@ -169,6 +165,36 @@ public sealed class TcpWatch : IDisposable
     /// <summary>Marks the watch stopped without telling the monitor (the monitor is stopping it).</summary>
     internal void MarkDisposed() => Volatile.Write(ref _disposed, 1);
 
+    /// <summary>
+    /// Ends the current verdict because the watch can no longer know (its checks stopped, a round failed): health
+    /// becomes <see cref="TcpTargetHealth.Unknown"/> with <paramref name="reason"/>, and the next result decides
+    /// afresh. Returns the change of health it made, if any. Any thread.
+    /// </summary>
+    internal TcpHealthChange? MarkUnknown(string reason)
+    {
+        lock (_gate)
+        {
+            return BecomeUnknown(reason);
+        }
+    }
+
+    /// <summary>
+    /// The staleness sweep: a verdict older than <see cref="StaleAfter"/> ends as <see cref="MarkUnknown"/> does,
+    /// whatever stopped the results (a cause nobody foresaw included). Cheap when fresh: no lock. Any thread.
+    /// </summary>
+    internal TcpHealthChange? ExpireIfStale()
+    {
+        if (Volatile.Read(ref _healthValue) == (int)TcpTargetHealth.Unknown || !IsStale(_clock.GetTimestamp()))
+        {
+            return null;
+        }
+
+        lock (_gate)
+        {
+            return _health != TcpTargetHealth.Unknown && IsStale(_clock.GetTimestamp()) ? BecomeUnknown(NoResultSince()) : null;
+        }
+    }
+
     /// <summary>The interval to the next check in the current state (HAProxy: <c>fastinter</c> while a change is pending, <c>downinter</c> while down).</summary>
     internal long NextIntervalTicks()
     {
@@ -183,7 +209,7 @@ public sealed class TcpWatch : IDisposable
                 : Options.Interval;
         }
 
-        return (long)(interval.TotalSeconds * Stopwatch.Frequency);
+        return Ticks(interval);
     }
 
     /// <summary>
@@ -194,7 +220,7 @@ public sealed class TcpWatch : IDisposable
     /// place in that interval, drawn at random when it started, so watches that sped up together do not
     /// stay bunched in the fast interval's span.
     /// </summary>
-    /// <returns>When the next check is due, in <see cref="Stopwatch"/> ticks.</returns>
+    /// <returns>When the next check is due, in ticks of the monitor's <see cref="TimeProvider"/> (for the system clock: <see cref="Stopwatch"/> ticks).</returns>
     internal long ScheduleNext(long now)
     {
         long interval = NextIntervalTicks();
@@ -231,26 +257,33 @@ public sealed class TcpWatch : IDisposable
         return GridTicks;
     }
 
-    private static long Ticks(TimeSpan interval) => (long)(interval.TotalSeconds * Stopwatch.Frequency);
+    private long Ticks(TimeSpan interval) => (long)(interval.TotalSeconds * _clock.TimestampFrequency);
 
     private long JitterTicks(long interval) => Options.Jitter == 0 ? 0 : (long)(Random.Shared.NextDouble() * Options.Jitter * interval);
 
-    /// <summary>Records a round's verdict; returns the change of health it made, if any. One thread at a time.</summary>
-    internal TcpHealthChange? Record(in TcpCheckResult verdict, DateTimeOffset at)
+    /// <summary>
+    /// Records a round's verdict; returns the change of health it made, if any. With no verdict (a new watch, or
+    /// one whose checks had stopped) the first result decides, as HAProxy starts a server "up, going down at the
+    /// first failure"; after that rise and fall apply. One thread at a time.
+    /// </summary>
+    internal TcpHealthChange? Record(in TcpCheckResult verdict)
     {
+        DateTimeOffset at = _clock.GetUtcNow();
         lock (_gate)
         {
-            _checks++;
+            Interlocked.Increment(ref _checks);
             _lastResult = verdict;
+            _lastResultAt = at;
+            Volatile.Write(ref _lastResultTimestamp, _clock.GetTimestamp());
             _history[_historyCount++ % HistoryLength] = new TcpWatchSample(verdict.Status, verdict.Elapsed, at);
             TcpTargetHealth previous = _health;
             if (verdict.IsOpen)
             {
                 _failures = 0;
-                _successes++;
-                if (_health != TcpTargetHealth.Up && _successes >= Options.Rise)
+                _successes = Saturated(_successes);
+                if (_health == TcpTargetHealth.Unknown || (_health == TcpTargetHealth.Down && _successes >= Options.Rise))
                 {
-                    _health = TcpTargetHealth.Up;
+                    SetHealth(TcpTargetHealth.Up);
                 }
             }
             else
@@ -258,10 +291,10 @@ public sealed class TcpWatch : IDisposable
                 _streakMixed = _failures > 0 && (_streakMixed || _streakStatus != verdict.Status);
                 _streakStatus = verdict.Status;
                 _successes = 0;
-                _failures++;
-                if (_health != TcpTargetHealth.Down && _failures >= Options.Fall)
+                _failures = Saturated(_failures);
+                if (_health == TcpTargetHealth.Unknown || (_health == TcpTargetHealth.Up && _failures >= Options.Fall))
                 {
-                    _health = TcpTargetHealth.Down;
+                    SetHealth(TcpTargetHealth.Down);
                 }
             }
 
@@ -270,11 +303,54 @@ public sealed class TcpWatch : IDisposable
                 return null;
             }
 
+            _unknownReason = null;
             _since = at;
             var change = new TcpHealthChange(this, previous, _health, verdict, at) { Reason = StreakReason(verdict.IsOpen) };
             _changes[_changeCount++ % ChangeHistoryLength] = change;
             return change;
         }
+    }
+
+    /// <summary>How old a verdict may grow: twice the longest gap the schedule allows between two results.</summary>
+    private static TimeSpan StaleLimit(TcpWatchOptions options)
+    {
+        TimeSpan longest = options.Interval;
+        longest = options.FastInterval is { } fast && fast > longest ? fast : longest;
+        longest = options.DownInterval is { } down && down > longest ? down : longest;
+        return 2 * ((longest * (1 + options.Jitter)) + options.Timeout);
+    }
+
+    private static int Saturated(int count) => count == int.MaxValue ? count : count + 1;
+
+    private bool IsStale(long now) => now - Volatile.Read(ref _lastResultTimestamp) > _staleAfterTicks;
+
+    private string NoResultSince() =>
+        $"no result since {_lastResultAt.UtcDateTime.ToString("HH:mm:ss'Z'", CultureInfo.InvariantCulture)} (a result is due at least every {StaleAfter.TotalSeconds.ToString("0.###", CultureInfo.InvariantCulture)} s)";
+
+    private void SetHealth(TcpTargetHealth health)
+    {
+        _health = health;
+        Volatile.Write(ref _healthValue, (int)health);
+    }
+
+    /// <summary>Under the lock.</summary>
+    private TcpHealthChange? BecomeUnknown(string reason)
+    {
+        TcpTargetHealth previous = _health;
+        _unknownReason = reason;
+        _successes = 0;
+        _failures = 0;
+        if (previous == TcpTargetHealth.Unknown || _lastResult is not { } last)
+        {
+            return null; // no verdict to end: the reason is kept for those who read the watch
+        }
+
+        DateTimeOffset at = _clock.GetUtcNow();
+        SetHealth(TcpTargetHealth.Unknown);
+        _since = at;
+        var change = new TcpHealthChange(this, previous, TcpTargetHealth.Unknown, last, at) { Reason = reason };
+        _changes[_changeCount++ % ChangeHistoryLength] = change;
+        return change;
     }
 
     /// <summary>"3 timeouts in a row", "2 successful checks in a row", "3 failed checks in a row (last: refused)".</summary>

@@ -1,37 +1,44 @@
-using System.Diagnostics;
-
 namespace HealthChecks.TcpShaker.Monitoring;
 
 /// <summary>
-/// Runs watches through <see cref="TcpShaker.CheckAllAddressesAsync"/> on a schedule kept by one task:
-/// host names (re-resolved every round), and every watch when the engine is the full-connect one.
+/// Runs watches through <see cref="TcpShaker.CheckAllAddressesAsync"/> on a schedule kept by one timer of the
+/// monitor's <see cref="TimeProvider"/>: host names (re-resolved every round), every watch when the engine is the
+/// full-connect one, and every watch of a monitor given a clock of its own (tests). A round that cannot check
+/// (the engine gone, an unexpected error) makes the watch Unknown with the reason, and the schedule goes on.
 /// </summary>
 internal sealed class TimerWatchDriver : IWatchDriver, IAsyncDisposable
 {
     private readonly TcpShaker _shaker;
     private readonly IHealthChangeSink _sink;
+    private readonly TimeProvider _clock;
     private readonly PriorityQueue<TcpWatch, long> _due = new();
     private readonly Dictionary<TcpWatch, Round> _rounds = [];
-    private readonly SemaphoreSlim _changed = new(0);
-    private readonly CancellationTokenSource _stopping = new();
-    private readonly Task _schedule;
+    private readonly ITimer _timer;
+    private long _armedFor = long.MaxValue;
+    private bool _disposed;
 
-    internal TimerWatchDriver(TcpShaker shaker, IHealthChangeSink sink)
+    internal TimerWatchDriver(TcpShaker shaker, IHealthChangeSink sink, TimeProvider clock)
     {
         _shaker = shaker;
         _sink = sink;
-        _schedule = Task.Run(ScheduleAsync);
+        _clock = clock;
+        _timer = clock.CreateTimer(static state => ((TimerWatchDriver)state!).StartDue(), this, Timeout.InfiniteTimeSpan, Timeout.InfiniteTimeSpan);
     }
 
-    public void Add(TcpWatch watch)
+    public bool Add(TcpWatch watch)
     {
         lock (_due)
         {
+            if (_disposed)
+            {
+                return false;
+            }
+
             _rounds[watch] = new Round();
-            _due.Enqueue(watch, watch.ScheduleFirst(Stopwatch.GetTimestamp()));
+            Enqueue(watch, watch.ScheduleFirst(_clock.GetTimestamp()));
         }
 
-        _changed.Release();
+        return true;
     }
 
     public async ValueTask RemoveAsync(TcpWatch watch)
@@ -54,50 +61,66 @@ internal sealed class TimerWatchDriver : IWatchDriver, IAsyncDisposable
         }
     }
 
-    private async Task ScheduleAsync()
+    /// <summary>Under the lock: queues a watch and arms the timer if it is now the nearest.</summary>
+    private void Enqueue(TcpWatch watch, long due)
     {
-        CancellationToken stopping = _stopping.Token;
-        while (!stopping.IsCancellationRequested)
+        _due.Enqueue(watch, due);
+        if (due < _armedFor)
         {
-            long wait = Timeout.Infinite;
-            lock (_due)
-            {
-                long now = Stopwatch.GetTimestamp();
-                while (_due.TryPeek(out TcpWatch? watch, out long due) && due <= now)
-                {
-                    _due.Dequeue();
-                    if (_rounds.TryGetValue(watch, out Round? round))
-                    {
-                        round.Running = RunRoundAsync(watch, round);
-                    }
-                }
+            Arm(due);
+        }
+    }
 
-                if (_due.TryPeek(out _, out long next))
-                {
-                    wait = Math.Max(1, (long)Math.Ceiling((next - now) * 1000.0 / Stopwatch.Frequency));
-                }
-            }
+    /// <summary>Under the lock.</summary>
+    private void Arm(long due)
+    {
+        _armedFor = due;
+        long wait = Math.Max(0, due - _clock.GetTimestamp());
+        _timer.Change(TimeSpan.FromSeconds((double)wait / _clock.TimestampFrequency), Timeout.InfiniteTimeSpan);
+    }
 
-            try
-            {
-                await _changed.WaitAsync(TimeSpan.FromMilliseconds(wait), stopping).ConfigureAwait(false);
-            }
-            catch (OperationCanceledException)
+    /// <summary>The timer's callback: starts the rounds that are due and arms for the next.</summary>
+    private void StartDue()
+    {
+        lock (_due)
+        {
+            if (_disposed)
             {
                 return;
+            }
+
+            long now = _clock.GetTimestamp();
+            while (_due.TryPeek(out TcpWatch? watch, out long due) && due <= now)
+            {
+                _due.Dequeue();
+                if (_rounds.TryGetValue(watch, out Round? round))
+                {
+                    round.Running = RunRoundAsync(watch, round);
+                }
+            }
+
+            _armedFor = long.MaxValue;
+            if (_due.TryPeek(out _, out long next))
+            {
+                Arm(next);
             }
         }
     }
 
     private async Task RunRoundAsync(TcpWatch watch, Round round)
     {
-        await Task.Yield(); // off the scheduler's lock
+        await Task.Yield(); // off the timer's lock
         TcpWatchOptions options = watch.Options;
-        TcpCheckResult verdict;
+        TcpHealthChange? change;
         try
         {
             IReadOnlyList<TcpCheckResult> results = await _shaker.CheckAllAddressesAsync(watch.Endpoint, options.Timeout, options.AddressFamily, round.Canceled.Token).ConfigureAwait(false);
-            verdict = TcpCheckResults.Combine(results, options.RequireAllAddresses);
+            if (round.Canceled.IsCancellationRequested)
+            {
+                return;
+            }
+
+            change = watch.Record(TcpCheckResults.Combine(results, options.RequireAllAddresses));
         }
         catch (OperationCanceledException) when (round.Canceled.IsCancellationRequested)
         {
@@ -105,28 +128,33 @@ internal sealed class TimerWatchDriver : IWatchDriver, IAsyncDisposable
         }
         catch (ObjectDisposedException)
         {
-            return; // the shaker was disposed under the monitor: nothing left to check with
-        }
-
-        if (round.Canceled.IsCancellationRequested)
-        {
+            // The shaker was disposed under the monitor: nothing is left to check with, so nothing is known.
+            Publish(watch.MarkUnknown(WatchStopReasons.EngineStopped));
             return;
         }
+#pragma warning disable CA1031 // whatever failed, the watch must not keep a verdict it can no longer renew, nor leave the schedule
+        catch (Exception exception)
+#pragma warning restore CA1031
+        {
+            change = watch.MarkUnknown(WatchStopReasons.RoundFailed(exception));
+        }
 
-        if (watch.Record(verdict, DateTimeOffset.UtcNow) is { } change)
+        Publish(change);
+        lock (_due)
+        {
+            if (!_disposed && _rounds.ContainsKey(watch))
+            {
+                Enqueue(watch, watch.ScheduleNext(_clock.GetTimestamp()));
+            }
+        }
+    }
+
+    private void Publish(TcpHealthChange? change)
+    {
+        if (change is not null)
         {
             _sink.Publish(change);
         }
-
-        lock (_due)
-        {
-            if (_rounds.ContainsKey(watch))
-            {
-                _due.Enqueue(watch, watch.ScheduleNext(Stopwatch.GetTimestamp()));
-            }
-        }
-
-        _changed.Release();
     }
 
     public async ValueTask DisposeAsync()
@@ -134,18 +162,20 @@ internal sealed class TimerWatchDriver : IWatchDriver, IAsyncDisposable
         TcpWatch[] watches;
         lock (_due)
         {
+            if (_disposed)
+            {
+                return;
+            }
+
+            _disposed = true;
             watches = [.. _rounds.Keys];
         }
 
+        await _timer.DisposeAsync().ConfigureAwait(false);
         foreach (TcpWatch watch in watches)
         {
             await RemoveAsync(watch).ConfigureAwait(false);
         }
-
-        await _stopping.CancelAsync().ConfigureAwait(false);
-        await _schedule.ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
-        _stopping.Dispose();
-        _changed.Dispose();
     }
 
     private sealed class Round

@@ -3,8 +3,8 @@ namespace HealthChecks.TcpShaker.Monitoring;
 /// <summary>What runs watches on a schedule: the engine's loop itself (IP literals in half-open and raw SYN mode) or a timer (everything else).</summary>
 internal interface IWatchDriver
 {
-    /// <summary>Starts running a watch; its first check is at a random point of its first interval.</summary>
-    void Add(TcpWatch watch);
+    /// <summary>Starts running a watch; its first check is at a random point of its first interval. False when the driver has stopped and takes no watch.</summary>
+    bool Add(TcpWatch watch);
 
     /// <summary>Stops running a watch: no further checks, a check in flight is abandoned. Returns once no check of it can still report.</summary>
     ValueTask RemoveAsync(TcpWatch watch);

@@ -71,7 +71,7 @@ public sealed class LoopWatchTests
         Assert.Equal(TcpCheckStatus.Refused, refused.LastResult?.Status);
         Assert.Equal(TcpCheckStatus.Timeout, timedOut.LastResult?.Status);
         Assert.Equal(
-            [(up, TcpTargetHealth.Up, "2 successful checks in a row"), (refused, TcpTargetHealth.Down, "2 refusals in a row"), (timedOut, TcpTargetHealth.Down, "2 timeouts in a row")],
+            [(up, TcpTargetHealth.Up, "1 successful check"), (refused, TcpTargetHealth.Down, "1 refusal"), (timedOut, TcpTargetHealth.Down, "1 timeout")],
             changes.Select(c => (c.Watch, c.Current, c.Reason)).OrderBy(c => Array.IndexOf(watches, c.Watch)));
         Assert.True(started >= recorded && recorded > 0, $"the loop began {started} rounds, the watches had recorded {recorded} checks");
         Assert.Equal(0, open.DrainAcceptQueue());

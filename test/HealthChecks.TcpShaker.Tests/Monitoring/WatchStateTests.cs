@@ -1,5 +1,7 @@
 using System.Diagnostics;
+using System.Globalization;
 using System.Net;
+using Microsoft.Extensions.Time.Testing;
 
 namespace HealthChecks.TcpShaker.Tests.Monitoring;
 
@@ -15,11 +17,11 @@ public sealed class WatchStateTests
         await using var monitor = new TcpShakerMonitor(shaker);
         TcpWatch watch = NewWatch(monitor, new TcpWatchOptions { Rise = 2, Fall = 3 });
 
-        Assert.Null(Feed(watch, open: true));                          // 1 of 2 successes: still Unknown
         Assert.Equal(TcpTargetHealth.Unknown, watch.Health);
-        TcpHealthChange up = Feed(watch, open: true)!;                  // 2 successes: Up
+        TcpHealthChange up = Feed(watch, open: true)!;                  // no verdict yet: the first result decides
         Assert.Equal((TcpTargetHealth.Unknown, TcpTargetHealth.Up), (up.Previous, up.Current));
-        Assert.Equal("2 successful checks in a row", up.Reason);
+        Assert.Equal("1 successful check", up.Reason);
+        Assert.Null(Feed(watch, open: true));
 
         Assert.Null(Feed(watch, open: false));                         // a failure while up counts toward fall...
         Assert.Null(Feed(watch, open: false));
@@ -45,6 +47,85 @@ public sealed class WatchStateTests
         Assert.Equal(12, watch.RecentResults.Count);
     }
 
+    [Theory]
+    [InlineData(false, TcpTargetHealth.Down)]
+    [InlineData(true, TcpTargetHealth.Up)]
+    public async Task The_first_result_decides_a_new_watch_as_haproxy_starts_a_server(bool open, TcpTargetHealth expected)
+    {
+        await using var shaker = new TcpShaker();
+        await using var monitor = new TcpShakerMonitor(shaker);
+        TcpWatch watch = NewWatch(monitor, new TcpWatchOptions { Rise = 5, Fall = 5 });
+
+        TcpHealthChange change = Feed(watch, open)!;
+
+        Assert.Equal((TcpTargetHealth.Unknown, expected), (change.Previous, change.Current));
+        Assert.Equal(expected, watch.Health);
+    }
+
+    [Fact]
+    public async Task A_target_that_alternates_has_a_verdict_at_once_and_keeps_it_until_fall()
+    {
+        await using var shaker = new TcpShaker();
+        await using var monitor = new TcpShakerMonitor(shaker);
+        TcpWatch watch = NewWatch(monitor, new TcpWatchOptions { Rise = 2, Fall = 2 });
+
+        for (int i = 0; i < 20; i++)
+        {
+            Feed(watch, open: i % 2 == 0);
+            Assert.Equal(TcpTargetHealth.Up, watch.Health); // up at the first success; one failure in a row never reaches fall 2
+        }
+    }
+
+    [Fact]
+    public async Task A_verdict_older_than_the_schedule_allows_is_not_served_and_the_sweep_ends_it_once()
+    {
+        var clock = new FakeTimeProvider(DateTimeOffset.Parse("2026-12-03T12:00:00Z", CultureInfo.InvariantCulture));
+        await using var shaker = new TcpShaker();
+        await using var monitor = new TcpShakerMonitor(shaker, timeProvider: clock);
+        var options = new TcpWatchOptions { Interval = TimeSpan.FromSeconds(2), Timeout = TimeSpan.FromSeconds(1), Jitter = 0.5 };
+        TcpWatch watch = NewWatch(monitor, options, clock);
+        Assert.Equal(TimeSpan.FromSeconds(2 * ((2 * 1.5) + 1)), watch.StaleAfter); // twice (interval with its jitter + timeout)
+
+        Feed(watch, open: true);
+        clock.Advance(watch.StaleAfter);
+        Assert.Equal(TcpTargetHealth.Up, watch.Health); // exactly the limit: still fresh
+        Assert.Null(watch.ExpireIfStale());
+
+        clock.Advance(TimeSpan.FromMilliseconds(1));
+        Assert.Equal(TcpTargetHealth.Unknown, watch.Health); // the read side never serves it, sweep or not
+        Assert.Equal("no result since 12:00:00Z (a result is due at least every 8 s)", watch.UnknownReason);
+        Assert.Equal("127.0.0.1:5432 has no verdict: no result since 12:00:00Z (a result is due at least every 8 s)", watch.Describe());
+
+        TcpHealthChange expired = watch.ExpireIfStale()!;
+        Assert.Equal((TcpTargetHealth.Up, TcpTargetHealth.Unknown), (expired.Previous, expired.Current));
+        Assert.Equal(watch.UnknownReason, expired.Reason);
+        Assert.Null(watch.ExpireIfStale()); // once
+
+        TcpHealthChange back = Feed(watch, open: false)!; // results again: the first one decides afresh
+        Assert.Equal((TcpTargetHealth.Unknown, TcpTargetHealth.Down), (back.Previous, back.Current));
+        Assert.Null(watch.UnknownReason);
+    }
+
+    [Fact]
+    public async Task A_watch_that_can_no_longer_check_ends_its_verdict_with_the_reason()
+    {
+        await using var shaker = new TcpShaker();
+        await using var monitor = new TcpShakerMonitor(shaker);
+        TcpWatch watch = NewWatch(monitor, new TcpWatchOptions());
+        Assert.Null(watch.MarkUnknown("engine stopped")); // no verdict to end, but the reason is kept
+        Assert.Equal("engine stopped", watch.UnknownReason);
+        Assert.Equal(TcpTargetHealth.Unknown, watch.Health);
+
+        Feed(watch, open: true);
+        Assert.Null(watch.UnknownReason);
+        TcpHealthChange change = watch.MarkUnknown("loop faulted: InvalidOperationException: injected")!;
+
+        Assert.Equal((TcpTargetHealth.Up, TcpTargetHealth.Unknown), (change.Previous, change.Current));
+        Assert.Equal("127.0.0.1:5432 has no verdict: loop faulted: InvalidOperationException: injected", change.Describe());
+        Assert.Equal(0, watch.ConsecutiveSuccesses);
+        Assert.Null(watch.MarkUnknown("engine stopped")); // already unknown: no second event
+    }
+
     [Fact]
     public async Task Mixed_failures_are_named_by_count_and_the_last_status()
     {
@@ -52,8 +133,9 @@ public sealed class WatchStateTests
         await using var monitor = new TcpShakerMonitor(shaker);
         TcpWatch watch = NewWatch(monitor, new TcpWatchOptions { Rise = 1, Fall = 2 });
 
-        watch.Record(new TcpCheckResult(TcpCheckStatus.Timeout, TimeSpan.FromSeconds(1), Target, 0), DateTimeOffset.UtcNow);
-        TcpHealthChange down = watch.Record(new TcpCheckResult(TcpCheckStatus.Refused, TimeSpan.Zero, Target, 111), DateTimeOffset.UtcNow)!;
+        Feed(watch, open: true);
+        watch.Record(new TcpCheckResult(TcpCheckStatus.Timeout, TimeSpan.FromSeconds(1), Target, 0));
+        TcpHealthChange down = watch.Record(new TcpCheckResult(TcpCheckStatus.Refused, TimeSpan.Zero, Target, 111))!;
 
         Assert.Equal("2 failed checks in a row (last: Refused)", down.Reason);
         Assert.Equal(TcpTargetHealth.Down, down.Current);
@@ -68,7 +150,7 @@ public sealed class WatchStateTests
 
         for (int i = 0; i < TcpWatch.HistoryLength + 5; i++)
         {
-            watch.Record(new TcpCheckResult(TcpCheckStatus.Open, TimeSpan.FromMilliseconds(i), Target, 0), DateTimeOffset.UtcNow);
+            watch.Record(new TcpCheckResult(TcpCheckStatus.Open, TimeSpan.FromMilliseconds(i), Target, 0));
         }
 
         IReadOnlyList<TcpWatchSample> history = watch.RecentResults;
@@ -89,7 +171,6 @@ public sealed class WatchStateTests
         TcpWatch watch = NewWatch(monitor, options);
 
         Assert.Equal(Ticks(0.5), watch.NextIntervalTicks());  // no verdict yet: a change is pending
-        Feed(watch, open: true);
         Feed(watch, open: true);
         Assert.Equal(Ticks(2), watch.NextIntervalTicks());    // up, nothing pending
         Feed(watch, open: false);
@@ -133,11 +214,10 @@ public sealed class WatchStateTests
 
     private static long Ticks(double seconds) => (long)(seconds * Stopwatch.Frequency);
 
-    private static TcpWatch NewWatch(TcpShakerMonitor monitor, TcpWatchOptions options) =>
-        new(monitor, TcpEndpoint.FromIPEndPoint(Target), options);
+    private static TcpWatch NewWatch(TcpShakerMonitor monitor, TcpWatchOptions options, TimeProvider? clock = null) =>
+        new(monitor, TcpEndpoint.FromIPEndPoint(Target), options, clock ?? TimeProvider.System);
 
     private static TcpHealthChange? Feed(TcpWatch watch, bool open) => watch.Record(
         open ? new TcpCheckResult(TcpCheckStatus.Open, TimeSpan.FromMilliseconds(1), Target, 0)
-             : new TcpCheckResult(TcpCheckStatus.Refused, TimeSpan.Zero, Target, 111) { ErrorKind = TcpCheckErrorKind.OperatingSystem },
-        DateTimeOffset.UtcNow);
+             : new TcpCheckResult(TcpCheckStatus.Refused, TimeSpan.Zero, Target, 111) { ErrorKind = TcpCheckErrorKind.OperatingSystem });
 }

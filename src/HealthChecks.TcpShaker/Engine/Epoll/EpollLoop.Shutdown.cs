@@ -29,7 +29,7 @@ internal sealed unsafe partial class EpollLoop
             }
 
             DropLoopActions();
-            _watches.Drop();
+            _watches.Drop(StoppedException());
 
             // The eventfd closes once no other thread is writing to it; the epoll fd is the loop's alone.
             _wake.Dispose();

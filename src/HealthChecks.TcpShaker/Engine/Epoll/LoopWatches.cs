@@ -110,17 +110,31 @@ internal sealed class LoopWatches(ICheckLoop loop, CheckAccounting accounting, W
         return started;
     }
 
-    /// <summary>Lets go of every watch: pending removals complete, the schedule empties. Loop thread, at exit.</summary>
-    internal void Drop()
+    /// <summary>
+    /// Lets go of every watch at the loop's exit: pending removals complete, and every watch still running
+    /// (scheduled, or added but not yet taken) is abandoned with <paramref name="stopped"/>, so its driver
+    /// knows its checks stopped. (Those in flight were abandoned with their slots.) Loop thread, at exit.
+    /// </summary>
+    internal void Drop(Exception stopped)
     {
         while (_commands.TryDequeue(out (WatchProbe Probe, TaskCompletionSource? Removed) command))
         {
-            command.Removed?.TrySetResult();
+            if (command.Removed is { } removed)
+            {
+                command.Probe.Removed = true;
+                removed.TrySetResult();
+            }
+            else if (!command.Probe.Removed)
+            {
+                command.Probe.Abandon(stopped);
+            }
         }
 
         while (_schedule.Count > 0)
         {
-            _schedule.Remove(_schedule.Nearest);
+            WatchProbe probe = _schedule.Nearest;
+            _schedule.Remove(probe);
+            probe.Abandon(stopped);
         }
     }
 }

@@ -1,6 +1,5 @@
 using System.Diagnostics;
 using System.Net;
-using HealthChecks.TcpShaker.Monitoring;
 
 namespace HealthChecks.TcpShaker.Engine.Epoll;
 
@@ -14,17 +13,18 @@ internal sealed class WatchProbe : LoopCheck
 {
     private readonly long _timeoutTicks;
 
-    internal WatchProbe(TcpWatch watch, IPEndPoint endPoint, IHealthChangeSink sink)
+    internal WatchProbe(TcpWatch watch, IPEndPoint endPoint, IWatchProbeOwner owner)
     {
         Watch = watch;
-        Sink = sink;
+        Owner = owner;
         EndPoint = endPoint;
         _timeoutTicks = (long)(watch.Options.Timeout.TotalSeconds * Stopwatch.Frequency);
     }
 
     internal TcpWatch Watch { get; }
 
-    internal IHealthChangeSink Sink { get; }
+    /// <summary>The driver that made it: told of changes of health and of a stop of the loop.</summary>
+    internal IWatchProbeOwner Owner { get; }
 
     /// <summary>The watches of the loop that runs it (half-open or raw SYN); set when it is added there.</summary>
     internal LoopWatches? Watches { get; set; }
@@ -52,9 +52,9 @@ internal sealed class WatchProbe : LoopCheck
             return;
         }
 
-        if (Watch.Record(result, DateTimeOffset.UtcNow) is { } change)
+        if (Watch.Record(result) is { } change)
         {
-            Sink.Publish(change);
+            Owner.Publish(change);
         }
 
         Due = Watch.ScheduleNext(Stopwatch.GetTimestamp());
@@ -63,6 +63,14 @@ internal sealed class WatchProbe : LoopCheck
 
     internal override void Abandon(Exception? exception)
     {
-        // The loop stopped (or the watch was removed): the watch simply gets no further checks.
+        // Canceled (the watch was removed mid-check): nobody waits for it. Otherwise the loop stopped under a
+        // running watch, which must not keep a verdict it can no longer renew: its driver hears of it once.
+        if (exception is null || Removed)
+        {
+            return;
+        }
+
+        Removed = true;
+        Owner.LoopStopped(this, exception);
     }
 }

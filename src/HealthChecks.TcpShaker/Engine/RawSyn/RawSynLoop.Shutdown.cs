@@ -60,7 +60,7 @@ internal sealed unsafe partial class RawSynLoop
             {
             }
 
-            _watches.Drop();
+            _watches.Drop(StoppedException());
 
             _ports.Dispose();
             foreach (int fd in (ReadOnlySpan<int>)[_tcp4, _tcp6, _icmp4, _icmp6])
