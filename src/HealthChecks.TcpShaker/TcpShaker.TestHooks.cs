@@ -12,6 +12,13 @@ public sealed partial class TcpShaker
         set => _host.ForceBrokenTechnique = value;
     }
 
+    /// <summary>Test hook: make every start of the engine fail with this exception.</summary>
+    internal Exception? ForceStartFailure
+    {
+        get => _host.ForceStartFailure;
+        set => _host.ForceStartFailure = value;
+    }
+
     /// <summary>Test hook: make raw SYN mode unavailable for this reason.</summary>
     internal string? ForceRawSynUnavailable
     {

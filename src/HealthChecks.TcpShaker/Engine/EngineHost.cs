@@ -46,6 +46,9 @@ internal sealed class EngineHost(TcpShakerOptions options, ILogger logger, TcpSh
     /// <summary>Test hook: make raw SYN mode unavailable for this reason (as a process without CAP_NET_RAW finds it).</summary>
     internal string? ForceRawSynUnavailable { get; set; }
 
+    /// <summary>Test hook: make every start fail with this exception (one the callers do not expect).</summary>
+    internal Exception? ForceStartFailure { get; set; }
+
     /// <summary>Test hook: make the start-up verification report the technique as broken.</summary>
     internal string? ForceBrokenTechnique { get; set; }
 
@@ -100,6 +103,11 @@ internal sealed class EngineHost(TcpShakerOptions options, ILogger logger, TcpSh
 
     private async Task<ICheckEngine> StartAsync()
     {
+        if (ForceStartFailure is { } failure)
+        {
+            throw failure;
+        }
+
         ICheckEngine engine;
         if (HalfOpenPossible && options.PreferRawSyn && await TryStartRawSynAsync().ConfigureAwait(false) is { } raw)
         {

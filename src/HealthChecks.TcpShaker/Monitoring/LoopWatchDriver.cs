@@ -19,6 +19,9 @@ internal sealed class LoopWatchDriver(IWatchEngine engine, IHealthChangeSink sin
         watch.Endpoint.Address is { } address
         && (watch.Options.AddressFamily is null || watch.Options.AddressFamily == address.AddressFamily);
 
+    /// <summary>The watches it runs.</summary>
+    internal int Count => _probes.Count;
+
     public bool Add(TcpWatch watch)
     {
         var probe = new WatchProbe(watch, new IPEndPoint(watch.Endpoint.Address!, watch.Endpoint.Port), this);

@@ -163,6 +163,18 @@ public sealed class TcpShakerMonitor : IAsyncDisposable, IHealthChangeSink
     internal Task<IWatchDriver?> DriverOfAsync(TcpWatch watch) =>
         _watches.TryGetValue(watch, out Task<IWatchDriver?>? attached) ? attached : Task.FromResult<IWatchDriver?>(null);
 
+    /// <summary>Test hook: how many watches the drivers still run (the timer's and the loops').</summary>
+    internal int RunningWatchesForTest()
+    {
+        TimerWatchDriver? timer;
+        lock (_lifecycle)
+        {
+            timer = _timerDriver;
+        }
+
+        return (timer?.Count ?? 0) + _loopDrivers.Values.Sum(d => d.Count);
+    }
+
     /// <summary>Stops one watch (its <see cref="TcpWatch.Dispose"/>).</summary>
     internal void Remove(TcpWatch watch)
     {
@@ -249,7 +261,7 @@ public sealed class TcpShakerMonitor : IAsyncDisposable, IHealthChangeSink
         catch (Exception exception)
 #pragma warning restore CA1031
         {
-            Publish(watch.MarkUnknown(WatchStopReasons.RoundFailed(exception)));
+            Publish(watch.MarkUnknown(WatchStopReasons.AttachFailed(exception)));
             driver = TimerDriver();
         }
 

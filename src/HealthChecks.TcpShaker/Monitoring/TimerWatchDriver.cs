@@ -25,6 +25,18 @@ internal sealed class TimerWatchDriver : IWatchDriver, IAsyncDisposable
         _timer = clock.CreateTimer(static state => ((TimerWatchDriver)state!).StartDue(), this, Timeout.InfiniteTimeSpan, Timeout.InfiniteTimeSpan);
     }
 
+    /// <summary>The watches it runs.</summary>
+    internal int Count
+    {
+        get
+        {
+            lock (_due)
+            {
+                return _rounds.Count;
+            }
+        }
+    }
+
     public bool Add(TcpWatch watch)
     {
         lock (_due)

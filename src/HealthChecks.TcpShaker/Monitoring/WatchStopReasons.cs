@@ -15,6 +15,9 @@ internal static class WatchStopReasons
     /// <summary>A round ended in an error the driver did not expect; the next round runs on schedule.</summary>
     internal static string RoundFailed(Exception exception) => $"a round failed: {exception.GetType().Name}: {exception.Message}";
 
+    /// <summary>The watch could not be started in the engine (an error nobody expected); the timer driver retries every round.</summary>
+    internal static string AttachFailed(Exception exception) => $"could not start watching: {exception.GetType().Name}: {exception.Message}";
+
     /// <summary>The engine gave up restarting its loop.</summary>
     internal static string ChecksStopped(Exception exception) => $"checks stopped: {exception.Message}";
 }
