@@ -124,6 +124,80 @@ public sealed class WatchedHealthCheckTests
         Assert.Equal(checks, watch.Checks);
     }
 
+    [Fact]
+    public async Task A_watch_whose_checks_stopped_reports_failure_naming_why_whatever_the_unknown_status()
+    {
+        using var listener = new LoopbackListener();
+        using IHost host = await StartHostAsync(checks => checks.AddTcpShaker("db", o =>
+        {
+            o.Endpoints.Add(listener.EndPoint.ToString());
+            o.Watch = new TcpWatchOptions { Interval = TimeSpan.FromMilliseconds(100), Rise = 1, Fall = 1 };
+            o.UnknownStatus = HealthStatus.Healthy; // "not checked yet" may pass; "can no longer check" never does
+        }));
+        var service = host.Services.GetRequiredService<HealthCheckService>();
+        TcpWatch watch = Assert.Single(host.Services.GetRequiredService<TcpShakerMonitor>().Watches);
+        await MonitorTests.WaitUntil(() => watch.Health == TcpTargetHealth.Up, TimeSpan.FromSeconds(5));
+
+        await host.Services.GetRequiredService<TcpShaker>().DisposeAsync(); // the engine goes away under the watch
+        await MonitorTests.WaitUntil(() => watch.Health == TcpTargetHealth.Unknown, TimeSpan.FromSeconds(5));
+
+        HealthReportEntry entry = (await service.CheckHealthAsync(Ct)).Entries["db"];
+        Assert.Equal(HealthStatus.Unhealthy, entry.Status);
+        Assert.Equal($"{listener.EndPoint} has no verdict: engine stopped", entry.Description);
+        TcpWatchReport report = Assert.IsType<TcpWatchReport>(entry.Data[listener.EndPoint.ToString()]);
+        Assert.Equal(("Unknown", "engine stopped"), (report.Health, report.UnknownReason));
+        await host.StopAsync(Ct);
+    }
+
+    [Fact]
+    public async Task Two_containers_built_from_one_collection_each_watch_for_themselves()
+    {
+        using var listener = new LoopbackListener();
+        var services = new ServiceCollection();
+        services.AddLogging();
+        services.AddHealthChecks().AddTcpShaker("db", o =>
+        {
+            o.Endpoints.Add(listener.EndPoint.ToString());
+            o.Watch = new TcpWatchOptions { Interval = TimeSpan.FromMilliseconds(100), Rise = 1 };
+        });
+
+        TcpWatch firstWatch;
+        await using (ServiceProvider first = services.BuildServiceProvider())
+        {
+            await StartAllAsync(first);
+            firstWatch = Assert.Single(first.GetRequiredService<TcpShakerMonitor>().Watches);
+            await StopAllAsync(first);
+        }
+
+        await using ServiceProvider second = services.BuildServiceProvider();
+        var secondService = second.GetRequiredService<HealthCheckService>();
+        Assert.Contains("has not started watching yet", (await secondService.CheckHealthAsync(Ct)).Entries["db"].Description, StringComparison.Ordinal);
+        await StartAllAsync(second);
+        TcpWatch secondWatch = Assert.Single(second.GetRequiredService<TcpShakerMonitor>().Watches);
+        await MonitorTests.WaitUntil(() => secondWatch.Health == TcpTargetHealth.Up, TimeSpan.FromSeconds(5));
+
+        Assert.True(firstWatch.IsDisposed);
+        Assert.NotSame(firstWatch, secondWatch);
+        Assert.Equal(HealthStatus.Healthy, (await secondService.CheckHealthAsync(Ct)).Entries["db"].Status);
+        await StopAllAsync(second);
+    }
+
+    private static async Task StartAllAsync(IServiceProvider services)
+    {
+        foreach (IHostedService hosted in services.GetServices<IHostedService>())
+        {
+            await hosted.StartAsync(Ct);
+        }
+    }
+
+    private static async Task StopAllAsync(IServiceProvider services)
+    {
+        foreach (IHostedService hosted in services.GetServices<IHostedService>().Reverse())
+        {
+            await hosted.StopAsync(Ct);
+        }
+    }
+
     private static async Task<IHost> StartHostAsync(Action<IHealthChecksBuilder> configure)
     {
         HostApplicationBuilder builder = Host.CreateApplicationBuilder();
