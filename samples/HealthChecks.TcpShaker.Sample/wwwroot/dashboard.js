@@ -38,7 +38,7 @@
     return rows;
   }
 
-  // The watches of a watched check (TcpShakerCheckOptions.Watch): { "host:port": { health, since, checks, recent: [{ status, elapsed, at }] } }
+  // The watches of a watched check (TcpShakerCheckOptions.Watch): { "host:port": { health, unknownReason, since, checks, recent: [{ status, elapsed, at }] } }
   function watchesOf(entry) {
     const watches = [];
     for (const [target, value] of Object.entries(entry.data || {})) {
@@ -65,8 +65,10 @@
     badge.textContent = watch.health;
     badge.dataset.status = watch.health;
     const since = Date.parse(watch.since);
-    item.querySelector(".since").textContent =
-      `${watch.health === "Unknown" ? "no verdict since" : "since"} ${time(since)} (${ago(now - since)})`;
+    // A watch that can no longer check (engine stopped, loop faulted, no result in time) says why.
+    item.querySelector(".since").textContent = watch.unknownReason
+      ? `no verdict since ${time(since)} (${ago(now - since)}): ${watch.unknownReason}`
+      : `${watch.health === "Unknown" ? "no verdict since" : "since"} ${time(since)} (${ago(now - since)})`;
     const streak = watch.consecutiveFailures > 0
       ? `${watch.consecutiveFailures} failed in a row` : `${watch.consecutiveSuccesses} open in a row`;
     item.querySelector(".counts").textContent = `${watch.checks} checks · ${streak}`;

@@ -102,7 +102,7 @@ internal static class WatchView
             TcpCheckResult? last = watch.LastResult;
             table.AddRow(
                 Markup.Escape(watch.Endpoint.ToString()),
-                $"[{HealthColor(health)}]{health}[/]",
+                watch.UnknownReason is { } why ? $"[{HealthColor(health)}]{health}[/] [grey]({Markup.Escape(why)})[/]" : $"[{HealthColor(health)}]{health}[/]",
                 $"{since.UtcDateTime.ToString("HH:mm:ss'Z'", CultureInfo.InvariantCulture)} ({Durations.Format(TimeSpan.FromSeconds(Math.Floor(Math.Max(0, (now - since).TotalSeconds))))})",
                 watch.Checks.ToString(CultureInfo.InvariantCulture),
                 last is { } l ? $"[{ResultText.StatusColor(l.Status)}]{ResultText.StatusWord(l.Status)}[/]" : "-",
