@@ -52,7 +52,7 @@ public sealed class WatchCommandTests
         Assert.True(run.ExitCode == 0, run.ToString());
         Assert.Contains("mode FullConnect, interval 10ms, rise 2, fall 3, jitter 0.2, timeout 1s", run.Out, StringComparison.Ordinal);
         Assert.Single(Regex.Matches(run.Out, "Unknown -> Up"));
-        Assert.InRange(listener.DrainAcceptQueue(), 2, 4);
+        Assert.InRange(listener.DrainAcceptQueue(), 2, 6); // 2 counted, and the rounds that were in flight as the tool stopped (10 ms apart: a few under load)
     }
 
     [Fact]

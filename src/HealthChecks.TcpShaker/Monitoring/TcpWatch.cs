@@ -59,17 +59,50 @@ public sealed class TcpWatch : IDisposable
     /// disposed, its loop faulted, a round failed) or no result arrived for longer than the schedule allows
     /// (<see cref="StaleAfter"/>); <see cref="UnknownReason"/> then says why. A verdict is never served stale.
     /// </summary>
-    public TcpTargetHealth Health => Read().Health;
+    public TcpTargetHealth Health
+    {
+        get
+        {
+            // Read by every gauge observation and health check, so no sentence is built here.
+            if (Volatile.Read(ref _healthValue) == (int)TcpTargetHealth.Unknown)
+            {
+                return TcpTargetHealth.Unknown;
+            }
+
+            lock (_gate)
+            {
+                return _health != TcpTargetHealth.Unknown && IsStale(_clock.GetTimestamp()) ? TcpTargetHealth.Unknown : _health;
+            }
+        }
+    }
 
     /// <summary>
     /// Why <see cref="Health"/> is <see cref="TcpTargetHealth.Unknown"/> when it is not simply "not checked yet":
     /// "engine stopped", "loop faulted: ...", "a round failed: ...", "no result since 12:03:04Z". <see langword="null"/>
     /// while the watch has a verdict, or before its first check.
     /// </summary>
-    public string? UnknownReason => Read().UnknownReason;
+    public string? UnknownReason
+    {
+        get
+        {
+            lock (_gate)
+            {
+                return _health != TcpTargetHealth.Unknown && IsStale(_clock.GetTimestamp()) ? NoResultSince() : _unknownReason;
+            }
+        }
+    }
 
     /// <summary>When <see cref="Health"/> last changed (for <see cref="TcpTargetHealth.Unknown"/> before the first check: when the watch started).</summary>
-    public DateTimeOffset Since => Read().Since;
+    public DateTimeOffset Since
+    {
+        get
+        {
+            lock (_gate)
+            {
+                return _since;
+            }
+        }
+    }
 
     /// <summary>
     /// How old a verdict may grow before it is no longer served: twice the longest time the schedule allows between
@@ -78,13 +111,40 @@ public sealed class TcpWatch : IDisposable
     public TimeSpan StaleAfter { get; }
 
     /// <summary>The last check's result (for a host name: the verdict over its addresses); <see langword="null"/> before the first.</summary>
-    public TcpCheckResult? LastResult => Read().LastResult;
+    public TcpCheckResult? LastResult
+    {
+        get
+        {
+            lock (_gate)
+            {
+                return _lastResult;
+            }
+        }
+    }
 
     /// <summary>Open results in a row, up to now.</summary>
-    public int ConsecutiveSuccesses => Read().ConsecutiveSuccesses;
+    public int ConsecutiveSuccesses
+    {
+        get
+        {
+            lock (_gate)
+            {
+                return _successes;
+            }
+        }
+    }
 
     /// <summary>Failed results in a row, up to now.</summary>
-    public int ConsecutiveFailures => Read().ConsecutiveFailures;
+    public int ConsecutiveFailures
+    {
+        get
+        {
+            lock (_gate)
+            {
+                return _failures;
+            }
+        }
+    }
 
     /// <summary>Checks completed since the watch started.</summary>
     public long Checks => Interlocked.Read(ref _checks);

@@ -276,7 +276,8 @@ public sealed class MonitorFaultTests
         await using var shaker = new TcpShaker();
         shaker.ForceStartFailure = new InvalidDataException("the engine exploded");
         var monitor = new TcpShakerMonitor(shaker);
-        TcpWatch watch = monitor.Watch("127.0.0.1:5432", new TcpWatchOptions { Interval = TimeSpan.FromMilliseconds(100) });
+        // An hour's interval: the timer driver's first round (which would say "a round failed") is far off.
+        TcpWatch watch = monitor.Watch("127.0.0.1:5432", new TcpWatchOptions { Interval = TimeSpan.FromHours(1) });
 
         await MonitorTests.WaitUntil(() => watch.UnknownReason is not null, Within);
         Assert.Equal("could not start watching: InvalidDataException: the engine exploded", watch.UnknownReason);
