@@ -86,16 +86,18 @@ internal sealed unsafe partial class RawSynLoop
             return;
         }
 
+        // TryTake may add a lane and still give this check lane 0: the table follows the lanes, not the check.
+        if (_ports.LaneCount << 16 > _sourceSlot.Length)
+        {
+            int[] grown = NewSourceSlots(_ports.LaneCount);
+            _sourceSlot.CopyTo(grown, 0);
+            _sourceSlot = grown;
+        }
+
         if (lane != 0)
         {
             raw.Lane = (byte)lane;
             raw.Source4 = SourcePortPool.LaneAddress(lane);
-            if (_ports.LaneCount << 16 > _sourceSlot.Length)
-            {
-                int[] grown = NewSourceSlots(_ports.LaneCount);
-                _sourceSlot.CopyTo(grown, 0);
-                _sourceSlot = grown;
-            }
         }
 
         if (rangeChanged)

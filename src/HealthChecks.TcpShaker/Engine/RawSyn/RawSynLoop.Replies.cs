@@ -106,6 +106,11 @@ internal sealed unsafe partial class RawSynLoop
     private int FindCheck(bool v6, uint source4, ushort sourcePort, uint target4, UInt128 target6, ushort targetPort)
     {
         int lane = v6 ? 0 : _ports.LaneOf(source4);
+        if (lane << 16 >= _sourceSlot.Length)
+        {
+            lane = 0; // bounded by the table allocated, whatever the pool says: a reply must never index past it
+        }
+
         while (true)
         {
             int slot = _sourceSlot[(lane << 16) | sourcePort];
