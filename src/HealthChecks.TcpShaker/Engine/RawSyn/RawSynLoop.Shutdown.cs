@@ -18,8 +18,11 @@ internal sealed unsafe partial class RawSynLoop
     /// <summary>Source ports reserved now, and the lowest and highest of them. Loop thread.</summary>
     internal (int Count, int Lowest, int Highest) ReservedPorts => (_ports.Count, _ports.Lowest, _ports.Highest);
 
-    /// <summary>Checks in flight now, each holding a source port (a removed watch's check gives its back at once). Loop thread.</summary>
-    internal int ChecksInFlight => _holding;
+    /// <summary>The most source ports reserved at once so far, and the most the pool may reserve. Loop thread.</summary>
+    internal (int Peak, int Max) ReservedPortLimits => (_ports.Peak, _ports.MaxCount);
+
+    /// <summary>Checks in flight now, each holding a source (a removed watch's check gives its back at once). Loop thread.</summary>
+    internal int ChecksInFlight => _ports.Holding;
 
     /// <summary>Address lanes in use: 1, plus the loopback lanes added when the reserved ports ran out. Loop thread.</summary>
     internal int SourceLanes => _ports.LaneCount;
