@@ -1,11 +1,11 @@
-namespace HealthChecks.TcpShaker.Reliability.Tests.Support;
+namespace HealthChecks.TcpShaker.Testing;
 
 /// <summary>
 /// A <see cref="TimeProvider"/> that moves only when a test calls <see cref="Advance"/>, so a test of
 /// something that waits 30 s takes no 30 s. Timers are not supported: the code it is given must read
 /// timestamps, not schedule on this clock.
 /// </summary>
-internal sealed class ManualClock : TimeProvider
+public sealed class ManualClock : TimeProvider
 {
     private static readonly DateTimeOffset Epoch = new(2026, 1, 1, 0, 0, 0, TimeSpan.Zero);
     private long _ticks = TimeSpan.TicksPerDay; // far from 0, so a difference never hides behind a default
