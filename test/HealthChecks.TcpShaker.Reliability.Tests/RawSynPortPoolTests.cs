@@ -146,7 +146,11 @@ public sealed class RawSynPortPoolTests
             }
         }
 
-        internal LoopbackListener ListenInside() => Namespace.RunInside(() => new LoopbackListener(IPAddress.Loopback));
+        /// <summary>
+        /// A listener to check, on a port outside the ephemeral range: the kernel's RSTs to it (after each SYN-ACK)
+        /// then never pass the reply filter, whose span covers reserved ports and whatever lies between them.
+        /// </summary>
+        internal LoopbackListener ListenInside() => Namespace.RunInside(() => new LoopbackListener(IPAddress.Loopback, port: 7300));
 
         /// <summary>
         /// Ordinary sockets inside the namespace, as any other process there would open them: <paramref name="count"/>

@@ -236,8 +236,13 @@ internal sealed unsafe class SourcePortPool : IDisposable
     /// <returns>Whether <see cref="Lowest"/> or <see cref="Highest"/> moved.</returns>
     internal bool ReturnIdle()
     {
+        if (_reservations.Count == 0)
+        {
+            return false;
+        }
+
         long now = _clock.GetTimestamp();
-        if (_reservations.Count == 0 || now < _nextReturn)
+        if (now < _nextReturn)
         {
             return false;
         }
