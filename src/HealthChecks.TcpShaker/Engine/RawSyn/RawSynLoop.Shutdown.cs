@@ -24,7 +24,7 @@ internal sealed unsafe partial class RawSynLoop
     /// <summary>Checks in flight now, each holding a source (a removed watch's check gives its back at once). Loop thread.</summary>
     internal int ChecksInFlight => _ports.Holding;
 
-    /// <summary>Address lanes in use: 1, plus the loopback lanes added when the reserved ports ran out. Loop thread.</summary>
+    /// <summary>Address lanes in use: 1, plus the loopback lanes added when the pool reached its limit. Loop thread.</summary>
     internal int SourceLanes => _ports.LaneCount;
 
     /// <summary>Test hook: runs <paramref name="action"/> on the loop thread between two iterations (a sleep here starves the loop).</summary>

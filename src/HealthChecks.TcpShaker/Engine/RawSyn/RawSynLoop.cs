@@ -12,7 +12,7 @@ namespace HealthChecks.TcpShaker.Engine.RawSyn;
 /// reserved source port. No kernel socket owns the 4-tuple, so when the SYN-ACK comes back the
 /// kernel itself answers it with RST at once, in softirq, whatever this process is doing: no
 /// handshake ACK can leak, however starved the loop is. The loop only reads the replies (through a
-/// BPF filter), matches each to its check by port and acknowledgment number, and completes it.
+/// BPF filter), matches each to its check by 4-tuple and acknowledgment number, and completes it.
 /// </summary>
 /// <remarks>
 /// Split by concern: this file holds the sockets, the iteration and the entry points other threads
@@ -210,7 +210,7 @@ internal sealed unsafe partial class RawSynLoop : ICheckLoop
         }
     }
 
-    /// <summary>Points the TCP reply filters at the reserved ports [low, high].</summary>
+    /// <summary>Points the TCP reply filters at the span of reserved ports [low, high] (it moves as the pool grows and gives ports back).</summary>
     private void AttachTcpFilters(ushort low, ushort high)
     {
         if (ReplyFilters.Attach(_tcp4, ReplyFilters.TcpV4(low, high)) is int errno and not 0
