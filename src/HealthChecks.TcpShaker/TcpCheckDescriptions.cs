@@ -21,9 +21,12 @@ internal static class TcpCheckDescriptions
         };
     }
 
-    private static string LocalErrorReason(in TcpCheckResult result) => result.ErrorKind == TcpCheckErrorKind.InFlightLimit
-        ? "too many checks in flight (TcpShakerOptions.MaxChecksInFlight)"
-        : LocalErrorReason(result.ErrorCode);
+    private static string LocalErrorReason(in TcpCheckResult result) => result.ErrorKind switch
+    {
+        TcpCheckErrorKind.InFlightLimit => "too many checks in flight (TcpShakerOptions.MaxChecksInFlight)",
+        TcpCheckErrorKind.SourcePortLimit => "raw SYN mode has no source port left for this destination (its checks in flight hold all the engine may reserve: half the ephemeral range at the most)",
+        _ => LocalErrorReason(result.ErrorCode),
+    };
 
     private static string LocalErrorReason(int errno) => errno switch
     {

@@ -17,4 +17,12 @@ public enum TcpCheckErrorKind
     /// attempted (<see cref="TcpCheckStatus.LocalError"/>, error code 0).
     /// </summary>
     InFlightLimit,
+
+    /// <summary>
+    /// Raw SYN mode only: checks of this destination already hold every source port the engine may reserve
+    /// (at most half of the host's ephemeral range and of the process's descriptors, so the host keeps the
+    /// rest for its own connections), so this one was not attempted (<see cref="TcpCheckStatus.LocalError"/>,
+    /// error code 0). Other destinations are unaffected: a source port serves many destinations at once.
+    /// </summary>
+    SourcePortLimit,
 }

@@ -1,4 +1,5 @@
 using System.Net;
+using HealthChecks.TcpShaker.Diagnostics;
 using HealthChecks.TcpShaker.Engine.RawSyn;
 using HealthChecks.TcpShaker.Reliability.Tests.Support;
 using HealthChecks.TcpShaker.Testing;
@@ -63,6 +64,59 @@ public sealed class RawSynSourceLaneTests
         await Task.Delay(50, ct);
         Assert.False(listener.HasPendingConnection);
         Assert.Equal(0, await OnLoop(loop, l => l.UnmatchedReplies));
+    }
+
+    /// <summary>
+    /// Issue 17: a loopback lane added while the check that added it still went out from lane 0 left the
+    /// reply index one lane long; the kernel's own RST to 127.0.0.2 (after the SYN-ACK of a listener checked
+    /// there) then indexed past it and killed the loop. In a namespace whose ephemeral range is 100 ports,
+    /// 60 silent checks of one destination make the pool add a lane; the listener on 127.0.0.2 sits inside
+    /// the range, so its port is within the reply filter's span.
+    /// </summary>
+    [Fact]
+    public async Task A_reply_to_127_0_0_2_while_lanes_grow_leaves_the_loop_running_and_every_check_right()
+    {
+        Namespaces.SkipUnlessAvailable();
+        RawSockets.SkipUnlessPermitted();
+        string? sysctl = Sh.Which("sysctl");
+        Assert.SkipWhen(sysctl is null, "'sysctl' (procps) is not installed");
+        using var ns = NetNamespace.Create();
+        ns.Exec(sysctl!, "-w", "net.ipv4.ip_local_port_range=40000 40099");
+        var second = IPAddress.Parse("127.0.0.2");
+        using var listener = ns.RunInside(() => new LoopbackListener(second, port: 40050));
+        using var closed = ns.RunInside(() => new ClosedPort(second));
+        ns.Iptables("-A", "INPUT", "-p", "tcp", "--syn", "-d", "127.0.0.1", "--dport", "7107", "-j", "DROP");
+        var silent = new IPEndPoint(IPAddress.Loopback, 7107);
+        RawSynEngine engine = ns.RunInside(() => new RawSynEngine(new TcpShakerOptions(), new TcpShakerMetrics(null)));
+        await using var _ = engine;
+        var ct = TestContext.Current.CancellationToken;
+
+        var held = Enumerable.Range(0, 60).Select(_ => engine.CheckAsync(silent, TimeSpan.FromSeconds(4), ct).AsTask()).ToArray();
+        await WaitUntilAsync(engine.Loop, l => l.ChecksInFlight == held.Length);
+        int lanes = await OnLoop(engine.Loop, l => l.SourceLanes);
+        Assert.True(lanes >= 2, $"{lanes} lane(s): the pool added no lane, so the race is not tested");
+
+        var open = await Task.WhenAll(Enumerable.Range(0, 20).Select(_ => engine.CheckAsync(listener.EndPoint, TimeSpan.FromSeconds(2), ct).AsTask()));
+        var refused = await engine.CheckAsync(closed.EndPoint, TimeSpan.FromSeconds(2), ct);
+        var timedOut = await Task.WhenAll(held);
+
+        Assert.Null(engine.Loop.Fault);
+        Assert.All(open, r => Assert.True(r.Status == TcpCheckStatus.Open, r.Describe()));
+        Assert.Equal(TcpCheckStatus.Refused, refused.Status);
+        Assert.All(timedOut, r => Assert.True(r.Status == TcpCheckStatus.Timeout, r.Describe()));
+        Assert.False(listener.HasPendingConnection);
+        var after = await engine.CheckAsync(listener.EndPoint, TimeSpan.FromSeconds(2), ct);
+        Assert.Equal(TcpCheckStatus.Open, after.Status);
+    }
+
+    private static async Task WaitUntilAsync(RawSynLoop loop, Func<RawSynLoop, bool> condition)
+    {
+        for (int i = 0; i < 100 && !await OnLoop(loop, condition); i++)
+        {
+            await Task.Delay(50, TestContext.Current.CancellationToken);
+        }
+
+        Assert.True(await OnLoop(loop, condition), "the loop did not reach the state the test needs within 5 s");
     }
 
     private static async Task<T> OnLoop<T>(RawSynLoop loop, Func<RawSynLoop, T> read)

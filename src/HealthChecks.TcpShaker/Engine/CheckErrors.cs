@@ -82,6 +82,13 @@ internal static class CheckErrors
     internal static TcpCheckResult InFlightLimitReached(IPEndPoint endPoint) =>
         new(TcpCheckStatus.LocalError, TimeSpan.Zero, endPoint, 0) { ErrorKind = TcpCheckErrorKind.InFlightLimit };
 
+    /// <summary>
+    /// A raw SYN check not attempted because its destination already holds every source port the engine may
+    /// reserve (half the ephemeral range at the most, so the host keeps the rest).
+    /// </summary>
+    internal static TcpCheckResult SourcePortLimitReached(IPEndPoint endPoint, TimeSpan elapsed) =>
+        new(TcpCheckStatus.LocalError, elapsed, endPoint, 0) { ErrorKind = TcpCheckErrorKind.SourcePortLimit };
+
     /// <summary>A host name that did not resolve.</summary>
     internal static TcpCheckResult ResolveFailed(SocketError error, TimeSpan elapsed) =>
         new(TcpCheckStatus.ResolveFailed, elapsed, null, (int)error) { ErrorKind = TcpCheckErrorKind.Resolver };

@@ -18,7 +18,7 @@ public sealed class TcpEndpointReport
     /// <summary>The error number behind a failure; 0 when there was none. <see cref="ErrorKind"/> says whose number it is.</summary>
     public required int ErrorCode { get; init; }
 
-    /// <summary>What <see cref="ErrorCode"/> holds, as <see cref="TcpCheckErrorKind"/> text: <c>None</c>, <c>OperatingSystem</c>, <c>Resolver</c> or <c>InFlightLimit</c>.</summary>
+    /// <summary>What <see cref="ErrorCode"/> holds, as <see cref="TcpCheckErrorKind"/> text: <c>None</c>, <c>OperatingSystem</c>, <c>Resolver</c>, <c>InFlightLimit</c> or <c>SourcePortLimit</c>.</summary>
     public string ErrorKind { get; init; } = nameof(TcpCheckErrorKind.None);
 
     /// <summary><c>HalfOpen</c> or <c>FullConnect</c>.</summary>

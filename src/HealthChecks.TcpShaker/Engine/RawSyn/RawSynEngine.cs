@@ -14,11 +14,14 @@ internal sealed class RawSynEngine : IWatchEngine
     private readonly OperationPool _pool = new();
     private readonly CheckAccounting _accounting;
 
+    /// <param name="options">The engine's options.</param>
+    /// <param name="metrics">The engine's metrics.</param>
+    /// <param name="clock">The clock the source ports' idle time is measured on: <see cref="TimeProvider.System"/> unless a test controls it.</param>
     /// <exception cref="EngineStartException">The raw sockets could not be opened (EPERM without CAP_NET_RAW) or set up.</exception>
-    internal RawSynEngine(TcpShakerOptions options, TcpShakerMetrics metrics)
+    internal RawSynEngine(TcpShakerOptions options, TcpShakerMetrics metrics, TimeProvider? clock = null)
     {
         _accounting = new CheckAccounting(options.MaxChecksInFlight, TcpShakerMode.RawSyn, metrics);
-        _loop = new RawSynLoop(options.MaxConnectsPerIteration, metrics, _accounting);
+        _loop = new RawSynLoop(options.MaxConnectsPerIteration, metrics, _accounting, clock ?? TimeProvider.System);
         LoopWatches = [_loop.Watches];
         _loop.Start();
     }

@@ -21,11 +21,9 @@ internal sealed unsafe partial class RawSynLoop
     private readonly DeadlineHeap _deadlines;
     private readonly SourcePortPool _ports;
     private readonly SourceAddressCache _sources = new();
-    private int[] _sourceSlot = NewSourceSlots(1); // the check holding each source: index (lane << 16) | port, -1 for none
     private readonly PacketBatch _sendV4;
     private readonly PacketBatch _sendV6;
     private RawSlot[] _slots;
-    private int _holding;
 
     /// <summary>What the loop keeps per check beside <see cref="InFlightTable"/>: the 4-tuple, the sequence number, the schedule.</summary>
     private struct RawSlot
@@ -33,8 +31,9 @@ internal sealed unsafe partial class RawSynLoop
         internal bool V6;
         internal byte Lane;
         internal ushort SourcePort;
+        internal int Reservation; // the pool's reservation behind SourcePort
         internal ushort TargetPort;
-        internal uint Source4;
+        internal uint Source4; // IPv4: the address the SYN goes out from (the route's, or a lane's); 0 for IPv6
         internal uint Target4;
         internal UInt128 Target6;
         internal uint ScopeId;
@@ -79,31 +78,32 @@ internal sealed unsafe partial class RawSynLoop
         }
 
         bool loopbackLanes = !raw.V6 && SourcePortPool.MayUseLoopbackLanes(raw.Target4, raw.Source4);
-        int errno = _ports.TryTake(_holding, loopbackLanes, out int lane, out raw.SourcePort, out bool rangeChanged);
-        if (errno != 0)
-        {
-            _accounting.Finish(check, errno, now);
-            return;
-        }
-
-        if (lane != 0)
-        {
-            raw.Lane = (byte)lane;
-            raw.Source4 = SourcePortPool.LaneAddress(lane);
-            if (_ports.LaneCount << 16 > _sourceSlot.Length)
-            {
-                int[] grown = NewSourceSlots(_ports.LaneCount);
-                _sourceSlot.CopyTo(grown, 0);
-                _sourceSlot = grown;
-            }
-        }
-
-        if (rangeChanged)
+        int slot = _inFlight.Add(-1, check); // no socket: the fd field stays -1
+        int errno = _ports.TryTake(Destination(raw), raw.Source4, loopbackLanes, slot, out HeldSource source, out bool portsChanged);
+        if (portsChanged)
         {
             AttachTcpFilters(_ports.Lowest, _ports.Highest);
         }
 
-        int slot = _inFlight.Add(-1, check); // no socket: the fd field stays -1
+        if (errno != 0)
+        {
+            _inFlight.Remove(slot);
+            if (errno == SourcePortPool.NoSourceLeft)
+            {
+                _accounting.Complete(check, CheckErrors.SourcePortLimitReached(check.EndPoint, Stopwatch.GetElapsedTime(check.RequestedAt, now)));
+            }
+            else
+            {
+                _accounting.Finish(check, errno, now);
+            }
+
+            return;
+        }
+
+        raw.Lane = source.Lane;
+        raw.SourcePort = source.Port;
+        raw.Reservation = source.Reservation;
+        raw.Source4 = source.Local4;
         if (slot >= _slots.Length)
         {
             Array.Resize(ref _slots, _inFlight.Capacity);
@@ -112,8 +112,6 @@ internal sealed unsafe partial class RawSynLoop
         raw.Sequence = SynPacket.InitialSequence(_key, slot, _inFlight[slot].Generation);
         raw.Sends = 1;
         _slots[slot] = raw;
-        _sourceSlot[(lane << 16) | raw.SourcePort] = slot;
-        _holding++;
         check.Slot = slot;
         _inFlight[slot].Deadline = Math.Min(now + Ticks(InitialRetransmission), raw.FinalDeadline);
         _deadlines.Add(slot);
@@ -234,21 +232,15 @@ internal sealed unsafe partial class RawSynLoop
     private LoopCheck Release(int slot)
     {
         ref RawSlot raw = ref _slots[slot];
-        _sourceSlot[(raw.Lane << 16) | raw.SourcePort] = -1;
-        _ports.Return(raw.Lane, raw.SourcePort);
-        _holding--;
+        _ports.Return(Destination(raw), new HeldSource(raw.Lane, raw.SourcePort, raw.Reservation, raw.Source4));
         _deadlines.Remove(slot);
         LoopCheck check = _inFlight.Remove(slot);
         check.Slot = -1;
         return check;
     }
 
-    private static int[] NewSourceSlots(int lanes)
-    {
-        int[] slots = new int[lanes << 16];
-        Array.Fill(slots, -1);
-        return slots;
-    }
+    /// <summary>What the check in a slot is of, as the port pool keys it.</summary>
+    private static DestinationKey Destination(in RawSlot raw) => new(raw.V6 ? raw.Target6 : raw.Target4, raw.TargetPort, raw.V6);
 
     private static long Ticks(TimeSpan span) => (long)(span.TotalSeconds * Stopwatch.Frequency);
 }

@@ -99,34 +99,9 @@ internal sealed unsafe partial class RawSynLoop
     private int FindSlot(ReadOnlySpan<byte> tcp, bool v6, uint sender4, uint receiver4, UInt128 sender6) =>
         FindCheck(v6, receiver4, BinaryPrimitives.ReadUInt16BigEndian(tcp[2..]), sender4, sender6, BinaryPrimitives.ReadUInt16BigEndian(tcp));
 
-    /// <summary>
-    /// The check in flight on a 4-tuple, or -1. An IPv4 source address names its lane; a check of lane 0
-    /// whose route gave it an address that looks like a lane's is still found, in lane 0.
-    /// </summary>
-    private int FindCheck(bool v6, uint source4, ushort sourcePort, uint target4, UInt128 target6, ushort targetPort)
-    {
-        int lane = v6 ? 0 : _ports.LaneOf(source4);
-        while (true)
-        {
-            int slot = _sourceSlot[(lane << 16) | sourcePort];
-            if (slot >= 0)
-            {
-                ref RawSlot raw = ref _slots[slot];
-                bool sameTarget = v6 ? raw.V6 && raw.Target6 == target6 : !raw.V6 && raw.Target4 == target4 && raw.Source4 == source4;
-                if (sameTarget && raw.TargetPort == targetPort)
-                {
-                    return slot;
-                }
-            }
-
-            if (lane == 0)
-            {
-                return -1;
-            }
-
-            lane = 0;
-        }
-    }
+    /// <summary>The check in flight on a 4-tuple (local address and port, remote address and port), or -1: the whole 4-tuple, since a source port serves many destinations.</summary>
+    private int FindCheck(bool v6, uint source4, ushort sourcePort, uint target4, UInt128 target6, ushort targetPort) =>
+        _ports.FindSlot(new FlowKey(new DestinationKey(v6 ? target6 : target4, targetPort, v6), v6 ? 0 : source4, sourcePort));
 
     private bool OnTcpReply(int slot, ReadOnlySpan<byte> tcp, long now)
     {

@@ -18,10 +18,13 @@ internal sealed unsafe partial class RawSynLoop
     /// <summary>Source ports reserved now, and the lowest and highest of them. Loop thread.</summary>
     internal (int Count, int Lowest, int Highest) ReservedPorts => (_ports.Count, _ports.Lowest, _ports.Highest);
 
-    /// <summary>Checks in flight now, each holding a source port (a removed watch's check gives its back at once). Loop thread.</summary>
-    internal int ChecksInFlight => _holding;
+    /// <summary>The most source ports reserved at once so far, and the most the pool may reserve. Loop thread.</summary>
+    internal (int Peak, int Max) ReservedPortLimits => (_ports.Peak, _ports.MaxCount);
 
-    /// <summary>Address lanes in use: 1, plus the loopback lanes added when the reserved ports ran out. Loop thread.</summary>
+    /// <summary>Checks in flight now, each holding a source (a removed watch's check gives its back at once). Loop thread.</summary>
+    internal int ChecksInFlight => _ports.Holding;
+
+    /// <summary>Address lanes in use: 1, plus the loopback lanes added when the pool reached its limit. Loop thread.</summary>
     internal int SourceLanes => _ports.LaneCount;
 
     /// <summary>Test hook: runs <paramref name="action"/> on the loop thread between two iterations (a sleep here starves the loop).</summary>

@@ -12,7 +12,7 @@ namespace HealthChecks.TcpShaker.Engine.RawSyn;
 /// reserved source port. No kernel socket owns the 4-tuple, so when the SYN-ACK comes back the
 /// kernel itself answers it with RST at once, in softirq, whatever this process is doing: no
 /// handshake ACK can leak, however starved the loop is. The loop only reads the replies (through a
-/// BPF filter), matches each to its check by port and acknowledgment number, and completes it.
+/// BPF filter), matches each to its check by 4-tuple and acknowledgment number, and completes it.
 /// </summary>
 /// <remarks>
 /// Split by concern: this file holds the sockets, the iteration and the entry points other threads
@@ -56,7 +56,11 @@ internal sealed unsafe partial class RawSynLoop : ICheckLoop
     private volatile Exception? _fault;
 
     /// <exception cref="EngineStartException">No raw IPv4 socket (EPERM without CAP_NET_RAW), no epoll or eventfd.</exception>
-    internal RawSynLoop(int maxStartsPerIteration, TcpShakerMetrics metrics, CheckAccounting accounting)
+    /// <param name="maxStartsPerIteration">Checks started in one iteration at the most.</param>
+    /// <param name="metrics">The engine's metrics.</param>
+    /// <param name="accounting">The engine's check accounting.</param>
+    /// <param name="clock">The clock the source ports' idle time is measured on (tests move it instead of waiting 30 s).</param>
+    internal RawSynLoop(int maxStartsPerIteration, TcpShakerMetrics metrics, CheckAccounting accounting, TimeProvider clock)
     {
         _metrics = metrics;
         _accounting = accounting;
@@ -84,7 +88,7 @@ internal sealed unsafe partial class RawSynLoop : ICheckLoop
             // IPv6 may be missing (disabled, EAFNOSUPPORT): the engine still runs, its IPv6 checks get that errno.
             _tcp6 = OpenRaw(Libc.AF_INET6, Libc.IPPROTO_TCP, opened, out _tcp6Errno);
             _icmp6 = _tcp6 < 0 ? -1 : OpenRaw(Libc.AF_INET6, Libc.IPPROTO_ICMPV6, opened, out _);
-            _ports = new SourcePortPool(dualStack: _tcp6 >= 0);
+            _ports = new SourcePortPool(dualStack: _tcp6 >= 0, clock);
 
             Configure();
 
@@ -206,7 +210,7 @@ internal sealed unsafe partial class RawSynLoop : ICheckLoop
         }
     }
 
-    /// <summary>Points the TCP reply filters at the reserved ports [low, high].</summary>
+    /// <summary>Points the TCP reply filters at the span of reserved ports [low, high] (it moves as the pool grows and gives ports back).</summary>
     private void AttachTcpFilters(ushort low, ushort high)
     {
         if (ReplyFilters.Attach(_tcp4, ReplyFilters.TcpV4(low, high)) is int errno and not 0
@@ -267,6 +271,10 @@ internal sealed unsafe partial class RawSynLoop : ICheckLoop
                 _inbox.ProcessCancellations();
                 _watches.ProcessCommands(now);
                 ExpireAndRetransmit(Stopwatch.GetTimestamp());
+                if (_ports.ReturnIdle())
+                {
+                    AttachTcpFilters(_ports.Lowest, _ports.Highest);
+                }
 
                 _inbox.StartChecks(_watches, Stopwatch.GetTimestamp(), _maxStartsPerIteration);
                 FlushSends();
@@ -285,7 +293,7 @@ internal sealed unsafe partial class RawSynLoop : ICheckLoop
         }
     }
 
-    /// <summary>Stopwatch ticks until the nearest deadline, retransmission or due watch: 0 for at once, -1 for none.</summary>
+    /// <summary>Stopwatch ticks until the nearest deadline, retransmission, due watch or look for idle ports: 0 for at once, -1 for none.</summary>
     private long WaitTimeout()
     {
         if (!_inbox.TryPrepareToSleep(_hasLoopWork))
@@ -293,8 +301,14 @@ internal sealed unsafe partial class RawSynLoop : ICheckLoop
             return 0;
         }
 
+        long now = Stopwatch.GetTimestamp();
         long nearest = Math.Min(_deadlines.Count == 0 ? long.MaxValue : _deadlines.NearestDeadline, _watches.NextWake);
-        return nearest == long.MaxValue ? -1 : Math.Max(0, nearest - Stopwatch.GetTimestamp());
+        if (_ports.UntilNextReturn is TimeSpan untilReturn)
+        {
+            nearest = Math.Min(nearest, now + Math.Max(0, Ticks(untilReturn)));
+        }
+
+        return nearest == long.MaxValue ? -1 : Math.Max(0, nearest - now);
     }
 
     /// <summary>Work of the loop's own that waits for it beside the inbox's.</summary>
