@@ -4,6 +4,7 @@ using HealthChecks.TcpShaker.Diagnostics;
 using HealthChecks.TcpShaker.Engine.RawSyn;
 using HealthChecks.TcpShaker.Reliability.Tests.Support;
 using HealthChecks.TcpShaker.Testing;
+using Microsoft.Extensions.Time.Testing;
 
 namespace HealthChecks.TcpShaker.Reliability.Tests;
 
@@ -13,7 +14,7 @@ namespace HealthChecks.TcpShaker.Reliability.Tests;
 /// with a silent destination on an address of the namespace's own (198.18.0.1 on its loopback device, not a
 /// 127/8 address, so no loopback lane multiplies the sources): what the pool takes is what the namespace's
 /// other sockets lose, and ordinary <c>connect()</c>s and a bind to port 0 there show it. Idle time is a
-/// <see cref="ManualClock"/>, moved by the test.
+/// <see cref="FakeTimeProvider"/>, moved by the test.
 /// </summary>
 public sealed class RawSynPortPoolTests
 {
@@ -107,7 +108,7 @@ public sealed class RawSynPortPoolTests
     {
         private readonly LoopbackListener _connectTarget;
 
-        private Setup(NetNamespace ns, LoopbackListener connectTarget, ManualClock clock, RawSynEngine engine)
+        private Setup(NetNamespace ns, LoopbackListener connectTarget, FakeTimeProvider clock, RawSynEngine engine)
         {
             Namespace = ns;
             _connectTarget = connectTarget;
@@ -117,7 +118,7 @@ public sealed class RawSynPortPoolTests
 
         internal NetNamespace Namespace { get; }
 
-        internal ManualClock Clock { get; }
+        internal FakeTimeProvider Clock { get; }
 
         internal RawSynEngine Engine { get; }
 
@@ -135,7 +136,7 @@ public sealed class RawSynPortPoolTests
                 ns.Iptables("-A", "INPUT", "-p", "tcp", "--syn", "-d", Silent.ToString(), "--dport", "7201:7210", "-j", "DROP");
                 // Bound before the engine starts: when the pool takes the range, the connects below fail, not this.
                 LoopbackListener connectTarget = ns.RunInside(() => new LoopbackListener(IPAddress.Loopback));
-                var clock = new ManualClock();
+                var clock = new FakeTimeProvider();
                 RawSynEngine engine = ns.RunInside(() => new RawSynEngine(new TcpShakerOptions(), new TcpShakerMetrics(null), clock));
                 return new Setup(ns, connectTarget, clock, engine);
             }

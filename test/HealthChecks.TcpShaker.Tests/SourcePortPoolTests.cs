@@ -1,5 +1,6 @@
 using HealthChecks.TcpShaker.Engine.RawSyn;
 using HealthChecks.TcpShaker.Testing;
+using Microsoft.Extensions.Time.Testing;
 
 namespace HealthChecks.TcpShaker.Tests;
 
@@ -13,7 +14,7 @@ public sealed class SourcePortPoolTests
 
     private static DestinationKey V4(uint address, ushort port) => new(address, port, V6: false);
 
-    private static SourcePortPool NewPool(ManualClock clock)
+    private static SourcePortPool NewPool(FakeTimeProvider clock)
     {
         Assert.SkipUnless(OperatingSystem.IsLinux(), "the pool binds with Linux's libc");
         return new SourcePortPool(dualStack: false, clock);
@@ -22,7 +23,7 @@ public sealed class SourcePortPoolTests
     [Fact]
     public void Checks_of_different_destinations_share_ports_and_checks_of_one_destination_never_do()
     {
-        using var pool = NewPool(new ManualClock());
+        using var pool = NewPool(new FakeTimeProvider());
         var first = V4(0xC6120001, 80);
         var second = V4(0xC6120002, 80);
         var taken = new List<(DestinationKey Destination, HeldSource Source, int Slot)>();
@@ -51,7 +52,7 @@ public sealed class SourcePortPoolTests
     [Fact]
     public void A_destination_checked_again_and_again_rotates_so_each_4_tuple_rests()
     {
-        using var pool = NewPool(new ManualClock());
+        using var pool = NewPool(new FakeTimeProvider());
         var destination = V4(0xC6120001, 443);
         var ports = new List<ushort>();
         for (int i = 0; i < SourcePortPool.MinimumPorts; i++)
@@ -69,7 +70,7 @@ public sealed class SourcePortPoolTests
     [Fact]
     public void Reservations_unused_for_30_s_on_the_clock_are_returned_and_one_in_use_keeps_those_below_it()
     {
-        var clock = new ManualClock();
+        var clock = new FakeTimeProvider();
         using var pool = NewPool(clock);
         var destination = V4(0xC6120001, 80);
         var held = new List<HeldSource>();
@@ -109,7 +110,7 @@ public sealed class SourcePortPoolTests
     [Fact]
     public void The_limit_is_half_the_ephemeral_range_at_the_most()
     {
-        using var pool = NewPool(new ManualClock());
+        using var pool = NewPool(new FakeTimeProvider());
         (int low, int high) = SourcePortPool.ReadEphemeralRange();
         Assert.InRange(pool.MaxCount, 1, (high - low + 1) / 2);
     }
