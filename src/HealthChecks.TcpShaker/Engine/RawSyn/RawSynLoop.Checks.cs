@@ -109,7 +109,7 @@ internal sealed unsafe partial class RawSynLoop
             Array.Resize(ref _slots, _inFlight.Capacity);
         }
 
-        raw.Sequence = SynPacket.InitialSequence(_key, slot, _inFlight[slot].Generation);
+        raw.Sequence = SynPacket.InitialSequence(_key, raw.V6 ? raw.Target6 : raw.Target4, raw.Source4, raw.SourcePort, raw.TargetPort, slot, _inFlight[slot].Generation);
         raw.Sends = 1;
         _slots[slot] = raw;
         _sourceSlot[(lane << 16) | raw.SourcePort] = slot;

@@ -1,6 +1,5 @@
 using System.Diagnostics;
 using System.Runtime.InteropServices;
-using System.Security.Cryptography;
 using HealthChecks.TcpShaker.Diagnostics;
 using HealthChecks.TcpShaker.Engine.Epoll;
 using HealthChecks.TcpShaker.Interop;
@@ -37,7 +36,7 @@ internal sealed unsafe partial class RawSynLoop : ICheckLoop
     private readonly TcpShakerMetrics _metrics;
     private readonly CheckAccounting _accounting;
     private readonly int _maxStartsPerIteration;
-    private readonly ulong _key;
+    private readonly SipKey _key; // of the initial sequence numbers: per engine, never leaves the process
     private readonly int _epollFd;
     private readonly WakeSignal _wake;
     private readonly LoopWatches _watches;
@@ -61,7 +60,7 @@ internal sealed unsafe partial class RawSynLoop : ICheckLoop
         _metrics = metrics;
         _accounting = accounting;
         _maxStartsPerIteration = maxStartsPerIteration;
-        _key = BitConverter.ToUInt64(RandomNumberGenerator.GetBytes(8));
+        _key = SipHash.NewKey();
         _inFlight = new InFlightTable(256);
         _deadlines = new DeadlineHeap(_inFlight);
         _slots = new RawSlot[_inFlight.Capacity];
