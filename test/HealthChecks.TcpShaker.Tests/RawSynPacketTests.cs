@@ -133,20 +133,200 @@ public sealed class RawSynPacketTests
         Assert.NotEqual(SynPacket.InitialSequence(key, v6, 0, 40000, 80, 5, 7), SynPacket.InitialSequence(key, v6 ^ 1, 0, 40000, 80, 5, 7));
     }
 
+    private static IEnumerable<Libc.SockFilter[]> Programs(PortRanges ports) =>
+        [ReplyFilters.TcpV4(ports), ReplyFilters.TcpV6(ports), ReplyFilters.IcmpV4(ports), ReplyFilters.IcmpV6(ports)];
+
     [Fact]
-    public void Every_filter_jump_lands_inside_its_program_on_a_return()
+    public void Every_filter_jump_lands_inside_its_program_and_the_largest_program_fits_classic_BPF()
     {
-        foreach (Libc.SockFilter[] program in new[] { ReplyFilters.TcpV4(1024, 2048), ReplyFilters.TcpV6(1024, 2048), ReplyFilters.IcmpV4() })
+        // Every other port of the ephemeral range: far more ranges than a program holds, so it holds the most it may.
+        PortRanges most = PortRanges.From(Enumerable.Range(0, 10_000).Select(i => (ushort)(32768 + (2 * i))), ReplyFilters.MaxRanges);
+        Assert.Equal(ReplyFilters.MaxRanges, most.Count);
+        foreach (PortRanges ports in new[] { PortRanges.Empty, PortRanges.From([1024, 1025, 2048], 8), most })
         {
-            Assert.Equal(0x06, program[^1].Code & 0x07); // ends with a return
-            for (int i = 0; i < program.Length; i++)
+            foreach (Libc.SockFilter[] program in Programs(ports))
             {
-                if ((program[i].Code & 0x07) == 0x05)
+                Assert.InRange(program.Length, 1, 4096); // BPF_MAXINSNS
+                Assert.Equal(0x06, program[^1].Code & 0x07); // ends with a return
+                for (int i = 0; i < program.Length; i++)
                 {
-                    Assert.InRange(i + 1 + program[i].JumpTrue, 0, program.Length - 1);
-                    Assert.InRange(i + 1 + program[i].JumpFalse, 0, program.Length - 1);
+                    if (program[i].Code == 0x05)
+                    {
+                        Assert.InRange(i + 1 + (long)program[i].K, 0, program.Length - 1);
+                    }
+                    else if ((program[i].Code & 0x07) == 0x05)
+                    {
+                        Assert.InRange(i + 1 + program[i].JumpTrue, 0, program.Length - 1);
+                        Assert.InRange(i + 1 + program[i].JumpFalse, 0, program.Length - 1);
+                    }
                 }
             }
+        }
+    }
+
+    public static TheoryData<string> PortSets => new("one", "a run", "a run with holes", "scattered", "the ends of the port space");
+
+    private static ushort[] PortSet(string name) => name switch
+    {
+        "one" => [40000],
+        "a run" => [.. Enumerable.Range(40000, 200).Select(p => (ushort)p)],
+        "a run with holes" => [.. Enumerable.Range(32768, 28232).Where(p => p % 211 != 0 && p % 307 != 3).Select(p => (ushort)p)],
+        "scattered" => [.. Enumerable.Range(0, 300).Select(i => (ushort)(1024 + (i * 211 % 60000)))],
+        _ => [0, 1, 65534, 65535],
+    };
+
+    [Theory]
+    [MemberData(nameof(PortSets))]
+    public void The_filters_keep_replies_to_exactly_the_reserved_ports(string set)
+    {
+        ushort[] reserved = PortSet(set);
+        PortRanges ports = PortRanges.From(reserved, ReplyFilters.MaxRanges);
+        Assert.Equal(0, ports.ExtraPorts);
+        var expected = new HashSet<ushort>(reserved);
+        Libc.SockFilter[] tcp4 = ReplyFilters.TcpV4(ports), tcp6 = ReplyFilters.TcpV6(ports), icmp4 = ReplyFilters.IcmpV4(ports), icmp6 = ReplyFilters.IcmpV6(ports);
+        for (int port = 0; port <= ushort.MaxValue; port++)
+        {
+            bool keep = expected.Contains((ushort)port);
+            Assert.True(keep == (Bpf.Run(tcp4, Packets.TcpV4((ushort)port, SynPacket.FlagSyn | SynPacket.FlagAck)) == ReplyFilters.TcpSnapLength), $"IPv4 SYN-ACK to {port}");
+            Assert.True(keep == (Bpf.Run(tcp6, Packets.TcpV6((ushort)port, SynPacket.FlagRst)) == ReplyFilters.TcpSnapLength), $"IPv6 RST to {port}");
+            Assert.True(keep == (Bpf.Run(icmp4, Packets.IcmpV4((ushort)port)) == ReplyFilters.IcmpSnapLength), $"ICMP quoting {port}");
+            Assert.True(keep == (Bpf.Run(icmp6, Packets.IcmpV6((ushort)port)) == ReplyFilters.IcmpSnapLength), $"ICMPv6 quoting {port}");
+        }
+    }
+
+    [Fact]
+    public void The_filters_keep_only_SYN_ACK_and_RST_and_unreachable_and_no_fragment()
+    {
+        ushort port = 40000;
+        PortRanges ports = PortRanges.From([port], 8);
+        Assert.Equal(0u, Bpf.Run(ReplyFilters.TcpV4(ports), Packets.TcpV4(port, SynPacket.FlagSyn)));
+        Assert.Equal(0u, Bpf.Run(ReplyFilters.TcpV4(ports), Packets.TcpV4(port, SynPacket.FlagAck)));
+        Assert.Equal(0u, Bpf.Run(ReplyFilters.TcpV6(ports), Packets.TcpV6(port, SynPacket.FlagAck | 0x08)));
+        Assert.Equal((uint)ReplyFilters.TcpSnapLength, Bpf.Run(ReplyFilters.TcpV4(ports), Packets.TcpV4(port, SynPacket.FlagRst | SynPacket.FlagAck)));
+        byte[] fragment = Packets.TcpV4(port, SynPacket.FlagSyn | SynPacket.FlagAck);
+        fragment[7] = 1; // fragment offset 8
+        Assert.Equal(0u, Bpf.Run(ReplyFilters.TcpV4(ports), fragment));
+        byte[] echo = Packets.IcmpV4(port);
+        echo[20] = 0; // echo reply
+        Assert.Equal(0u, Bpf.Run(ReplyFilters.IcmpV4(ports), echo));
+        byte[] udp = Packets.IcmpV6(port);
+        udp[14] = 17; // quoting UDP
+        Assert.Equal(0u, Bpf.Run(ReplyFilters.IcmpV6(ports), udp));
+        byte[] optioned = Packets.IcmpV4(port, innerHeaderLength: 24); // quoted IPv4 header with options
+        Assert.Equal((uint)ReplyFilters.IcmpSnapLength, Bpf.Run(ReplyFilters.IcmpV4(ports), optioned));
+    }
+
+    [Fact]
+    public void Past_the_most_ranges_a_program_holds_the_smallest_gaps_are_merged_and_counted()
+    {
+        // Pairs of ports with gaps of 1 to 5 between them, alternately: only the widest gaps stay.
+        ushort[] reserved = [.. Enumerable.Range(0, 40).Select(i => (ushort)(30000 + (i * 4) + (i % 2 == 0 ? 0 : 1)))];
+        PortRanges ports = PortRanges.From(reserved, 8);
+        Assert.Equal(8, ports.Count);
+        var set = new HashSet<ushort>(reserved);
+        int passedUnreserved = 0;
+        for (int port = 0; port <= ushort.MaxValue; port++)
+        {
+            bool passes = Bpf.Run(ReplyFilters.TcpV6(ports), Packets.TcpV6((ushort)port, SynPacket.FlagRst)) != 0;
+            Assert.Equal(ports.Contains((ushort)port), passes);
+            Assert.True(!set.Contains((ushort)port) || passes, $"reserved port {port} dropped");
+            passedUnreserved += passes && !set.Contains((ushort)port) ? 1 : 0;
+        }
+
+        Assert.Equal(ports.ExtraPorts, passedUnreserved);
+        Assert.InRange(passedUnreserved, 1, 4 * 40);
+    }
+
+    /// <summary>Packets as each raw socket's filter sees them: IPv4 sockets from the IP header, IPv6 ones from the transport header.</summary>
+    private static class Packets
+    {
+        internal static byte[] TcpV4(ushort port, byte flags)
+        {
+            byte[] packet = new byte[40];
+            packet[0] = 0x45;
+            packet[9] = 6;
+            BinaryPrimitives.WriteUInt16BigEndian(packet.AsSpan(20 + 2), port);
+            packet[20 + 12] = 5 << 4;
+            packet[20 + 13] = flags;
+            return packet;
+        }
+
+        internal static byte[] TcpV6(ushort port, byte flags)
+        {
+            byte[] packet = new byte[20];
+            BinaryPrimitives.WriteUInt16BigEndian(packet.AsSpan(2), port);
+            packet[12] = 5 << 4;
+            packet[13] = flags;
+            return packet;
+        }
+
+        internal static byte[] IcmpV4(ushort sourcePort, int innerHeaderLength = 20)
+        {
+            byte[] packet = new byte[20 + 8 + innerHeaderLength + 8];
+            packet[0] = 0x45;
+            packet[9] = 1;
+            packet[20] = 3; // destination unreachable
+            packet[21] = 1;
+            packet[28] = (byte)(0x40 | (innerHeaderLength / 4));
+            packet[28 + 9] = 6;
+            BinaryPrimitives.WriteUInt16BigEndian(packet.AsSpan(28 + innerHeaderLength), sourcePort);
+            BinaryPrimitives.WriteUInt16BigEndian(packet.AsSpan(28 + innerHeaderLength + 2), 80);
+            return packet;
+        }
+
+        internal static byte[] IcmpV6(ushort sourcePort)
+        {
+            byte[] packet = new byte[8 + 40 + 8];
+            packet[0] = 1; // destination unreachable
+            packet[8] = 0x60;
+            packet[8 + 6] = 6;
+            BinaryPrimitives.WriteUInt16BigEndian(packet.AsSpan(48), sourcePort);
+            BinaryPrimitives.WriteUInt16BigEndian(packet.AsSpan(50), 80);
+            return packet;
+        }
+    }
+
+    /// <summary>A classic BPF interpreter for the instructions the filters use, with the kernel's semantics (a load past the packet's end drops it).</summary>
+    private static class Bpf
+    {
+        internal static uint Run(Libc.SockFilter[] program, byte[] packet)
+        {
+            uint a = 0, x = 0;
+            for (int pc = 0, steps = 0; steps < 10_000; steps++)
+            {
+                Libc.SockFilter op = program[pc++];
+                uint k = op.K;
+                switch (op.Code)
+                {
+                    case 0x28: case 0x48: // ldh abs / ind
+                        long h = op.Code == 0x28 ? k : x + k;
+                        if (h + 2 > packet.Length) return 0;
+                        a = BinaryPrimitives.ReadUInt16BigEndian(packet.AsSpan((int)h));
+                        break;
+                    case 0x30: case 0x50: // ldb abs / ind
+                        long b = op.Code == 0x30 ? k : x + k;
+                        if (b + 1 > packet.Length) return 0;
+                        a = packet[(int)b];
+                        break;
+                    case 0xb1: // ldx msh
+                        if (k + 1 > packet.Length) return 0;
+                        x = (uint)(4 * (packet[(int)k] & 0xf));
+                        break;
+                    case 0x54: a &= k; break;
+                    case 0x64: a <<= (int)k; break;
+                    case 0x0c: a += x; break;
+                    case 0x07: x = a; break;
+                    case 0x05: pc += (int)k; break;
+                    case 0x15: pc += a == k ? op.JumpTrue : op.JumpFalse; break;
+                    case 0x25: pc += a > k ? op.JumpTrue : op.JumpFalse; break;
+                    case 0x35: pc += a >= k ? op.JumpTrue : op.JumpFalse; break;
+                    case 0x45: pc += (a & k) != 0 ? op.JumpTrue : op.JumpFalse; break;
+                    case 0x06: return k;
+                    default: throw new InvalidOperationException($"instruction 0x{op.Code:x} not interpreted");
+                }
+            }
+
+            throw new InvalidOperationException("no return within 10,000 steps");
         }
     }
 

@@ -79,7 +79,7 @@ internal sealed unsafe partial class RawSynLoop
         }
 
         bool loopbackLanes = !raw.V6 && SourcePortPool.MayUseLoopbackLanes(raw.Target4, raw.Source4);
-        int errno = _ports.TryTake(_holding, loopbackLanes, out int lane, out raw.SourcePort, out bool rangeChanged);
+        int errno = _ports.TryTake(_holding, loopbackLanes, out int lane, out raw.SourcePort, out _);
         if (errno != 0)
         {
             _accounting.Finish(check, errno, now);
@@ -98,10 +98,7 @@ internal sealed unsafe partial class RawSynLoop
             }
         }
 
-        if (rangeChanged)
-        {
-            AttachTcpFilters(_ports.Lowest, _ports.Highest);
-        }
+        FollowReservations(); // before the SYN: its reply must pass the filter
 
         int slot = _inFlight.Add(-1, check); // no socket: the fd field stays -1
         if (slot >= _slots.Length)

@@ -15,6 +15,21 @@ internal sealed unsafe partial class RawSynLoop
     /// <summary>Replies read that matched no check in flight (late, duplicate, or someone else's). Loop thread.</summary>
     internal long UnmatchedReplies => Volatile.Read(ref _unmatchedReplies);
 
+    /// <summary>Packets the reply filters let through to the loop (TCP and ICMP, matched or not). Loop thread.</summary>
+    internal long RepliesRead => Volatile.Read(ref _repliesRead);
+
+    /// <summary>The reply filters now: ranges of ports, and ports they pass that are not reserved (0: exact). Loop thread.</summary>
+    internal (int Ranges, int ExtraPorts) ReplyFilterPorts => (_filtered.Count, _filtered.ExtraPorts);
+
+    /// <summary>The ports reserved now, sorted. Loop thread.</summary>
+    internal ushort[] ReservedPortList()
+    {
+        var ports = new List<ushort>();
+        _ports.CopyReservedPorts(ports);
+        ports.Sort();
+        return [.. ports];
+    }
+
     /// <summary>Source ports reserved now, and the lowest and highest of them. Loop thread.</summary>
     internal (int Count, int Lowest, int Highest) ReservedPorts => (_ports.Count, _ports.Lowest, _ports.Highest);
 

@@ -68,6 +68,18 @@ internal sealed unsafe class SourcePortPool : IDisposable
     /// <summary>Ports reserved.</summary>
     internal int Count => _reservations.Count;
 
+    /// <summary>Moves whenever a port is reserved or released: the reply filters are rebuilt from <see cref="CopyReservedPorts"/> when it does.</summary>
+    internal int ReservationsVersion { get; private set; }
+
+    /// <summary>Adds every port reserved now to <paramref name="ports"/> (in no particular order).</summary>
+    internal void CopyReservedPorts(List<ushort> ports)
+    {
+        foreach ((_, ushort port) in _reservations)
+        {
+            ports.Add(port);
+        }
+    }
+
     /// <summary>Address lanes in use: 1 (the route's address) plus the loopback lanes added.</summary>
     internal int LaneCount { get; private set; } = 1;
 
@@ -194,6 +206,7 @@ internal sealed unsafe class SourcePortPool : IDisposable
             }
 
             _reservations.Add((fd, (ushort)port));
+            ReservationsVersion++;
             _free.Enqueue(new FreeSource((ushort)port, 0, 0));
             reserved++;
             if (port < Lowest)
@@ -242,6 +255,7 @@ internal sealed unsafe class SourcePortPool : IDisposable
         }
 
         _reservations.Clear();
+        ReservationsVersion++;
         _free.Clear();
         _laneFree.Clear();
     }
