@@ -20,7 +20,7 @@ internal sealed unsafe partial class RawSynLoop
     private readonly InFlightTable _inFlight;
     private readonly DeadlineHeap _deadlines;
     private readonly SourcePortPool _ports;
-    private readonly SourceAddressCache _sources = new();
+    private readonly SourceAddressCache _sources = new(); // first of the loop's descriptors: nothing else is open if it throws
     private int[] _sourceSlot = NewSourceSlots(1); // the check holding each source: index (lane << 16) | port, -1 for none
     private readonly PacketBatch _sendV4;
     private readonly PacketBatch _sendV6;
@@ -70,7 +70,8 @@ internal sealed unsafe partial class RawSynLoop
         else
         {
             raw.Target4 = BinaryPrimitives.ReadUInt32BigEndian(address.AddressFamily == AddressFamily.InterNetwork ? bytes : bytes[12..]);
-            int routeErrno = _sources.TryGet(raw.Target4, raw.TargetPort, now, out raw.Source4);
+            // A broadcast address fails here (ENETUNREACH, as connect() does), before anything is sent.
+            int routeErrno = _sources.TryGet(raw.Target4, now, out raw.Source4);
             if (routeErrno != 0)
             {
                 _accounting.Finish(check, routeErrno, now);
@@ -206,6 +207,11 @@ internal sealed unsafe partial class RawSynLoop
             ref RawSlot raw = ref _slots[slot];
             if (raw.FinalDeadline <= now)
             {
+                if (!raw.V6 && raw.Lane == 0)
+                {
+                    _sources.OnTimeout(raw.Target4); // a stale source address shows as timeouts: look it up again soon
+                }
+
                 LoopCheck check = Release(slot);
                 _accounting.Complete(check, CheckErrors.DeadlineReached(check.EndPoint, Stopwatch.GetElapsedTime(check.RequestedAt, now)));
                 continue;

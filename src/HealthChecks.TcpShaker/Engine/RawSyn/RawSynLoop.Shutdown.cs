@@ -21,6 +21,9 @@ internal sealed unsafe partial class RawSynLoop
     /// <summary>The reply filters now: ranges of ports, and ports they pass that are not reserved (0: exact). Loop thread.</summary>
     internal (int Ranges, int ExtraPorts) ReplyFilterPorts => (_filtered.Count, _filtered.ExtraPorts);
 
+    /// <summary>IPv4 route lookups made for source addresses so far (a syscall each), and the destinations cached now. Loop thread.</summary>
+    internal (long Lookups, int Cached) SourceLookups => (_sources.Lookups, _sources.Count);
+
     /// <summary>The ports reserved now, sorted. Loop thread.</summary>
     internal ushort[] ReservedPortList()
     {
@@ -78,6 +81,7 @@ internal sealed unsafe partial class RawSynLoop
             _watches.Drop();
 
             _ports.Dispose();
+            _sources.Dispose();
             foreach (int fd in (ReadOnlySpan<int>)[_tcp4, _tcp6, _icmp4, _icmp6])
             {
                 if (fd >= 0)

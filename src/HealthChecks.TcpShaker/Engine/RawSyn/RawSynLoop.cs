@@ -109,6 +109,7 @@ internal sealed unsafe partial class RawSynLoop : ICheckLoop
         }
         catch
         {
+            _sources.Dispose();
             _wake?.Dispose();
             foreach (int fd in opened)
             {

@@ -112,6 +112,9 @@ internal static unsafe class ReplyFilters
         ports,
         IcmpSnapLength);
 
+    /// <summary>A program that keeps nothing, for a raw socket that only sends or looks routes up.</summary>
+    internal static Libc.SockFilter[] DropAll() => [S(RetK, 0)];
+
     /// <summary>
     /// The program: <paramref name="head"/>, which leaves the port in A (or drops), then a binary search of
     /// <paramref name="ports"/> that returns <paramref name="keep"/> for a port in one of the ranges and 0 otherwise.
