@@ -17,6 +17,9 @@ internal sealed unsafe partial class RawSynLoop
     /// <summary>Retransmissions sent in one iteration at the most: a wave of them is spread over iterations (a burst would overflow the receive buffers).</summary>
     private const int MaxRetransmissionsPerIteration = 256;
 
+    private const uint LoopbackV4 = 0x7F000001;
+    private static readonly UInt128 Ipv6Loopback = MemoryMarshal.Read<UInt128>(IPAddress.IPv6Loopback.GetAddressBytes());
+
     private readonly InFlightTable _inFlight;
     private readonly DeadlineHeap _deadlines;
     private readonly SourcePortPool _ports;
@@ -63,13 +66,30 @@ internal sealed unsafe partial class RawSynLoop
                 return;
             }
 
+            if (bytes[0] == 0xff)
+            {
+                _accounting.Finish(check, Errno.ENETUNREACH, now); // multicast: connect() refuses it so, and nothing is sent
+                return;
+            }
+
             raw.V6 = true;
-            raw.Target6 = MemoryMarshal.Read<UInt128>(bytes);
+            raw.Target6 = address.Equals(IPAddress.IPv6Any) ? Ipv6Loopback : MemoryMarshal.Read<UInt128>(bytes); // [::] is this host to connect(), as ::1
             raw.ScopeId = (uint)address.ScopeId;
         }
         else
         {
             raw.Target4 = BinaryPrimitives.ReadUInt32BigEndian(address.AddressFamily == AddressFamily.InterNetwork ? bytes : bytes[12..]);
+            if (raw.Target4 >> 28 == 0xE)
+            {
+                _accounting.Finish(check, Errno.ENETUNREACH, now); // multicast: connect() refuses it so, and nothing is sent
+                return;
+            }
+
+            if (raw.Target4 == 0)
+            {
+                raw.Target4 = LoopbackV4; // 0.0.0.0 is this host to connect(): it goes to 127.0.0.1
+            }
+
             // A broadcast address fails here (ENETUNREACH, as connect() does), before anything is sent.
             int routeErrno = _sources.TryGet(raw.Target4, now, out raw.Source4);
             if (routeErrno != 0)
