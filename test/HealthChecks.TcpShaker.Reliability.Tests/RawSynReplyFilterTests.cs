@@ -12,7 +12,8 @@ namespace HealthChecks.TcpShaker.Reliability.Tests;
 /// reaches the process, even when that port lies between reserved ones. The scenario runs in a child
 /// process inside a network namespace of its own (so no other raw engine's traffic reaches its sockets)
 /// whose ephemeral range is narrowed to <see cref="RangeLow"/>-<see cref="RangeHigh"/>; the test holds
-/// every tenth port of it, so whatever run of ports the pool reserves has holes the test owns.
+/// every tenth port of it, so whatever run of ports the pool reserves has holes the test owns. SYN-ACKs on
+/// the checks' own 4-tuples that acknowledge a wrong number do reach the loop, and are not taken for answers.
 /// </summary>
 public sealed class RawSynReplyFilterTests
 {
@@ -67,17 +68,23 @@ public sealed class RawSynReplyFilterTests
             Assert.True(between.Length >= 3, $"only {between.Length} unreserved ports between the reserved ones: the scenario tests nothing");
             Assert.Equal(0, extraPorts);
             long readBefore = await OnLoop(loop, l => l.RepliesRead);
+            long unmatchedBefore = await OnLoop(loop, l => l.UnmatchedReplies);
 
             using var raw = new Socket(AddressFamily.InterNetwork, SocketType.Raw, ProtocolType.Tcp);
             foreach (ushort port in between)
             {
-                SendSynAck(raw, port);
+                SendSynAck(raw, 7, port);
             }
 
-            // The control: the same SYN-ACK to a reserved port does reach the loop (and matches nothing, its ack being wrong).
-            SendSynAck(raw, reserved[reserved.Length / 2]);
+            // The control: from the silent target to every reserved port, so the checks' own 4-tuples among them,
+            // each acknowledging a wrong number. Every one reaches the loop and none is taken for an answer.
+            foreach (ushort port in reserved)
+            {
+                SendSynAck(raw, (ushort)silent.EndPoint.Port, port);
+            }
+
             long read = readBefore;
-            for (int i = 0; i < 200 && read == readBefore; i++)
+            for (int i = 0; i < 200 && read < readBefore + reserved.Length; i++)
             {
                 await Task.Delay(10, ct);
                 read = await OnLoop(loop, l => l.RepliesRead);
@@ -85,8 +92,10 @@ public sealed class RawSynReplyFilterTests
 
             await Task.Delay(100, ct);
             read = await OnLoop(loop, l => l.RepliesRead);
-            TestContext.Current.TestOutputHelper?.WriteLine($"{between.Length + 1} SYN-ACKs sent, {read - readBefore} read by the loop");
-            Assert.Equal(1, read - readBefore);
+            long unmatched = await OnLoop(loop, l => l.UnmatchedReplies);
+            TestContext.Current.TestOutputHelper?.WriteLine($"{between.Length} SYN-ACKs to unreserved ports and {reserved.Length} to reserved ones sent, {read - readBefore} read by the loop, {unmatched - unmatchedBefore} unmatched");
+            Assert.Equal(reserved.Length, read - readBefore);
+            Assert.Equal(reserved.Length, unmatched - unmatchedBefore);
 
             var results = await Task.WhenAll(inFlight);
             Assert.All(results, r => Assert.True(r.Status == TcpCheckStatus.Timeout, r.Describe()));
@@ -100,11 +109,11 @@ public sealed class RawSynReplyFilterTests
         }
     }
 
-    /// <summary>A SYN-ACK from 127.0.0.1:7 to 127.0.0.1:<paramref name="port"/> with an arbitrary acknowledgment number, its checksum right.</summary>
-    private static void SendSynAck(Socket raw, ushort port)
+    /// <summary>A SYN-ACK from 127.0.0.1:<paramref name="from"/> to 127.0.0.1:<paramref name="port"/> acknowledging an arbitrary number, its checksum right.</summary>
+    private static void SendSynAck(Socket raw, ushort from, ushort port)
     {
         byte[] tcp = new byte[SynPacket.Length];
-        SynPacket.Write(tcp, 7, port, 0x1234_5678);
+        SynPacket.Write(tcp, from, port, 0x1234_5678);
         tcp[13] = SynPacket.FlagSyn | SynPacket.FlagAck;
         BinaryPrimitives.WriteUInt32BigEndian(tcp.AsSpan(8), 0x0bad_cafe);
         SynPacket.WriteChecksumV4(tcp, 0x7F000001, 0x7F000001);
