@@ -14,6 +14,7 @@ namespace HealthChecks.TcpShaker.Reliability.Tests;
 /// whose ephemeral range is narrowed to <see cref="RangeLow"/>-<see cref="RangeHigh"/>; the test holds
 /// every tenth port of it, so whatever run of ports the pool reserves has holes the test owns. SYN-ACKs on
 /// the checks' own 4-tuples that acknowledge a wrong number do reach the loop, and are not taken for answers.
+/// The ICMP and ICMPv6 filters pass only unreachables quoting a SYN from a reserved port, the same way.
 /// </summary>
 public sealed class RawSynReplyFilterTests
 {
@@ -97,6 +98,28 @@ public sealed class RawSynReplyFilterTests
             Assert.Equal(reserved.Length, read - readBefore);
             Assert.Equal(reserved.Length, unmatched - unmatchedBefore);
 
+            // ICMP and ICMPv6 destination unreachable quoting a SYN: from the unreserved ports, never read; the control
+            // (quoting a reserved port, with a sequence number no check sent) is read, once per family.
+            long icmpBefore = await OnLoop(loop, l => l.RepliesRead);
+            using var icmp = new Socket(AddressFamily.InterNetwork, SocketType.Raw, ProtocolType.Icmp);
+            using var icmp6 = new Socket(AddressFamily.InterNetworkV6, SocketType.Raw, ProtocolType.IcmpV6);
+            foreach (ushort port in between.Append(reserved[reserved.Length / 2]))
+            {
+                icmp.SendTo(IcmpUnreachableV4(port, (ushort)silent.EndPoint.Port), new IPEndPoint(IPAddress.Loopback, 0));
+                icmp6.SendTo(IcmpUnreachableV6(port, (ushort)silent.EndPoint.Port), new IPEndPoint(IPAddress.IPv6Loopback, 0));
+            }
+
+            long icmpRead = icmpBefore;
+            for (int i = 0; i < 200 && icmpRead < icmpBefore + 2; i++)
+            {
+                await Task.Delay(10, ct);
+                icmpRead = await OnLoop(loop, l => l.RepliesRead);
+            }
+
+            await Task.Delay(100, ct);
+            icmpRead = await OnLoop(loop, l => l.RepliesRead);
+            Assert.Equal(2, icmpRead - icmpBefore);
+
             var results = await Task.WhenAll(inFlight);
             Assert.All(results, r => Assert.True(r.Status == TcpCheckStatus.Timeout, r.Describe()));
         }
@@ -118,6 +141,54 @@ public sealed class RawSynReplyFilterTests
         BinaryPrimitives.WriteUInt32BigEndian(tcp.AsSpan(8), 0x0bad_cafe);
         SynPacket.WriteChecksumV4(tcp, 0x7F000001, 0x7F000001);
         raw.SendTo(tcp, new IPEndPoint(IPAddress.Loopback, 0));
+    }
+
+    /// <summary>ICMP port unreachable from 127.0.0.1 quoting a SYN from 127.0.0.1:<paramref name="port"/> to <paramref name="target"/>.</summary>
+    private static byte[] IcmpUnreachableV4(ushort port, ushort target)
+    {
+        byte[] icmp = new byte[8 + 20 + 8];
+        icmp[0] = 3; // destination unreachable
+        icmp[1] = 3; // port unreachable
+        icmp[8] = 0x45;
+        BinaryPrimitives.WriteUInt16BigEndian(icmp.AsSpan(8 + 2), 44);
+        icmp[8 + 8] = 64;
+        icmp[8 + 9] = 6; // TCP
+        BinaryPrimitives.WriteUInt32BigEndian(icmp.AsSpan(8 + 12), 0x7F000001);
+        BinaryPrimitives.WriteUInt32BigEndian(icmp.AsSpan(8 + 16), 0x7F000001);
+        BinaryPrimitives.WriteUInt16BigEndian(icmp.AsSpan(28), port);
+        BinaryPrimitives.WriteUInt16BigEndian(icmp.AsSpan(30), target);
+        BinaryPrimitives.WriteUInt32BigEndian(icmp.AsSpan(32), 0x0bad_cafe);
+        uint sum = 0;
+        for (int i = 0; i < icmp.Length; i += 2)
+        {
+            sum += BinaryPrimitives.ReadUInt16BigEndian(icmp.AsSpan(i));
+        }
+
+        while (sum >> 16 != 0)
+        {
+            sum = (sum & 0xffff) + (sum >> 16);
+        }
+
+        BinaryPrimitives.WriteUInt16BigEndian(icmp.AsSpan(2), (ushort)~sum);
+        return icmp;
+    }
+
+    /// <summary>ICMPv6 port unreachable quoting a SYN from [::1]:<paramref name="port"/> to <paramref name="target"/> (the kernel fills the checksum).</summary>
+    private static byte[] IcmpUnreachableV6(ushort port, ushort target)
+    {
+        byte[] icmp = new byte[8 + 40 + 8];
+        icmp[0] = 1; // destination unreachable
+        icmp[1] = 4; // port unreachable
+        icmp[8] = 0x60;
+        BinaryPrimitives.WriteUInt16BigEndian(icmp.AsSpan(8 + 4), 24);
+        icmp[8 + 6] = 6; // TCP
+        icmp[8 + 7] = 64;
+        IPAddress.IPv6Loopback.GetAddressBytes().CopyTo(icmp, 8 + 8);
+        IPAddress.IPv6Loopback.GetAddressBytes().CopyTo(icmp, 8 + 24);
+        BinaryPrimitives.WriteUInt16BigEndian(icmp.AsSpan(48), port);
+        BinaryPrimitives.WriteUInt16BigEndian(icmp.AsSpan(50), target);
+        BinaryPrimitives.WriteUInt32BigEndian(icmp.AsSpan(52), 0x0bad_cafe);
+        return icmp;
     }
 
     private static async Task<T> OnLoop<T>(RawSynLoop loop, Func<RawSynLoop, T> read)
