@@ -132,6 +132,66 @@ public sealed class RawSynReplyFilterTests
         }
     }
 
+    [Fact]
+    public void When_the_kernel_refuses_the_filter_for_its_size_fewer_ranges_are_used_and_checks_go_on()
+    {
+        Namespaces.SkipUnlessAvailable();
+        RawSockets.SkipUnlessPermitted();
+        using var ns = NetNamespace.Create();
+        ns.Exec("sh", "-c", $"echo '{RangeLow} {RangeHigh}' > /proc/sys/net/ipv4/ip_local_port_range");
+
+        // Socket option memory of 8 KiB per socket (per namespace since Linux 6.9): a program of a few hundred ranges does not fit.
+        ns.Exec("sh", "-c", "echo 8192 > /proc/sys/net/core/optmem_max");
+        Assert.SkipUnless(ns.Exec("cat", "/proc/sys/net/core/optmem_max").Trim() == "8192", "net.core.optmem_max is not per namespace on this kernel");
+        string[] child = ChildTest.Command(typeof(RawSynReplyFilterTests), nameof(Child_when_the_kernel_refuses_the_filter_for_its_size_fewer_ranges_are_used_and_checks_go_on), ChildVariable, "2");
+        ChildTest.AssertPassed(ns.TryExec(TimeSpan.FromMinutes(2), child[0], child[1..]));
+    }
+
+    [Fact]
+    public async Task Child_when_the_kernel_refuses_the_filter_for_its_size_fewer_ranges_are_used_and_checks_go_on()
+    {
+        Assert.SkipUnless(Environment.GetEnvironmentVariable(ChildVariable) == "2", "runs only in a child process, started by the test of the same name");
+        var ct = TestContext.Current.CancellationToken;
+
+        // Every other port held: the pool's ports are all apart, a range each.
+        var held = new List<Socket>();
+        for (int port = RangeLow + 1; port <= RangeHigh; port += 2)
+        {
+            var socket = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
+            socket.Bind(new IPEndPoint(IPAddress.Any, port));
+            held.Add(socket);
+        }
+
+        try
+        {
+            await using var shaker = new TcpShaker(new TcpShakerOptions { PreferRawSyn = true });
+            await shaker.StartAsync(ct);
+            Assert.Equal(TcpShakerMode.RawSyn, shaker.Mode);
+            RawSynLoop loop = ((RawSynEngine)shaker.Engine!).Loop;
+            using var silent = new SilentTarget();
+            using var listener = new LoopbackListener(IPAddress.Loopback);
+
+            var inFlight = Enumerable.Range(0, Silent).Select(_ => shaker.CheckAsync(silent.EndPoint, TimeSpan.FromSeconds(3), ct).AsTask()).ToArray();
+            await Task.Delay(300, ct);
+            ushort[] reserved = await OnLoop(loop, l => l.ReservedPortList());
+            (int ranges, int extraPorts) = await OnLoop(loop, l => l.ReplyFilterPorts);
+            Assert.True(ranges < reserved.Length && extraPorts > 0, $"{reserved.Length} ports apart, yet the filter holds {ranges} ranges and {extraPorts} extra ports: the kernel took the whole program, so the fallback is not tested");
+
+            // Every port's replies still pass: checks from all of them find the listener open.
+            TcpCheckResult[] open = await Task.WhenAll(Enumerable.Range(0, 200).Select(_ => shaker.CheckAsync(listener.EndPoint, TimeSpan.FromSeconds(2), ct).AsTask()));
+            Assert.All(open, r => Assert.True(r.Status == TcpCheckStatus.Open, r.Describe()));
+            Assert.Null(loop.Fault);
+            Assert.All(await Task.WhenAll(inFlight), r => Assert.True(r.Status == TcpCheckStatus.Timeout, r.Describe()));
+        }
+        finally
+        {
+            foreach (Socket socket in held)
+            {
+                socket.Dispose();
+            }
+        }
+    }
+
     /// <summary>A SYN-ACK from 127.0.0.1:<paramref name="from"/> to 127.0.0.1:<paramref name="port"/> acknowledging an arbitrary number, its checksum right.</summary>
     private static void SendSynAck(Socket raw, ushort from, ushort port)
     {
