@@ -56,7 +56,7 @@ internal sealed unsafe class SourcePortPool : IDisposable
         Highest = 0;
     }
 
-    /// <summary>The lowest port reserved so far (the reply filter's lower bound).</summary>
+    /// <summary>The lowest port reserved so far.</summary>
     internal ushort Lowest { get; private set; }
 
     /// <summary>The highest port reserved so far.</summary>
@@ -113,7 +113,7 @@ internal sealed unsafe class SourcePortPool : IDisposable
     /// <param name="loopbackLanes">Whether the check may go out from a loopback lane (<see cref="MayUseLoopbackLanes"/>).</param>
     /// <param name="lane">The address lane: 0 for the route's address.</param>
     /// <param name="port">The port.</param>
-    /// <param name="rangeChanged">Whether <see cref="Lowest"/> or <see cref="Highest"/> moved (the filter must follow).</param>
+    /// <param name="rangeChanged">Whether <see cref="Lowest"/> or <see cref="Highest"/> moved (the reply filters follow <see cref="ReservationsVersion"/> instead).</param>
     /// <returns>0, or the errno of a pool that is empty and cannot grow (EADDRNOTAVAIL: the range is used up; EMFILE: no fd left).</returns>
     internal int TryTake(int inFlight, bool loopbackLanes, out int lane, out ushort port, out bool rangeChanged)
     {
