@@ -17,10 +17,13 @@ internal sealed unsafe partial class RawSynLoop
     /// <summary>Retransmissions sent in one iteration at the most: a wave of them is spread over iterations (a burst would overflow the receive buffers).</summary>
     private const int MaxRetransmissionsPerIteration = 256;
 
+    private const uint LoopbackV4 = 0x7F000001;
+    private static readonly UInt128 Ipv6Loopback = MemoryMarshal.Read<UInt128>(IPAddress.IPv6Loopback.GetAddressBytes());
+
     private readonly InFlightTable _inFlight;
     private readonly DeadlineHeap _deadlines;
     private readonly SourcePortPool _ports;
-    private readonly SourceAddressCache _sources = new();
+    private readonly SourceAddressCache _sources = new(); // first of the loop's descriptors: nothing else is open if it throws
     private readonly PacketBatch _sendV4;
     private readonly PacketBatch _sendV6;
     private RawSlot[] _slots;
@@ -62,14 +65,32 @@ internal sealed unsafe partial class RawSynLoop
                 return;
             }
 
+            if (bytes[0] == 0xff)
+            {
+                _accounting.Finish(check, Errno.ENETUNREACH, now); // multicast: connect() refuses it so, and nothing is sent
+                return;
+            }
+
             raw.V6 = true;
-            raw.Target6 = MemoryMarshal.Read<UInt128>(bytes);
+            raw.Target6 = address.Equals(IPAddress.IPv6Any) ? Ipv6Loopback : MemoryMarshal.Read<UInt128>(bytes); // [::] is this host to connect(), as ::1
             raw.ScopeId = (uint)address.ScopeId;
         }
         else
         {
             raw.Target4 = BinaryPrimitives.ReadUInt32BigEndian(address.AddressFamily == AddressFamily.InterNetwork ? bytes : bytes[12..]);
-            int routeErrno = _sources.TryGet(raw.Target4, raw.TargetPort, now, out raw.Source4);
+            if (raw.Target4 >> 28 == 0xE)
+            {
+                _accounting.Finish(check, Errno.ENETUNREACH, now); // multicast: connect() refuses it so, and nothing is sent
+                return;
+            }
+
+            if (raw.Target4 == 0)
+            {
+                raw.Target4 = LoopbackV4; // 0.0.0.0 is this host to connect(): it goes to 127.0.0.1
+            }
+
+            // A broadcast address fails here (ENETUNREACH, as connect() does), before anything is sent.
+            int routeErrno = _sources.TryGet(raw.Target4, now, out raw.Source4);
             if (routeErrno != 0)
             {
                 _accounting.Finish(check, routeErrno, now);
@@ -79,11 +100,8 @@ internal sealed unsafe partial class RawSynLoop
 
         bool loopbackLanes = !raw.V6 && SourcePortPool.MayUseLoopbackLanes(raw.Target4, raw.Source4);
         int slot = _inFlight.Add(-1, check); // no socket: the fd field stays -1
-        int errno = _ports.TryTake(Destination(raw), raw.Source4, loopbackLanes, slot, out HeldSource source, out bool portsChanged);
-        if (portsChanged)
-        {
-            AttachTcpFilters(_ports.Lowest, _ports.Highest);
-        }
+        int errno = _ports.TryTake(Destination(raw), raw.Source4, loopbackLanes, slot, out HeldSource source, out _);
+        FollowReservations(); // before the SYN: its reply must pass the filter
 
         if (errno != 0)
         {
@@ -109,7 +127,7 @@ internal sealed unsafe partial class RawSynLoop
             Array.Resize(ref _slots, _inFlight.Capacity);
         }
 
-        raw.Sequence = SynPacket.InitialSequence(_key, slot, _inFlight[slot].Generation);
+        raw.Sequence = SynPacket.InitialSequence(_key, raw.V6 ? raw.Target6 : raw.Target4, raw.Source4, raw.SourcePort, raw.TargetPort, slot, _inFlight[slot].Generation);
         raw.Sends = 1;
         _slots[slot] = raw;
         check.Slot = slot;
@@ -207,6 +225,11 @@ internal sealed unsafe partial class RawSynLoop
             ref RawSlot raw = ref _slots[slot];
             if (raw.FinalDeadline <= now)
             {
+                if (!raw.V6 && raw.Lane == 0)
+                {
+                    _sources.OnTimeout(raw.Target4); // a stale source address shows as timeouts: look it up again soon
+                }
+
                 LoopCheck check = Release(slot);
                 _accounting.Complete(check, CheckErrors.DeadlineReached(check.EndPoint, Stopwatch.GetElapsedTime(check.RequestedAt, now)));
                 continue;

@@ -22,6 +22,7 @@ internal sealed unsafe partial class RawSynLoop
     private readonly PacketBatch _receive;
     private long _retransmissions;
     private long _unmatchedReplies;
+    private long _repliesRead;
 
     private enum ReplyKind
     {
@@ -43,6 +44,7 @@ internal sealed unsafe partial class RawSynLoop
             }
 
             long now = Stopwatch.GetTimestamp();
+            _repliesRead += count;
             for (int i = 0; i < count; i++)
             {
                 ReadOnlySpan<byte> packet = _receive.Buffer(i)[..(int)Math.Min(_receive.Messages[i].Length, ReplyBufferSize)];

@@ -15,6 +15,24 @@ internal sealed unsafe partial class RawSynLoop
     /// <summary>Replies read that matched no check in flight (late, duplicate, or someone else's). Loop thread.</summary>
     internal long UnmatchedReplies => Volatile.Read(ref _unmatchedReplies);
 
+    /// <summary>Packets the reply filters let through to the loop (TCP and ICMP, matched or not). Loop thread.</summary>
+    internal long RepliesRead => Volatile.Read(ref _repliesRead);
+
+    /// <summary>The reply filters now: ranges of ports, and ports they pass that are not reserved (0: exact). Loop thread.</summary>
+    internal (int Ranges, int ExtraPorts) ReplyFilterPorts => (_filtered.Count, _filtered.ExtraPorts);
+
+    /// <summary>IPv4 route lookups made for source addresses so far (a syscall each), and the destinations cached now. Loop thread.</summary>
+    internal (long Lookups, int Cached) SourceLookups => (_sources.Lookups, _sources.Count);
+
+    /// <summary>The ports reserved now, sorted. Loop thread.</summary>
+    internal ushort[] ReservedPortList()
+    {
+        var ports = new List<ushort>();
+        _ports.CopyReservedPorts(ports);
+        ports.Sort();
+        return [.. ports];
+    }
+
     /// <summary>Source ports reserved now, and the lowest and highest of them. Loop thread.</summary>
     internal (int Count, int Lowest, int Highest) ReservedPorts => (_ports.Count, _ports.Lowest, _ports.Highest);
 
@@ -66,6 +84,7 @@ internal sealed unsafe partial class RawSynLoop
             _watches.Drop(StoppedException());
 
             _ports.Dispose();
+            _sources.Dispose();
             foreach (int fd in (ReadOnlySpan<int>)[_tcp4, _tcp6, _icmp4, _icmp6])
             {
                 if (fd >= 0)

@@ -1,6 +1,5 @@
 using System.Diagnostics;
 using System.Runtime.InteropServices;
-using System.Security.Cryptography;
 using HealthChecks.TcpShaker.Diagnostics;
 using HealthChecks.TcpShaker.Engine.Epoll;
 using HealthChecks.TcpShaker.Interop;
@@ -37,7 +36,7 @@ internal sealed unsafe partial class RawSynLoop : ICheckLoop
     private readonly TcpShakerMetrics _metrics;
     private readonly CheckAccounting _accounting;
     private readonly int _maxStartsPerIteration;
-    private readonly ulong _key;
+    private readonly SipKey _key; // of the initial sequence numbers: per engine, never leaves the process
     private readonly int _epollFd;
     private readonly WakeSignal _wake;
     private readonly LoopWatches _watches;
@@ -53,6 +52,12 @@ internal sealed unsafe partial class RawSynLoop : ICheckLoop
     private readonly int _icmp6;
     private readonly int _tcp6Errno;
 
+    // The reply filters: the ports they were built from (a ReservationsVersion of the pool) and what they pass.
+    private readonly List<ushort> _portScratch = [];
+    private int _filteredVersion = -1;
+    private int _filterMaxRanges = ReplyFilters.MaxRanges;
+    private PortRanges _filtered = PortRanges.Empty;
+
     private volatile Exception? _fault;
 
     /// <exception cref="EngineStartException">No raw IPv4 socket (EPERM without CAP_NET_RAW), no epoll or eventfd.</exception>
@@ -65,7 +70,7 @@ internal sealed unsafe partial class RawSynLoop : ICheckLoop
         _metrics = metrics;
         _accounting = accounting;
         _maxStartsPerIteration = maxStartsPerIteration;
-        _key = BitConverter.ToUInt64(RandomNumberGenerator.GetBytes(8));
+        _key = SipHash.NewKey();
         _inFlight = new InFlightTable(256);
         _deadlines = new DeadlineHeap(_inFlight);
         _slots = new RawSlot[_inFlight.Capacity];
@@ -108,6 +113,7 @@ internal sealed unsafe partial class RawSynLoop : ICheckLoop
         }
         catch
         {
+            _sources.Dispose();
             _wake?.Dispose();
             foreach (int fd in opened)
             {
@@ -176,13 +182,8 @@ internal sealed unsafe partial class RawSynLoop : ICheckLoop
             }
         }
 
-        // No port reserved yet: a range that matches nothing until the first reservation moves it.
-        AttachTcpFilters(1, 0);
-        if (ReplyFilters.Attach(_icmp4, ReplyFilters.IcmpV4()) is int icmpErrno and not 0)
-        {
-            throw new EngineStartException("setsockopt(SO_ATTACH_FILTER)", icmpErrno);
-        }
-
+        // No port reserved yet: filters that keep nothing until the first reservation.
+        FollowReservations();
         if (_tcp6 >= 0)
         {
             int offset = SynPacket.ChecksumOffset;
@@ -198,7 +199,10 @@ internal sealed unsafe partial class RawSynLoop : ICheckLoop
             uint* filter = stackalloc uint[8];
             new Span<uint>(filter, 8).Fill(uint.MaxValue);
             filter[0] &= ~(1u << 1);
-            Libc.SetSockOpt(_icmp6, Libc.IPPROTO_ICMPV6, Libc.ICMP6_FILTER, filter, 32);
+            if (Libc.SetSockOpt(_icmp6, Libc.IPPROTO_ICMPV6, Libc.ICMP6_FILTER, filter, 32) != 0)
+            {
+                throw new EngineStartException("setsockopt(ICMP6_FILTER)", Libc.LastErrno);
+            }
         }
 
         byte* scratch = stackalloc byte[256];
@@ -210,14 +214,61 @@ internal sealed unsafe partial class RawSynLoop : ICheckLoop
         }
     }
 
-    /// <summary>Points the TCP reply filters at the span of reserved ports [low, high] (it moves as the pool grows and gives ports back).</summary>
-    private void AttachTcpFilters(ushort low, ushort high)
+    /// <summary>
+    /// Rebuilds the reply filters of all four sockets from the ports reserved now, when they changed since the
+    /// last time: a port is in the filters before a SYN goes out from it, and leaves them once it is released.
+    /// When the kernel refuses a program for its size (ENOMEM: <c>net.core.optmem_max</c>), fewer ranges are
+    /// tried (<see cref="PortRanges"/> merges the nearest), down to one.
+    /// </summary>
+    private void FollowReservations()
     {
-        if (ReplyFilters.Attach(_tcp4, ReplyFilters.TcpV4(low, high)) is int errno and not 0
-            || (_tcp6 >= 0 && ReplyFilters.Attach(_tcp6, ReplyFilters.TcpV6(low, high)) is int errno6 and not 0 && (errno = errno6) != 0))
+        int version = _ports.ReservationsVersion;
+        if (version == _filteredVersion)
         {
-            throw new EngineStartException("setsockopt(SO_ATTACH_FILTER)", errno);
+            return;
         }
+
+        _portScratch.Clear();
+        _ports.CopyReservedPorts(_portScratch);
+        while (true)
+        {
+            PortRanges ranges = PortRanges.From(_portScratch, _filterMaxRanges);
+            int errno = AttachReplyFilters(ranges);
+            if (errno == 0)
+            {
+                _filtered = ranges;
+                _filteredVersion = version;
+                return;
+            }
+
+            if (errno != Errno.ENOMEM || _filterMaxRanges == 1)
+            {
+                throw new EngineStartException("setsockopt(SO_ATTACH_FILTER)", errno);
+            }
+
+            _filterMaxRanges /= 2;
+        }
+    }
+
+    private int AttachReplyFilters(PortRanges ranges)
+    {
+        int errno = ReplyFilters.Attach(_tcp4, ReplyFilters.TcpV4(ranges));
+        if (errno == 0)
+        {
+            errno = ReplyFilters.Attach(_icmp4, ReplyFilters.IcmpV4(ranges));
+        }
+
+        if (errno == 0 && _tcp6 >= 0)
+        {
+            errno = ReplyFilters.Attach(_tcp6, ReplyFilters.TcpV6(ranges));
+        }
+
+        if (errno == 0 && _icmp6 >= 0)
+        {
+            errno = ReplyFilters.Attach(_icmp6, ReplyFilters.IcmpV6(ranges));
+        }
+
+        return errno;
     }
 
     private void Register(int fd, ulong token)
@@ -271,10 +322,8 @@ internal sealed unsafe partial class RawSynLoop : ICheckLoop
                 _inbox.ProcessCancellations();
                 _watches.ProcessCommands(now);
                 ExpireAndRetransmit(Stopwatch.GetTimestamp());
-                if (_ports.ReturnIdle())
-                {
-                    AttachTcpFilters(_ports.Lowest, _ports.Highest);
-                }
+                _ports.ReturnIdle();
+                FollowReservations(); // ports the pool released (a growth is followed before its SYN goes out)
 
                 _inbox.StartChecks(_watches, Stopwatch.GetTimestamp(), _maxStartsPerIteration);
                 FlushSends();

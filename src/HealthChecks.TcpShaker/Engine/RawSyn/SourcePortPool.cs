@@ -113,6 +113,18 @@ internal sealed unsafe class SourcePortPool : IDisposable
     /// <summary>Checks in flight of the busiest destination now.</summary>
     internal int Busiest => _busiest;
 
+    /// <summary>Moves whenever a port is reserved or released: the reply filters are rebuilt from <see cref="CopyReservedPorts"/> when it does.</summary>
+    internal int ReservationsVersion { get; private set; }
+
+    /// <summary>Adds every port reserved now to <paramref name="ports"/> (in no particular order).</summary>
+    internal void CopyReservedPorts(List<ushort> ports)
+    {
+        foreach (Reservation reservation in _reservations)
+        {
+            ports.Add(reservation.Port);
+        }
+    }
+
     /// <summary>Address lanes in use: 1 (the route's address) plus the loopback lanes added.</summary>
     internal int LaneCount { get; private set; } = 1;
 
@@ -260,6 +272,7 @@ internal sealed unsafe class SourcePortPool : IDisposable
             Libc.Close(top.Fd);
             _walked = top.Walked; // the next growth reserves this port again first: the set stays contiguous
             _reservations.RemoveAt(_reservations.Count - 1);
+            ReservationsVersion++;
             returned = true;
         }
 
@@ -345,6 +358,7 @@ internal sealed unsafe class SourcePortPool : IDisposable
 
             _reservations.Add(new Reservation { Fd = fd, Port = (ushort)port, Walked = walked, IdleSince = now });
             Peak = Math.Max(Peak, _reservations.Count);
+            ReservationsVersion++;
             if (port < Lowest)
             {
                 Lowest = (ushort)port;
@@ -393,6 +407,7 @@ internal sealed unsafe class SourcePortPool : IDisposable
         _reservations.Clear();
         _flows.Clear();
         _destinations.Clear();
+        ReservationsVersion++;
     }
 
     /// <summary>A reserved port: its descriptor, the checks using it, since when none has, and where in the walk of the range it was found.</summary>

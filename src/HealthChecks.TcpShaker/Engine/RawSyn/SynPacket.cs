@@ -19,20 +19,26 @@ internal static class SynPacket
     internal const byte FlagAck = 0x10;
 
     /// <summary>
-    /// The initial sequence number of a check: a keyed hash (splitmix64 finaliser) of its slot and
-    /// generation. A reply counts only when it acknowledges this + 1, so a stale or forged reply
-    /// (an earlier check on the same 4-tuple, a packet from elsewhere) is not taken for an answer.
+    /// The initial sequence number of a check: SipHash-2-4 under the engine's secret key of the check's
+    /// 4-tuple (as the kernel's <c>secure_tcp_seq</c>), its slot and generation. A reply counts only when it
+    /// acknowledges this + 1, so a stale reply (an earlier check on the same 4-tuple) or a forged one (a
+    /// host that can spoof the target but not read the SYN) is not taken for an answer: without the key,
+    /// sequence numbers seen on the wire say nothing about the next one.
     /// </summary>
-    internal static uint InitialSequence(ulong key, int slot, uint generation)
-    {
-        ulong x = key ^ (((ulong)(uint)slot << 32) | generation);
-        x ^= x >> 30;
-        x *= 0xbf58476d1ce4e5b9UL;
-        x ^= x >> 27;
-        x *= 0x94d049bb133111ebUL;
-        x ^= x >> 31;
-        return (uint)x;
-    }
+    /// <param name="key">The engine's key.</param>
+    /// <param name="target">The target address: an IPv6 address as read from its 16 bytes, or an IPv4 one as its big-endian number.</param>
+    /// <param name="source4">The IPv4 source address (0 on IPv6, where the kernel picks it).</param>
+    /// <param name="sourcePort">The source port.</param>
+    /// <param name="targetPort">The target port.</param>
+    /// <param name="slot">The check's slot in the loop's table.</param>
+    /// <param name="generation">The slot's generation (a new one for each check the slot holds).</param>
+    internal static uint InitialSequence(SipKey key, UInt128 target, uint source4, ushort sourcePort, ushort targetPort, int slot, uint generation) =>
+        (uint)SipHash.Hash(
+            key,
+            (ulong)target,
+            (ulong)(target >> 64),
+            source4 | ((ulong)sourcePort << 32) | ((ulong)targetPort << 48),
+            (uint)slot | ((ulong)generation << 32));
 
     /// <summary>Writes a SYN from <paramref name="sourcePort"/> to <paramref name="destinationPort"/>, checksum zero.</summary>
     internal static void Write(Span<byte> tcp, ushort sourcePort, ushort destinationPort, uint sequence)
