@@ -46,7 +46,7 @@ public sealed class VerdictAcrossReloadTests
         int afterDecided = 0;
         for (; requests < 2000 && afterDecided < 20; requests++)
         {
-            Assert.Equal(DestinationHealth.Unhealthy, proxy.Active("one", "d"));
+            AssertActive(proxy, DestinationHealth.Unhealthy, "one", "d");
             if (requests == 5)
             {
                 time.Advance(Interval); // a round while the new watch has no verdict: it writes the carried one
@@ -61,7 +61,7 @@ public sealed class VerdictAcrossReloadTests
 
         Assert.Equal(20, afterDecided); // the new watch decided within the loop's bound
         time.Advance(Interval);
-        Assert.Equal(DestinationHealth.Unhealthy, proxy.Active("one", "d"));
+        AssertActive(proxy, DestinationHealth.Unhealthy, "one", "d");
         Assert.True(requests > 40, $"only {requests} requests before the new watch decided (it had {checksAtStart} checks and was {healthAtStart} at the first)");
     }
 
@@ -86,7 +86,7 @@ public sealed class VerdictAcrossReloadTests
         // The held round ends (with its 500, under the ConsecutiveFailures policy it captured when it started).
         hold.Release();
         await Proxy.WaitUntilAsync(() => proxy.HttpRoundsEnded("one") > ended, Limit, "the held HTTP round ended");
-        Assert.Equal(DestinationHealth.Healthy, proxy.Active("one", "a"));
+        AssertActive(proxy, DestinationHealth.Healthy, "one", "a");
         Assert.Equal(TcpTargetHealth.Up, proxy.Monitor.Watches["one"]["a"].Health);
 
         // And so it stays, round after round; YARP probes the cluster no more.
@@ -94,7 +94,7 @@ public sealed class VerdictAcrossReloadTests
         for (int i = 0; i < 5; i++)
         {
             time.Advance(HttpInterval);
-            Assert.Equal(DestinationHealth.Healthy, proxy.Active("one", "a"));
+            AssertActive(proxy, DestinationHealth.Healthy, "one", "a");
         }
 
         Assert.Equal(probes, a.HealthRequests);
@@ -119,12 +119,12 @@ public sealed class VerdictAcrossReloadTests
         await Proxy.WaitUntilAsync(() => proxy.Active("one", "a") == DestinationHealth.Healthy, Limit, "the half-open verdict written");
         proxy.Update([Clusters.Http("one", [("a", a.Address)], HttpInterval, threshold: 1, timeout: Limit)]);
         await Proxy.WaitUntilAsync(() => proxy.Monitor.Watches.Count == 0, Limit, "the watch stopped");
-        Assert.Equal(DestinationHealth.Unknown, proxy.Active("one", "a"));
+        AssertActive(proxy, DestinationHealth.Unknown, "one", "a");
 
         // The held round ends: the cluster is YARP's again, so its verdict stands.
         hold.Release();
         await Proxy.WaitUntilAsync(() => proxy.HttpRoundsEnded("one") > ended, Limit, "the held HTTP round ended");
-        Assert.Equal(DestinationHealth.Unhealthy, proxy.Active("one", "a"));
+        AssertActive(proxy, DestinationHealth.Unhealthy, "one", "a");
 
         // Nothing of the half-open checks writes any more: many of their intervals pass, and YARP's next round agrees.
         for (int i = 0; i < 20; i++)
@@ -133,11 +133,11 @@ public sealed class VerdictAcrossReloadTests
         }
 
         await Task.Delay(Interval * 3, TestContext.Current.CancellationToken); // a queued change of the stopped watch would land now
-        Assert.Equal(DestinationHealth.Unhealthy, proxy.Active("one", "a"));
+        AssertActive(proxy, DestinationHealth.Unhealthy, "one", "a");
         int endedBefore = proxy.HttpRoundsEnded("one");
         time.Advance(HttpInterval);
         await Proxy.WaitUntilAsync(() => proxy.HttpRoundsEnded("one") > endedBefore, Limit, "YARP's next HTTP round ended");
-        Assert.Equal(DestinationHealth.Unhealthy, proxy.Active("one", "a"));
+        AssertActive(proxy, DestinationHealth.Unhealthy, "one", "a");
     }
 
     [Fact]
@@ -161,15 +161,26 @@ public sealed class VerdictAcrossReloadTests
         Assert.True(proxy.State.TryGetCluster("down", out ClusterState? downCluster));
         IDestinationHealthUpdater updater = proxy.App.Services.GetRequiredService<IDestinationHealthUpdater>();
         updater.SetActive(undecided, [new NewActiveDestinationHealth(undecided.Destinations["a"], DestinationHealth.Healthy)]);
-        Assert.Equal(DestinationHealth.Unknown, proxy.Active("undecided", "a"));
+        AssertActive(proxy, DestinationHealth.Unknown, "undecided", "a");
 
         // ...and one that sets the state directly is undone by the next round, Unknown as much as Unhealthy.
         undecided.Destinations["a"].Health.Active = DestinationHealth.Healthy;
         downCluster.Destinations["d"].Health.Active = DestinationHealth.Healthy;
         time.Advance(Interval);
-        Assert.Equal(DestinationHealth.Unknown, proxy.Active("undecided", "a"));
-        Assert.Equal(DestinationHealth.Unhealthy, proxy.Active("down", "d"));
+        AssertActive(proxy, DestinationHealth.Unknown, "undecided", "a");
+        AssertActive(proxy, DestinationHealth.Unhealthy, "down", "d");
         Assert.Equal(TcpTargetHealth.Unknown, proxy.Monitor.Watches["undecided"]["a"].Health);
+    }
+
+    /// <summary>Asserts a destination's active health; on failure, the message holds the proxy's log (who wrote what, when).</summary>
+    private static void AssertActive(Proxy proxy, DestinationHealth expected, string clusterId, string destinationId)
+    {
+        DestinationHealth actual = proxy.Active(clusterId, destinationId);
+        if (actual != expected)
+        {
+            Assert.Fail($"{clusterId}/{destinationId} is {actual}, expected {expected}. Log:\n"
+                + string.Join("\n", proxy.Logs.GetSnapshot().Select(r => $"{r.Timestamp:HH:mm:ss.fff} {r.Level} {r.Category} {r.Id.Name}: {r.Message}")));
+        }
     }
 
     /// <summary>
