@@ -76,7 +76,7 @@ public sealed class VerdictAcrossReloadTests
 
         // An HTTP round starts and is held in the backend.
         HealthHold hold = a.HoldHealth();
-        await StartHttpRoundAsync(time, hold);
+        await StartHttpRoundAsync(proxy, time, hold);
         int ended = proxy.HttpRoundsEnded("one");
 
         // Meanwhile a reload moves the cluster into the policy: the watch says Healthy.
@@ -111,7 +111,7 @@ public sealed class VerdictAcrossReloadTests
         // An HTTP round starts and is held; it will answer 500 (HTTP: Unhealthy; the port stays open, half-open: Healthy).
         a.HealthStatus = 500;
         HealthHold hold = a.HoldHealth();
-        await StartHttpRoundAsync(time, hold);
+        await StartHttpRoundAsync(proxy, time, hold);
         int ended = proxy.HttpRoundsEnded("one");
 
         // Into the policy (the watch says Healthy), and out again before the round ends.
@@ -184,15 +184,17 @@ public sealed class VerdictAcrossReloadTests
     }
 
     /// <summary>
-    /// Advances YARP's clock an HTTP interval at a time until a round reaches the held <c>/health</c> (YARP arms its
-    /// timers once its initial round is over, which the test cannot observe exactly). Bounded: 50 intervals, 10 s.
+    /// Advances YARP's clock one HTTP interval, once YARP's initial round is over (it arms its timers then), and again
+    /// only if no round reached the held <c>/health</c> within a second: a second advance while a round is on its way
+    /// could expire that round's probe. Bounded: 10 advances.
     /// </summary>
-    private static async Task StartHttpRoundAsync(FakeTimeProvider time, HealthHold hold)
+    private static async Task StartHttpRoundAsync(Proxy proxy, FakeTimeProvider time, HealthHold hold)
     {
-        for (int i = 0; i < 50 && !hold.Arrived.IsCompleted; i++)
+        await Proxy.WaitUntilAsync(() => proxy.Monitor.InitialProbeCompleted, Limit, "YARP's initial round over");
+        for (int i = 0; i < 10 && !hold.Arrived.IsCompleted; i++)
         {
             time.Advance(HttpInterval);
-            await Task.WhenAny(hold.Arrived, Task.Delay(200, TestContext.Current.CancellationToken));
+            await Task.WhenAny(hold.Arrived, Task.Delay(1000, TestContext.Current.CancellationToken));
         }
 
         Assert.True(hold.Arrived.IsCompleted, "no HTTP round reached the backend");
