@@ -66,6 +66,37 @@ public sealed class VerdictAcrossReloadTests
     }
 
     [Fact]
+    public async Task A_carried_verdict_lasts_until_the_new_watch_decides_and_no_longer_than_its_limit()
+    {
+        Backend down = await Backend.StartAsync("down");
+        await down.StopAsync();
+        var time = new FakeTimeProvider();
+        await using Proxy proxy = await Proxy.StartAsync([Clusters.Shaker("one", [("d", down.Address)], Interval, Timeout, rise: 1, fall: 1)], time);
+        await Proxy.WaitUntilAsync(() => proxy.Active("one", "d") == DestinationHealth.Unhealthy, Limit, "d down");
+
+        // New settings: the new watch needs 20 failures (about 2 s) to decide. Its carried verdict lasts at most
+        // (max(rise, fall) + 1) x (interval + timeout) = 21 x 600 ms on the integration's clock.
+        proxy.Update([Clusters.Shaker("one", [("d", down.Address)], Interval, Timeout, rise: 20, fall: 20)]);
+        await Proxy.WaitUntilAsync(() => proxy.Monitor.SettingsOf("one", "d")?.Fall == 20, Limit, "the new watch");
+        TcpWatch watch = proxy.Monitor.Watches["one"]["d"];
+        TimeSpan limit = proxy.Monitor.SettingsOf("one", "d")!.Value.VerdictCarryLimit;
+        Assert.Equal(TimeSpan.FromMilliseconds(21 * 600), limit);
+
+        time.Advance(limit - Interval);
+        AssertActive(proxy, DestinationHealth.Unhealthy, "one", "d");
+        Assert.Equal(TcpTargetHealth.Unknown, watch.Health); // (real time: it is far from 20 failures yet)
+
+        // Past the limit, the next round writes what the new watch knows: nothing yet.
+        time.Advance(Interval * 2);
+        Assert.Equal(TcpTargetHealth.Unknown, watch.Health);
+        AssertActive(proxy, DestinationHealth.Unknown, "one", "d");
+
+        // Its own verdict, when it comes, is written at once.
+        await Proxy.WaitUntilAsync(() => proxy.Active("one", "d") == DestinationHealth.Unhealthy, Limit, "the new watch's own Down");
+        Assert.Equal(TcpTargetHealth.Down, watch.Health);
+    }
+
+    [Fact]
     public async Task An_http_round_ending_after_the_cluster_moved_into_the_policy_does_not_overwrite_the_tcp_verdict()
     {
         await using Backend a = await Backend.StartAsync("a");
