@@ -27,6 +27,15 @@ internal readonly record struct ClusterSettings(TimeSpan Interval, TimeSpan Time
         DownInterval = DownInterval,
     };
 
+    /// <summary>
+    /// How long a destination's verdict is carried over to the new watch that replaces its watch (same address, new
+    /// settings) while the new one has no verdict of its own: enough for <c>max(Rise, Fall)</c> checks and one more at
+    /// the slowest of the intervals, each taking up to the timeout. Past it, the new watch's <c>Unknown</c> stands.
+    /// </summary>
+    public TimeSpan VerdictCarryLimit =>
+        (TimeSpan.FromTicks(Math.Max(Interval.Ticks, Math.Max((FastInterval ?? Interval).Ticks, (DownInterval ?? Interval).Ticks))) + Timeout)
+        * (Math.Max(Rise, Fall) + 1);
+
     /// <summary>Reads the settings, adding one sentence per problem (naming the cluster and the key) to <paramref name="errors"/>.</summary>
     public static ClusterSettings? Read(ClusterConfig cluster, List<string> errors)
     {

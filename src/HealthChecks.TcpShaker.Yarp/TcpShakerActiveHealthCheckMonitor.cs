@@ -8,26 +8,38 @@ namespace HealthChecks.TcpShaker.Yarp;
 
 /// <summary>
 /// YARP's active health check monitor with the <c>TcpShaker</c> clusters taken out of it: those are watched half-open,
-/// one <see cref="TcpWatch"/> per destination, their verdicts written with <see cref="IDestinationHealthUpdater.SetActive"/>;
+/// one <see cref="TcpWatch"/> per destination, their verdicts written with <see cref="IDestinationHealthUpdater.SetActive"/>
+/// on every change and again every interval (a round per cluster, on the injected <see cref="TimeProvider"/>);
 /// every other cluster goes to the monitor it decorates (YARP's HTTP prober), untouched.
 /// </summary>
 /// <remarks>
 /// YARP's own monitor probes every cluster whose active checks are enabled, whatever its policy, so a policy alone
-/// cannot keep HTTP probes away from these destinations: the monitor and its cluster listener have to be filtered.
+/// cannot keep HTTP probes away from these destinations: the monitor and its cluster listener have to be filtered,
+/// and so do the active verdicts others write (<see cref="FilteredDestinationHealthUpdater"/>). Every verdict is written
+/// under one lock with the bookkeeping of which clusters and watches are ours, so a reload is wholly before or after it.
 /// </remarks>
 internal sealed partial class TcpShakerActiveHealthCheckMonitor : IActiveHealthCheckMonitor, IClusterChangeListener, IAsyncDisposable, IDisposable
 {
     private readonly IDestinationHealthUpdater _healthUpdater;
     private readonly TcpShakerMonitor _monitor;
+    private readonly TimeProvider _time;
     private readonly ILogger _logger;
     private readonly IDisposable? _ownedInner;
     private readonly Lock _gate = new();
-    private readonly Dictionary<ClusterState, Dictionary<DestinationState, DestinationWatch>> _clusters = [];
-    private readonly Dictionary<TcpWatch, (ClusterState Cluster, DestinationState Destination)> _targets = [];
+    private readonly Dictionary<ClusterState, ClusterWatches> _clusters = [];
+    private readonly Dictionary<TcpWatch, (ClusterWatches Cluster, DestinationState Destination)> _targets = [];
     private bool _disposed;
+    private int _disposing;
 
+    /// <param name="inner">The monitor decorated (YARP's).</param>
+    /// <param name="ownsInner">Whether to dispose <paramref name="inner"/> (the container will not).</param>
+    /// <param name="shaker">The engine the watches check through.</param>
+    /// <param name="healthUpdater">YARP's updater, unfiltered: the one this monitor writes its verdicts through.</param>
+    /// <param name="timeProvider">The clock of the rounds and of carried verdicts; <see langword="null"/> for the system's.</param>
+    /// <param name="loggerFactory">Where to log changes of verdict.</param>
+    /// <param name="meterFactory">Where the monitor's meter comes from.</param>
     public TcpShakerActiveHealthCheckMonitor(IActiveHealthCheckMonitor inner, bool ownsInner, TcpShaker shaker, IDestinationHealthUpdater healthUpdater,
-        ILoggerFactory? loggerFactory = null, IMeterFactory? meterFactory = null)
+        TimeProvider? timeProvider = null, ILoggerFactory? loggerFactory = null, IMeterFactory? meterFactory = null)
     {
         ArgumentNullException.ThrowIfNull(inner);
         ArgumentNullException.ThrowIfNull(shaker);
@@ -35,6 +47,7 @@ internal sealed partial class TcpShakerActiveHealthCheckMonitor : IActiveHealthC
         Inner = inner;
         _ownedInner = ownsInner ? inner as IDisposable : null;
         _healthUpdater = healthUpdater;
+        _time = timeProvider ?? TimeProvider.System;
         _logger = (ILogger?)loggerFactory?.CreateLogger<TcpShakerActiveHealthCheckMonitor>() ?? NullLogger.Instance;
         _monitor = new TcpShakerMonitor(shaker, null, loggerFactory, meterFactory);
         _monitor.HealthChanged += OnHealthChanged;
@@ -61,7 +74,7 @@ internal sealed partial class TcpShakerActiveHealthCheckMonitor : IActiveHealthC
             {
                 return _clusters.ToDictionary(
                     c => c.Key.ClusterId,
-                    c => (IReadOnlyDictionary<string, TcpWatch>)c.Value.ToDictionary(d => d.Key.DestinationId, d => d.Value.Watch, StringComparer.OrdinalIgnoreCase),
+                    c => (IReadOnlyDictionary<string, TcpWatch>)c.Value.Destinations.ToDictionary(d => d.Key.DestinationId, d => d.Value.Watch, StringComparer.OrdinalIgnoreCase),
                     StringComparer.OrdinalIgnoreCase);
             }
         }
@@ -72,7 +85,7 @@ internal sealed partial class TcpShakerActiveHealthCheckMonitor : IActiveHealthC
     {
         lock (_gate)
         {
-            return _clusters.FirstOrDefault(c => string.Equals(c.Key.ClusterId, clusterId, StringComparison.OrdinalIgnoreCase)).Value?
+            return _clusters.FirstOrDefault(c => string.Equals(c.Key.ClusterId, clusterId, StringComparison.OrdinalIgnoreCase)).Value?.Destinations
                 .FirstOrDefault(d => string.Equals(d.Key.DestinationId, destinationId, StringComparison.OrdinalIgnoreCase)).Value?.Settings;
         }
     }
@@ -87,14 +100,43 @@ internal sealed partial class TcpShakerActiveHealthCheckMonitor : IActiveHealthC
 
     public void OnClusterRemoved(ClusterState cluster) => Reconcile(cluster, removed: true);
 
+    /// <summary>
+    /// An active verdict from anyone else (through <see cref="FilteredDestinationHealthUpdater"/>): dropped for a cluster
+    /// whose destinations are watched here, written otherwise. Under the lock, so it cannot fall between a reload that
+    /// moves the cluster to the policy and the reset that follows.
+    /// </summary>
+    public void SetActiveUnlessWatched(ClusterState cluster, IEnumerable<NewActiveDestinationHealth> newHealthStates)
+    {
+        lock (_gate)
+        {
+            if (_clusters.ContainsKey(cluster))
+            {
+                LogForeignVerdictDropped(_logger, cluster.ClusterId);
+                return;
+            }
+
+            _healthUpdater.SetActive(cluster, newHealthStates);
+        }
+    }
+
     /// <summary>For a container disposed synchronously (which refuses a singleton that is only <see cref="IAsyncDisposable"/>).</summary>
     public void Dispose() => DisposeAsync().AsTask().GetAwaiter().GetResult();
 
     public async ValueTask DisposeAsync()
     {
+        if (Interlocked.Exchange(ref _disposing, 1) != 0)
+        {
+            return;
+        }
+
         lock (_gate)
         {
             _disposed = true;
+            foreach (ClusterWatches watches in _clusters.Values)
+            {
+                watches.Dispose();
+            }
+
             _clusters.Clear();
             _targets.Clear();
         }
@@ -114,7 +156,7 @@ internal sealed partial class TcpShakerActiveHealthCheckMonitor : IActiveHealthC
             settings = ClusterSettings.Read(cluster.Model.Config, errors);
         }
 
-        var reset = new List<NewActiveDestinationHealth>();
+        var writes = new List<NewActiveDestinationHealth>();
         lock (_gate)
         {
             if (_disposed)
@@ -122,20 +164,21 @@ internal sealed partial class TcpShakerActiveHealthCheckMonitor : IActiveHealthC
                 return;
             }
 
-            _clusters.TryGetValue(cluster, out Dictionary<DestinationState, DestinationWatch>? watches);
+            _clusters.TryGetValue(cluster, out ClusterWatches? watches);
             if (settings is not { } wanted)
             {
                 if (watches is not null)
                 {
-                    foreach ((DestinationState destination, DestinationWatch watch) in watches)
+                    foreach ((DestinationState destination, DestinationWatch watch) in watches.Destinations)
                     {
                         Stop(watch);
                         // The verdict was ours: a cluster that leaves the policy starts from Unknown, not from a stale Down.
-                        reset.Add(new NewActiveDestinationHealth(destination, DestinationHealth.Unknown));
+                        writes.Add(new NewActiveDestinationHealth(destination, DestinationHealth.Unknown));
                     }
 
+                    watches.Dispose();
                     _clusters.Remove(cluster);
-                    LogStopped(_logger, cluster.ClusterId, watches.Count);
+                    LogStopped(_logger, cluster.ClusterId, watches.Destinations.Count);
                 }
 
                 if (errors.Count > 0)
@@ -146,50 +189,67 @@ internal sealed partial class TcpShakerActiveHealthCheckMonitor : IActiveHealthC
             }
             else
             {
+                DateTimeOffset now = _time.GetUtcNow();
                 if (watches is null)
                 {
-                    watches = [];
+                    // Entering the policy (or added): whatever verdict the destinations have is not ours (an HTTP
+                    // checker's, say), so each starts from Unknown below.
+                    watches = new ClusterWatches(cluster, wanted, _time, WriteRound);
                     _clusters[cluster] = watches;
+                }
+                else
+                {
+                    watches.Reschedule(wanted);
                 }
 
                 int started = 0;
+                int carried = 0;
                 var current = new HashSet<DestinationState>();
                 foreach (DestinationState destination in cluster.Destinations.Values)
                 {
                     current.Add(destination);
                     TcpEndpoint? endpoint = ClusterSettings.CheckEndpoint(cluster.ClusterId, destination.DestinationId, destination.Model.Config, errors);
-                    if (watches.TryGetValue(destination, out DestinationWatch? existing))
+                    DestinationHealth verdict = DestinationHealth.Unknown;
+                    if (watches.Destinations.TryGetValue(destination, out DestinationWatch? existing))
                     {
-                        if (endpoint is not null && existing.Endpoint.Equals(endpoint) && existing.Settings == wanted)
+                        bool sameTarget = endpoint is not null && existing.Endpoint.Equals(endpoint);
+                        if (sameTarget && existing.Settings == wanted)
                         {
                             continue;
                         }
 
+                        // Same address, new settings: the destination is what it was, so its verdict carries over to
+                        // the new watch until that one has its own. A new address starts from Unknown.
+                        verdict = sameTarget ? existing.Verdict(now) : DestinationHealth.Unknown;
                         Stop(existing);
-                        watches.Remove(destination);
-                        reset.Add(new NewActiveDestinationHealth(destination, DestinationHealth.Unknown));
+                        watches.Destinations.Remove(destination);
                     }
 
                     if (endpoint is not null)
                     {
-                        TcpWatch watch = _monitor.Watch(endpoint, wanted.ToOptions());
-                        watches[destination] = new DestinationWatch(watch, endpoint, wanted);
-                        _targets[watch] = (cluster, destination);
+                        var watch = new DestinationWatch(_monitor.Watch(endpoint, wanted.ToOptions()), endpoint, wanted);
+                        watch.Carry(verdict, now + wanted.VerdictCarryLimit);
+                        watches.Destinations[destination] = watch;
+                        _targets[watch.Watch] = (watches, destination);
                         started++;
+                        carried += verdict == DestinationHealth.Unknown ? 0 : 1;
+                        verdict = watch.Verdict(now);
                     }
+
+                    writes.Add(new NewActiveDestinationHealth(destination, verdict));
                 }
 
                 int stopped = 0;
-                foreach (DestinationState gone in watches.Keys.Where(d => !current.Contains(d)).ToList())
+                foreach (DestinationState gone in watches.Destinations.Keys.Where(d => !current.Contains(d)).ToList())
                 {
-                    Stop(watches[gone]);
-                    watches.Remove(gone);
+                    Stop(watches.Destinations[gone]);
+                    watches.Destinations.Remove(gone);
                     stopped++;
                 }
 
                 if (started > 0 || stopped > 0)
                 {
-                    LogReconciled(_logger, cluster.ClusterId, watches.Count, started, stopped);
+                    LogReconciled(_logger, cluster.ClusterId, watches.Destinations.Count, started, stopped, carried);
                 }
 
                 if (errors.Count > 0)
@@ -198,10 +258,10 @@ internal sealed partial class TcpShakerActiveHealthCheckMonitor : IActiveHealthC
                 }
             }
 
-            // Under the lock, as every write of a verdict: a change of a stopped watch cannot land after this reset.
-            if (reset.Count > 0 && !removed)
+            // Under the lock, as every write of a verdict: a change of a stopped watch cannot land after this one.
+            if (writes.Count > 0 && !removed)
             {
-                _healthUpdater.SetActive(cluster, reset);
+                _healthUpdater.SetActive(cluster, writes);
             }
         }
     }
@@ -212,16 +272,34 @@ internal sealed partial class TcpShakerActiveHealthCheckMonitor : IActiveHealthC
         watch.Watch.Dispose();
     }
 
+    /// <summary>
+    /// A cluster's round (its timer, once an interval): every destination's current verdict is written again. YARP's
+    /// updater changes only what differs, so a round where nothing changed costs a comparison per destination.
+    /// </summary>
+    private void WriteRound(ClusterWatches watches)
+    {
+        lock (_gate)
+        {
+            // A round that fired as the cluster left the policy (or was replaced) writes nothing.
+            if (_disposed || !_clusters.TryGetValue(watches.Cluster, out ClusterWatches? current) || !ReferenceEquals(current, watches))
+            {
+                return;
+            }
+
+            DateTimeOffset now = _time.GetUtcNow();
+            var writes = new List<NewActiveDestinationHealth>(watches.Destinations.Count);
+            foreach ((DestinationState destination, DestinationWatch watch) in watches.Destinations)
+            {
+                writes.Add(new NewActiveDestinationHealth(destination, watch.Verdict(now)));
+            }
+
+            _healthUpdater.SetActive(watches.Cluster, writes);
+        }
+    }
+
     /// <summary>A watch changed its verdict (on a thread-pool thread, once per change): YARP's active health follows it.</summary>
     private void OnHealthChanged(object? sender, TcpHealthChange change)
     {
-        DestinationHealth health = change.Current switch
-        {
-            TcpTargetHealth.Up => DestinationHealth.Healthy,
-            TcpTargetHealth.Down => DestinationHealth.Unhealthy,
-            _ => DestinationHealth.Unknown,
-        };
-
         // The lookup and the write under one lock, so a reload that stops this watch (and resets the destination)
         // comes wholly before or wholly after: a change queued before the stop is dropped, never written late.
         lock (_gate)
@@ -231,22 +309,23 @@ internal sealed partial class TcpShakerActiveHealthCheckMonitor : IActiveHealthC
                 return;
             }
 
-            (ClusterState cluster, DestinationState destination) = target;
+            (ClusterWatches watches, DestinationState destination) = target;
+            DestinationHealth health = DestinationWatch.ToDestinationHealth(change.Current);
             if (health == DestinationHealth.Unhealthy)
             {
-                LogDown(_logger, cluster.ClusterId, destination.DestinationId, change.Describe());
+                LogDown(_logger, watches.Cluster.ClusterId, destination.DestinationId, change.Describe());
             }
             else
             {
-                LogChanged(_logger, cluster.ClusterId, destination.DestinationId, health, change.Describe());
+                LogChanged(_logger, watches.Cluster.ClusterId, destination.DestinationId, health, change.Describe());
             }
 
+            // The watch's verdict now (events are queued, so it may have moved on since this change), not the change's.
             // YARP's updater takes its own per-cluster lock and calls only the availability policy: no way back to us.
-            _healthUpdater.SetActive(cluster, [new NewActiveDestinationHealth(destination, health)]);
+            DestinationHealth verdict = watches.Destinations[destination].Verdict(_time.GetUtcNow());
+            _healthUpdater.SetActive(watches.Cluster, [new NewActiveDestinationHealth(destination, verdict)]);
         }
     }
-
-    private sealed record DestinationWatch(TcpWatch Watch, TcpEndpoint Endpoint, ClusterSettings Settings);
 
     [LoggerMessage(1, LogLevel.Information, "Cluster '{ClusterId}': destination '{DestinationId}' is {Health}: {Reason}.")]
     private static partial void LogChanged(ILogger logger, string clusterId, string destinationId, DestinationHealth health, string reason);
@@ -254,12 +333,15 @@ internal sealed partial class TcpShakerActiveHealthCheckMonitor : IActiveHealthC
     [LoggerMessage(5, LogLevel.Warning, "Cluster '{ClusterId}': destination '{DestinationId}' is Unhealthy: {Reason}.")]
     private static partial void LogDown(ILogger logger, string clusterId, string destinationId, string reason);
 
-    [LoggerMessage(2, LogLevel.Debug, "Cluster '{ClusterId}': {Count} destinations watched half-open ({Started} started, {Stopped} stopped).")]
-    private static partial void LogReconciled(ILogger logger, string clusterId, int count, int started, int stopped);
+    [LoggerMessage(2, LogLevel.Debug, "Cluster '{ClusterId}': {Count} destinations watched half-open ({Started} started, {Stopped} stopped, {Carried} keeping their verdict across new settings).")]
+    private static partial void LogReconciled(ILogger logger, string clusterId, int count, int started, int stopped, int carried);
 
     [LoggerMessage(3, LogLevel.Debug, "Cluster '{ClusterId}': half-open watches stopped ({Count}).")]
     private static partial void LogStopped(ILogger logger, string clusterId, int count);
 
     [LoggerMessage(4, LogLevel.Error, "Cluster '{ClusterId}': TcpShaker health checks not applied where invalid: {Errors}")]
     private static partial void LogInvalid(ILogger logger, string clusterId, string errors);
+
+    [LoggerMessage(6, LogLevel.Debug, "Cluster '{ClusterId}': an active verdict from another checker was dropped; the half-open watches decide this cluster's active health.")]
+    private static partial void LogForeignVerdictDropped(ILogger logger, string clusterId);
 }

@@ -50,6 +50,26 @@ public static class TcpShakerReverseProxyBuilderExtensions
             services.Remove(monitor);
         }
 
+        // YARP's health updater: the decorator writes through it as it is; every other service gets it filtered, so an
+        // active verdict for a TcpShaker cluster from anyone else (an HTTP round that outlived a reload) is dropped.
+        ServiceDescriptor? updater = services.LastOrDefault(d => d.ServiceType == typeof(IDestinationHealthUpdater) && !d.IsKeyedService);
+        if (updater is null)
+        {
+            throw new InvalidOperationException(
+                $"AddTcpShakerHealthChecks writes through YARP's {nameof(IDestinationHealthUpdater)}, and none is registered: call it on the builder AddReverseProxy() returns.");
+        }
+
+        services.RemoveAll<IDestinationHealthUpdater>();
+        services.AddSingleton(sp =>
+        {
+            (object inner, bool owned) = Create(sp, updater);
+            return new UnfilteredDestinationHealthUpdater((IDestinationHealthUpdater)inner, owned);
+        });
+        services.AddSingleton<IDestinationHealthUpdater>(sp => new FilteredDestinationHealthUpdater(
+            sp.GetRequiredService<UnfilteredDestinationHealthUpdater>().Updater,
+            new Lazy<TcpShakerActiveHealthCheckMonitor>(sp.GetRequiredService<TcpShakerActiveHealthCheckMonitor>)));
+
+        // Registered as itself only, so the container disposes it once; YARP's services get non-disposable forwarders.
         services.AddSingleton(sp =>
         {
             (object inner, bool owned) = Create(sp, decorated);
@@ -57,11 +77,12 @@ public static class TcpShakerReverseProxyBuilderExtensions
                 (IActiveHealthCheckMonitor)inner,
                 owned,
                 sp.GetRequiredService<TcpShaker>(),
-                sp.GetRequiredService<IDestinationHealthUpdater>(),
+                sp.GetRequiredService<UnfilteredDestinationHealthUpdater>().Updater,
+                sp.GetService<TimeProvider>(),
                 sp.GetService<ILoggerFactory>(),
                 sp.GetService<IMeterFactory>());
         });
-        services.AddSingleton<IActiveHealthCheckMonitor>(sp => sp.GetRequiredService<TcpShakerActiveHealthCheckMonitor>());
+        services.AddSingleton<IActiveHealthCheckMonitor>(sp => new MonitorServiceForwarder(sp.GetRequiredService<TcpShakerActiveHealthCheckMonitor>()));
 
         // YARP's monitor also listens to cluster changes, to schedule its HTTP probes: where a listener is that
         // monitor, it is filtered so it never schedules a TcpShaker cluster.
@@ -80,7 +101,7 @@ public static class TcpShakerReverseProxyBuilderExtensions
             }
         }
 
-        services.AddSingleton<IClusterChangeListener>(sp => sp.GetRequiredService<TcpShakerActiveHealthCheckMonitor>());
+        services.AddSingleton<IClusterChangeListener>(sp => new MonitorServiceForwarder(sp.GetRequiredService<TcpShakerActiveHealthCheckMonitor>()));
         return builder;
     }
 

@@ -21,6 +21,7 @@ internal sealed class Backend : IAsyncDisposable
     private long _connections;
     private long _requests;
     private long _healthRequests;
+    private volatile HealthHold? _hold;
 
     private Backend(string name) => Name = name;
 
@@ -37,6 +38,17 @@ internal sealed class Backend : IAsyncDisposable
     public long HealthRequests => Interlocked.Read(ref _healthRequests);
 
     public bool IsRunning => _app is not null;
+
+    /// <summary>The status code <c>/health</c> answers (200 unless set): what YARP's HTTP checks see.</summary>
+    public int HealthStatus { get; set; } = StatusCodes.Status200OK;
+
+    /// <summary>Holds the next requests to <c>/health</c> until the hold is released: an HTTP round kept running.</summary>
+    public HealthHold HoldHealth()
+    {
+        var hold = new HealthHold();
+        _hold = hold;
+        return hold;
+    }
 
     public static async Task<Backend> StartAsync(string name)
     {
@@ -70,18 +82,24 @@ internal sealed class Backend : IAsyncDisposable
             return next(connection);
         })));
         WebApplication app = builder.Build();
-        app.Run(context =>
+        app.Run(async context =>
         {
             if (context.Request.Path.StartsWithSegments("/health"))
             {
                 Interlocked.Increment(ref _healthRequests);
+                if (_hold is { } hold)
+                {
+                    await hold.WaitAsync();
+                }
+
+                context.Response.StatusCode = HealthStatus;
             }
             else
             {
                 Interlocked.Increment(ref _requests);
             }
 
-            return context.Response.WriteAsync(Name);
+            await context.Response.WriteAsync(Name);
         });
         await app.StartAsync();
         Port = new Uri(app.Services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()!.Addresses.Single()).Port;

@@ -46,10 +46,41 @@ internal sealed class Proxy : IAsyncDisposable
     public FakeLogCollector Logs { get; }
 
     /// <summary>Starts a proxy; throws what YARP throws when the first configuration is invalid.</summary>
-    public static Task<Proxy> StartAsync(IReadOnlyList<ClusterConfig> clusters) =>
-        StartAsync(builder => builder.Services.AddReverseProxy()
-            .LoadFromMemory(Routes(clusters), clusters)
-            .AddTcpShakerHealthChecks());
+    public static Task<Proxy> StartAsync(IReadOnlyList<ClusterConfig> clusters) => StartAsync(clusters, before: null);
+
+    /// <summary>Starts a proxy, <paramref name="before"/> given the builder first (to register a <see cref="TimeProvider"/>, say).</summary>
+    public static Task<Proxy> StartAsync(IReadOnlyList<ClusterConfig> clusters, Action<WebApplicationBuilder>? before) =>
+        StartAsync(builder =>
+        {
+            before?.Invoke(builder);
+            builder.Services.AddReverseProxy()
+                .LoadFromMemory(Routes(clusters), clusters)
+                .AddTcpShakerHealthChecks();
+        });
+
+    /// <summary>
+    /// Starts a proxy whose clocks are <paramref name="time"/> (YARP's schedule of HTTP probes and the rounds of the
+    /// half-open integration), logging YARP's health checks at Debug (the end of each HTTP round).
+    /// </summary>
+    public static async Task<Proxy> StartAsync(IReadOnlyList<ClusterConfig> clusters, TimeProvider time)
+    {
+        Proxy proxy = await StartAsync(clusters, builder =>
+        {
+            builder.Services.AddSingleton(time);
+            builder.Logging.AddFilter("Yarp.ReverseProxy.Health", LogLevel.Debug);
+        });
+        if (!ReferenceEquals(proxy.App.Services.GetRequiredService<TimeProvider>(), time))
+        {
+            await proxy.DisposeAsync();
+            throw new InvalidOperationException("The proxy does not use the test's TimeProvider.");
+        }
+
+        return proxy;
+    }
+
+    /// <summary>How many HTTP rounds of YARP's monitor ended for the cluster (its Debug log at the end of each).</summary>
+    public int HttpRoundsEnded(string clusterId) =>
+        Logs.GetSnapshot().Count(r => r.Id.Name == "StoppedActiveHealthProbingOnCluster" && r.Message.Contains($"`{clusterId}`", StringComparison.Ordinal));
 
     /// <summary>Starts a proxy as its users write it: <c>LoadFromConfig</c> on a <c>ReverseProxy</c> section (here in memory, reloadable).</summary>
     public static Task<Proxy> StartFromConfigurationAsync(IDictionary<string, string?> settings) =>
@@ -158,13 +189,21 @@ internal static class Clusters
     };
 
     /// <summary>YARP's own HTTP active check (ConsecutiveFailures on <c>/health</c>), the control.</summary>
-    public static ClusterConfig Http(string id, IEnumerable<(string Id, string Address)> destinations, TimeSpan interval) => new()
+    /// <param name="id">The cluster id.</param>
+    /// <param name="destinations">Its destinations.</param>
+    /// <param name="interval">Between YARP's probes.</param>
+    /// <param name="threshold">Failed probes in a row that make a destination unhealthy (YARP's default: 2).</param>
+    /// <param name="timeout">A probe's limit (1 s unless set).</param>
+    public static ClusterConfig Http(string id, IEnumerable<(string Id, string Address)> destinations, TimeSpan interval, int? threshold = null, TimeSpan? timeout = null) => new()
     {
         ClusterId = id,
         HealthCheck = new HealthCheckConfig
         {
-            Active = new ActiveHealthCheckConfig { Enabled = true, Interval = interval, Timeout = TimeSpan.FromSeconds(1), Policy = "ConsecutiveFailures", Path = "/health" },
+            Active = new ActiveHealthCheckConfig { Enabled = true, Interval = interval, Timeout = timeout ?? TimeSpan.FromSeconds(1), Policy = "ConsecutiveFailures", Path = "/health" },
         },
+        Metadata = threshold is { } t
+            ? new Dictionary<string, string> { ["ConsecutiveFailuresHealthPolicy.Threshold"] = t.ToString(System.Globalization.CultureInfo.InvariantCulture) }
+            : null,
         Destinations = destinations.ToDictionary(d => d.Id, d => new DestinationConfig { Address = d.Address }),
     };
 }
