@@ -30,7 +30,7 @@ public sealed class SourcePortPoolTests
         for (int i = 0; i < 40; i++)
         {
             DestinationKey destination = i % 2 == 0 ? first : second;
-            Assert.Equal(0, pool.TryTake(destination, Loopback, loopbackLanes: false, slot: i, out HeldSource source, out _));
+            Assert.Equal(0, pool.TryTake(destination, Loopback, loopbackLanes: false, slot: i, out HeldSource source));
             taken.Add((destination, source, i));
         }
 
@@ -57,7 +57,7 @@ public sealed class SourcePortPoolTests
         var ports = new List<ushort>();
         for (int i = 0; i < SourcePortPool.MinimumPorts; i++)
         {
-            Assert.Equal(0, pool.TryTake(destination, Loopback, loopbackLanes: false, slot: 0, out HeldSource source, out _));
+            Assert.Equal(0, pool.TryTake(destination, Loopback, loopbackLanes: false, slot: 0, out HeldSource source));
             ports.Add(source.Port);
             pool.Return(destination, source);
         }
@@ -76,7 +76,7 @@ public sealed class SourcePortPoolTests
         var held = new List<HeldSource>();
         for (int i = 0; i < 100; i++)
         {
-            Assert.Equal(0, pool.TryTake(destination, Loopback, loopbackLanes: false, slot: i, out HeldSource source, out _));
+            Assert.Equal(0, pool.TryTake(destination, Loopback, loopbackLanes: false, slot: i, out HeldSource source));
             held.Add(source);
         }
 

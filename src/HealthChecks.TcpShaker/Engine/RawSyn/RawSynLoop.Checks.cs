@@ -100,7 +100,7 @@ internal sealed unsafe partial class RawSynLoop
 
         bool loopbackLanes = !raw.V6 && SourcePortPool.MayUseLoopbackLanes(raw.Target4, raw.Source4);
         int slot = _inFlight.Add(-1, check); // no socket: the fd field stays -1
-        int errno = _ports.TryTake(Destination(raw), raw.Source4, loopbackLanes, slot, out HeldSource source, out _);
+        int errno = _ports.TryTake(Destination(raw), raw.Source4, loopbackLanes, slot, out HeldSource source);
         FollowReservations(); // before the SYN: its reply must pass the filter
 
         if (errno != 0)

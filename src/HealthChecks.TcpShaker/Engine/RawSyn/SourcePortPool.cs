@@ -92,7 +92,7 @@ internal sealed unsafe class SourcePortPool : IDisposable
 
     private bool DualStack { get; }
 
-    /// <summary>The lowest port reserved now (the reply filter's lower bound; <see cref="ushort.MaxValue"/> with none).</summary>
+    /// <summary>The lowest port reserved now (<see cref="ushort.MaxValue"/> with none); the tests read the span the pool covers.</summary>
     internal ushort Lowest { get; private set; }
 
     /// <summary>The highest port reserved now (0 with none).</summary>
@@ -153,21 +153,19 @@ internal sealed unsafe class SourcePortPool : IDisposable
     /// <param name="loopbackLanes">Whether the check may go out from a loopback lane (<see cref="MayUseLoopbackLanes"/>).</param>
     /// <param name="slot">The check's slot, which <see cref="FindSlot"/> gives back for the 4-tuple.</param>
     /// <param name="source">The source taken.</param>
-    /// <param name="portsChanged">Whether <see cref="Lowest"/> or <see cref="Highest"/> moved (the filter must follow).</param>
     /// <returns>
     /// 0; <see cref="NoSourceLeft"/> when the destination holds every source the pool may offer it; or the errno of
     /// a pool that could not reserve what the check needs (EMFILE: no fd left; EADDRNOTAVAIL: others hold the range).
     /// </returns>
-    internal int TryTake(in DestinationKey destination, uint routeSource, bool loopbackLanes, int slot, out HeldSource source, out bool portsChanged)
+    internal int TryTake(in DestinationKey destination, uint routeSource, bool loopbackLanes, int slot, out HeldSource source)
     {
-        portsChanged = false;
         source = default;
         ref int holding = ref CollectionsMarshal.GetValueRefOrAddDefault(_destinations, destination, out _);
         int wanted = Math.Max(MinimumPorts, 2 * (holding + 1));
         int errno = 0;
         if (wanted > _reservations.Count && _reservations.Count < MaxCount && _walked < _rangeSize)
         {
-            errno = Grow(Math.Min(MaxCount, (wanted + GrowthStep - 1) / GrowthStep * GrowthStep), out portsChanged);
+            errno = Grow(Math.Min(MaxCount, (wanted + GrowthStep - 1) / GrowthStep * GrowthStep));
         }
 
         int lanes = 1;
@@ -245,7 +243,7 @@ internal sealed unsafe class SourcePortPool : IDisposable
     /// Closes the reservations no check has used for <see cref="IdleTime"/>, the most recent first (one still
     /// in use keeps those below it); looks at most once a <see cref="ReturnPeriod"/> of the clock.
     /// </summary>
-    /// <returns>Whether <see cref="Lowest"/> or <see cref="Highest"/> moved.</returns>
+    /// <returns>Whether any reservation was closed (<see cref="ReservationsVersion"/> moved with it).</returns>
     internal bool ReturnIdle()
     {
         if (_reservations.Count == 0)
@@ -288,9 +286,8 @@ internal sealed unsafe class SourcePortPool : IDisposable
             highest = Math.Max(highest, reservation.Port);
         }
 
-        bool moved = lowest != Lowest || highest != Highest;
         (Lowest, Highest) = (lowest, highest);
-        return moved;
+        return true;
     }
 
     /// <summary>Moves a destination's checks in flight by one, keeping the count of destinations at each level (so the busiest is known at once).</summary>
@@ -319,9 +316,8 @@ internal sealed unsafe class SourcePortPool : IDisposable
         }
     }
 
-    private int Grow(int count, out bool portsChanged)
+    private int Grow(int count)
     {
-        portsChanged = false;
         byte* address = stackalloc byte[SocketAddressWriter.MaxSize];
         int family = DualStack ? Libc.AF_INET6 : Libc.AF_INET;
         int length = DualStack ? 28 : 16;
@@ -359,17 +355,8 @@ internal sealed unsafe class SourcePortPool : IDisposable
             _reservations.Add(new Reservation { Fd = fd, Port = (ushort)port, Walked = walked, IdleSince = now });
             Peak = Math.Max(Peak, _reservations.Count);
             ReservationsVersion++;
-            if (port < Lowest)
-            {
-                Lowest = (ushort)port;
-                portsChanged = true;
-            }
-
-            if (port > Highest)
-            {
-                Highest = (ushort)port;
-                portsChanged = true;
-            }
+            Lowest = Math.Min(Lowest, (ushort)port);
+            Highest = Math.Max(Highest, (ushort)port);
         }
 
         return 0;
