@@ -41,21 +41,12 @@ public sealed class RawSynReplyFilterTests
         var ct = TestContext.Current.CancellationToken;
 
         // Every tenth port of the range, held by ordinary sockets: the pool cannot reserve them.
-        var held = new List<Socket>();
-        var heldPorts = new HashSet<ushort>();
-        for (int port = RangeLow + 5; port <= RangeHigh; port += 10)
-        {
-            var socket = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
-            socket.Bind(new IPEndPoint(IPAddress.Any, port));
-            held.Add(socket);
-            heldPorts.Add((ushort)port);
-        }
+        List<Socket> held = HoldPorts(RangeLow + 5, step: 10);
+        HashSet<ushort> heldPorts = [.. held.Select(h => (ushort)((IPEndPoint)h.LocalEndPoint!).Port)];
 
         try
         {
-            await using var shaker = new TcpShaker(new TcpShakerOptions { PreferRawSyn = true });
-            await shaker.StartAsync(ct);
-            Assert.Equal(TcpShakerMode.RawSyn, shaker.Mode);
+            await using TcpShaker shaker = await StartedRawAsync(ct);
             RawSynLoop loop = ((RawSynEngine)shaker.Engine!).Loop;
             using var silent = new SilentTarget();
 
@@ -154,19 +145,11 @@ public sealed class RawSynReplyFilterTests
         var ct = TestContext.Current.CancellationToken;
 
         // Every other port held: the pool's ports are all apart, a range each.
-        var held = new List<Socket>();
-        for (int port = RangeLow + 1; port <= RangeHigh; port += 2)
-        {
-            var socket = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
-            socket.Bind(new IPEndPoint(IPAddress.Any, port));
-            held.Add(socket);
-        }
+        List<Socket> held = HoldPorts(RangeLow + 1, step: 2);
 
         try
         {
-            await using var shaker = new TcpShaker(new TcpShakerOptions { PreferRawSyn = true });
-            await shaker.StartAsync(ct);
-            Assert.Equal(TcpShakerMode.RawSyn, shaker.Mode);
+            await using TcpShaker shaker = await StartedRawAsync(ct);
             RawSynLoop loop = ((RawSynEngine)shaker.Engine!).Loop;
             using var silent = new SilentTarget();
             using var listener = new LoopbackListener(IPAddress.Loopback);
@@ -256,5 +239,27 @@ public sealed class RawSynReplyFilterTests
         var result = new TaskCompletionSource<T>(TaskCreationOptions.RunContinuationsAsynchronously);
         loop.Post(l => result.SetResult(read(l)));
         return await result.Task.WaitAsync(TimeSpan.FromSeconds(5));
+    }
+
+    /// <summary>Binds ordinary sockets to every <paramref name="step"/>th port of the range from <paramref name="first"/>, so the pool cannot reserve them.</summary>
+    private static List<Socket> HoldPorts(int first, int step)
+    {
+        var held = new List<Socket>();
+        for (int port = first; port <= RangeHigh; port += step)
+        {
+            var socket = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
+            socket.Bind(new IPEndPoint(IPAddress.Any, port));
+            held.Add(socket);
+        }
+
+        return held;
+    }
+
+    private static async Task<TcpShaker> StartedRawAsync(CancellationToken ct)
+    {
+        var shaker = new TcpShaker(new TcpShakerOptions { PreferRawSyn = true });
+        await shaker.StartAsync(ct);
+        Assert.Equal(TcpShakerMode.RawSyn, shaker.Mode);
+        return shaker;
     }
 }

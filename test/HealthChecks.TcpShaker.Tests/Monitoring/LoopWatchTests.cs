@@ -176,7 +176,8 @@ public sealed class LoopWatchTests
     }
 
     /// <summary>A shaker started in <paramref name="mode"/>; skips when raw SYN mode cannot start here.</summary>
-    private static async Task<TcpShaker> StartedAsync(TcpShakerMode mode)
+    /// <summary>A started shaker in <paramref name="mode"/> with one loop, whose IP watches run in the loop; skips when the mode cannot start here.</summary>
+    internal static async Task<TcpShaker> StartedAsync(TcpShakerMode mode)
     {
         var shaker = new TcpShaker(new TcpShakerOptions { PreferRawSyn = mode == TcpShakerMode.RawSyn, LoopCount = 1 });
         await shaker.StartAsync(Ct);

@@ -28,7 +28,7 @@ public sealed class MonitorFaultTests
     [MemberData(nameof(LoopModes))]
     public async Task A_watch_in_the_loop_goes_unknown_when_the_engine_is_disposed_under_it(TcpShakerMode mode)
     {
-        TcpShaker shaker = await StartedAsync(mode);
+        TcpShaker shaker = await LoopWatchTests.StartedAsync(mode);
         await using var monitor = new TcpShakerMonitor(shaker);
         Channel<TcpHealthChange> changes = Subscribe(monitor);
         var listener = new LoopbackListener();
@@ -49,7 +49,7 @@ public sealed class MonitorFaultTests
     [MemberData(nameof(LoopModes))]
     public async Task A_faulted_loop_makes_its_watches_unknown_and_they_carry_on_in_the_restarted_engine(TcpShakerMode mode)
     {
-        await using TcpShaker shaker = await StartedAsync(mode);
+        await using TcpShaker shaker = await LoopWatchTests.StartedAsync(mode);
         await using var monitor = new TcpShakerMonitor(shaker);
         Channel<TcpHealthChange> changes = Subscribe(monitor);
         using var listener = new LoopbackListener();
@@ -73,7 +73,7 @@ public sealed class MonitorFaultTests
     [Fact]
     public async Task A_loop_that_keeps_faulting_leaves_its_watches_unknown_for_good_naming_the_faults()
     {
-        await using TcpShaker shaker = await StartedAsync(TcpShakerMode.HalfOpen);
+        await using TcpShaker shaker = await LoopWatchTests.StartedAsync(TcpShakerMode.HalfOpen);
         shaker.Host.MaxFaults = 2;
         shaker.Host.RestartDelay = TimeSpan.FromMilliseconds(1);
         await using var monitor = new TcpShakerMonitor(shaker);
@@ -326,19 +326,6 @@ public sealed class MonitorFaultTests
             default:
                 throw new InvalidOperationException($"no loop in {engine}");
         }
-    }
-
-    private static async Task<TcpShaker> StartedAsync(TcpShakerMode mode)
-    {
-        var shaker = new TcpShaker(new TcpShakerOptions { PreferRawSyn = mode == TcpShakerMode.RawSyn, LoopCount = 1 });
-        await shaker.StartAsync(Ct);
-        if (shaker.Mode != mode)
-        {
-            await shaker.DisposeAsync();
-            Assert.Skip($"{mode} mode did not start here (it runs {shaker.Mode}): raw SYN mode needs CAP_NET_RAW, CI runs as root");
-        }
-
-        return shaker;
     }
 
     private sealed class ThrowingLoggerFactory : ILoggerFactory
