@@ -238,17 +238,24 @@ public sealed class MonitorFaultTests
         await shaker.StartAsync(Ct);
         var options = new TcpWatchOptions { Interval = TimeSpan.FromSeconds(30) };
         int refused = 0, stopped = 0;
+        var random = new Random(17);
         for (int round = 0; round < 1_000; round++)
         {
             var monitor = new TcpShakerMonitor(shaker);
             var watches = new List<TcpWatch>();
+            using var start = new Barrier(2);
+            int disposeAfter = random.Next(0, 64); // watches: the dispose lands anywhere in the stream of watches being added
+            int added = 0;
             Task adding = Task.Run(() =>
             {
-                for (int i = 0; i < 4; i++)
+                start.SignalAndWait(Ct);
+                for (int i = 0; i < 64; i++)
                 {
+                    Thread.SpinWait(2_000); // a stream long enough (some ms) for the dispose to land in it on a busy machine
                     try
                     {
                         watches.Add(monitor.Watch(i % 2 == 0 ? "db.test:5432" : "127.0.0.1:5432", options)); // the timer driver and the loop's
+                        Volatile.Write(ref added, i + 1);
                     }
                     catch (ObjectDisposedException)
                     {
@@ -257,7 +264,12 @@ public sealed class MonitorFaultTests
                     }
                 }
             }, Ct);
-            Task disposing = Task.Run(async () => await monitor.DisposeAsync(), Ct);
+            Task disposing = Task.Run(async () =>
+            {
+                start.SignalAndWait(Ct);
+                SpinWait.SpinUntil(() => Volatile.Read(ref added) >= disposeAfter, Within);
+                await monitor.DisposeAsync();
+            }, Ct);
             await Task.WhenAll(adding, disposing).WaitAsync(Within, Ct);
 
             // Every watch the race let in is stopped; no driver still runs one (each attach is undone by its detach).
@@ -268,6 +280,7 @@ public sealed class MonitorFaultTests
         }
 
         TestContext.Current.TestOutputHelper?.WriteLine($"1,000 races: {stopped} watches let in and stopped, {refused} refused with ObjectDisposedException");
+        Assert.True(refused > 200, $"the dispose ended only {refused} of 1,000 streams of watches: the race was hardly run");
     }
 
     [Fact]
