@@ -182,6 +182,60 @@ public sealed class WatchedHealthCheckTests
         await StopAllAsync(second);
     }
 
+    [Fact]
+    public async Task Watches_start_once_the_host_has_started_so_an_app_never_sees_its_own_port_closed()
+    {
+        // A "server" that starts listening in its own StartAsync, 300 ms in, after the watch service's StartAsync:
+        // as Kestrel does in a web app that watches its own port. Checked every 20 ms from the watch service's
+        // start, the port would be refused some 15 times, and (the first result deciding) the app down.
+        int port;
+        using (var probe = new System.Net.Sockets.TcpListener(System.Net.IPAddress.Loopback, 0))
+        {
+            probe.Start();
+            port = ((System.Net.IPEndPoint)probe.LocalEndpoint).Port;
+        }
+
+        var server = new SlowStartingServer(port, TimeSpan.FromMilliseconds(300));
+        HostApplicationBuilder builder = Host.CreateApplicationBuilder();
+        builder.Logging.ClearProviders();
+        builder.Services.AddHealthChecks().AddTcpShaker("self", o =>
+        {
+            o.Endpoints.Add($"127.0.0.1:{port}");
+            o.Watch = new TcpWatchOptions { Interval = TimeSpan.FromMilliseconds(20), Rise = 1, Fall = 1 };
+        });
+        builder.Services.AddHostedService(_ => server);
+        using IHost host = builder.Build();
+        await host.StartAsync(Ct);
+
+        TcpWatch watch = Assert.Single(host.Services.GetRequiredService<TcpShakerMonitor>().Watches);
+        await MonitorTests.WaitUntil(() => watch.Checks >= 5, TimeSpan.FromSeconds(5));
+        Assert.All(watch.RecentResults, r => Assert.Equal(TcpCheckStatus.Open, r.Status));
+        TcpHealthChange change = Assert.Single(watch.RecentChanges);
+        Assert.Equal((TcpTargetHealth.Unknown, TcpTargetHealth.Up), (change.Previous, change.Current));
+        await host.StopAsync(Ct);
+    }
+
+    /// <summary>Listens on its port only after a delay in its own start, as a web server does after the other hosted services.</summary>
+    private sealed class SlowStartingServer(int port, TimeSpan delay) : IHostedService, IDisposable
+    {
+        private System.Net.Sockets.TcpListener? _listener;
+
+        public async Task StartAsync(CancellationToken cancellationToken)
+        {
+            await Task.Delay(delay, cancellationToken);
+            _listener = new System.Net.Sockets.TcpListener(System.Net.IPAddress.Loopback, port);
+            _listener.Start();
+        }
+
+        public Task StopAsync(CancellationToken cancellationToken)
+        {
+            _listener?.Stop();
+            return Task.CompletedTask;
+        }
+
+        public void Dispose() => _listener?.Dispose();
+    }
+
     private static async Task StartAllAsync(IServiceProvider services)
     {
         foreach (IHostedService hosted in services.GetServices<IHostedService>())
