@@ -49,7 +49,7 @@ public sealed class TcpShakerCheckOptions
     public TimeSpan MinimumInterval { get; set; }
 
     /// <summary>
-    /// Watch the endpoints from host start instead of checking them on demand: each is checked on this
+    /// Watch the endpoints from the moment the host has started instead of checking them on demand: each is checked on this
     /// schedule (rise, fall, intervals) by the shared <see cref="TcpShakerMonitor"/>, and the health check
     /// answers from the watches' state at once, probing nothing itself however often it is asked.
     /// <see langword="null"/> (default): every run probes (sharing a probe in flight, see <see cref="MinimumInterval"/>).

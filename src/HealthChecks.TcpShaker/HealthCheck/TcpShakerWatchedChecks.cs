@@ -1,7 +1,7 @@
 namespace HealthChecks.TcpShaker.HealthCheck;
 
 /// <summary>
-/// A container's watches of its watched registrations: the hosted service starts them with the host, the health
+/// A container's watches of its watched registrations: the hosted service starts them once the host has started, the health
 /// checks read them. A DI singleton made per container from the collection's <see cref="TcpShakerWatchedRegistrations"/>,
 /// so a second container built from the same collection never reads the first one's (possibly disposed) watches.
 /// </summary>

@@ -18,7 +18,7 @@ internal sealed class TcpShakerWatchedHealthCheck(TcpShakerWatchedChecks watched
         {
             return Task.FromResult(new HealthCheckResult(
                 options.UnknownStatus ?? context.Registration.FailureStatus,
-                $"The TCP health check '{name}' has not started watching yet: its watches start with the host."));
+                $"The TCP health check '{name}' has not started watching yet: its watches start once the host has started."));
         }
 
         string mode = shaker.Mode.ToString();
