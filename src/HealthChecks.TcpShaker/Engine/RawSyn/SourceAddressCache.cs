@@ -36,7 +36,7 @@ internal sealed unsafe class SourceAddressCache : IDisposable
     /// <summary>Destinations kept at the most (about 24 bytes each).</summary>
     internal const int MaxEntries = 1 << 18;
 
-    private readonly Dictionary<uint, Entry> _entries = [];
+    private readonly Dictionary<uint, Entry> _entries = new(1024); // grows (allocates) only past 1,024 destinations
     private readonly long _refreshTicks = Ticks(RefreshAfter);
     private readonly long _refreshAfterTimeoutTicks = Ticks(RefreshAfterTimeout);
     private readonly int _fd;

@@ -61,9 +61,12 @@ internal sealed unsafe class SourcePortPool : IDisposable
     private const int CursorSlots = 4096;
 
     private readonly TimeProvider _clock;
+    private const int InitialCapacity = 1024;
+
     private readonly List<Reservation> _reservations = [];
-    private readonly Dictionary<FlowKey, int> _flows = [];
-    private readonly Dictionary<DestinationKey, int> _destinations = [];
+    // Sized for the common load up front: a table grows (allocates) only at a new high-water mark of checks in flight.
+    private readonly Dictionary<FlowKey, int> _flows = new(InitialCapacity);
+    private readonly Dictionary<DestinationKey, int> _destinations = new(InitialCapacity);
     private readonly int[] _cursors = new int[CursorSlots];
     private readonly int _rangeLow;
     private readonly int _rangeSize;
