@@ -82,9 +82,11 @@ public sealed class TcpShakerOptions
         return errors;
     }
 
-    /// <summary>One sentence for a setting out of range.</summary>
-    internal static string Describe((string Name, object Value, string Rule) error) =>
-        $"TcpShakerOptions.{error.Name} is {error.Value}: it {error.Rule}.";
+    /// <summary>One sentence for a setting out of range, naming the configuration key it came from when there is one.</summary>
+    internal static string Describe((string Name, object Value, string Rule) error, string? configurationKey = null) =>
+        configurationKey is null
+            ? $"TcpShakerOptions.{error.Name} is {error.Value}: it {error.Rule}."
+            : $"TcpShakerOptions.{error.Name} is {error.Value} (configuration key {configurationKey}): it {error.Rule}.";
 
     /// <exception cref="ArgumentOutOfRangeException">A setting is out of range; the first one is named.</exception>
     internal void Validate()

@@ -48,4 +48,22 @@ public sealed class EngineOptionsTests
         Assert.Contains("TcpShakerOptions.LoopCount is 0", exception.Message, StringComparison.Ordinal);
         Assert.Contains("TcpShakerOptions.MaxConnectsPerIteration is -1", exception.Message, StringComparison.Ordinal);
     }
+
+    [Fact]
+    public async Task A_bad_configured_engine_setting_names_its_configuration_key()
+    {
+        IConfiguration configuration = new ConfigurationBuilder().AddInMemoryCollection(new Dictionary<string, string?>
+        {
+            ["HealthChecks:Engine:LoopCount"] = "0",
+        }).Build();
+        HostApplicationBuilder builder = Host.CreateApplicationBuilder();
+        builder.Services.AddTcpShakerEngine(configuration.GetSection("HealthChecks:Engine"));
+        builder.Services.AddTcpShakerEngine(o => o.MaxConnectsPerIteration = -1); // set in code: no key to name
+        using IHost host = builder.Build();
+
+        var exception = await Assert.ThrowsAsync<OptionsValidationException>(() => host.StartAsync(Ct));
+
+        Assert.Contains("TcpShakerOptions.LoopCount is 0 (configuration key HealthChecks:Engine:LoopCount)", exception.Message, StringComparison.Ordinal);
+        Assert.Contains("TcpShakerOptions.MaxConnectsPerIteration is -1:", exception.Message, StringComparison.Ordinal);
+    }
 }

@@ -158,6 +158,73 @@ public sealed class HealthCheckTests
         Assert.Contains("'db.internal:http'", exception.Message, StringComparison.Ordinal);
     }
 
+    [Theory]
+    [InlineData("Timeout", "-00:00:01", "HealthChecks:Queue:Timeout -00:00:01")]
+    [InlineData("DegradedThreshold", "00:00:00", "HealthChecks:Queue:DegradedThreshold 00:00:00")]
+    [InlineData("MinimumInterval", "02:00:00", "HealthChecks:Queue:MinimumInterval 02:00:00")]
+    [InlineData("AddressFamily", "Unix", "HealthChecks:Queue:AddressFamily Unix")]
+    [InlineData("Endpoints:1", "mq.internal", "configuration key HealthChecks:Queue:Endpoints:1")]
+    public void A_bad_configured_setting_is_named_by_its_configuration_key(string key, string value, string named)
+    {
+        IConfiguration configuration = new ConfigurationBuilder().AddInMemoryCollection(new Dictionary<string, string?>
+        {
+            ["HealthChecks:Queue:Endpoints:0"] = "mq.internal:5672",
+            [$"HealthChecks:Queue:{key}"] = value,
+        }).Build();
+        var checks = new ServiceCollection().AddHealthChecks();
+
+        var exception = Assert.Throws<ArgumentException>(() => checks.AddTcpShaker("queue", configuration.GetSection("HealthChecks:Queue")));
+
+        Assert.Contains("'queue'", exception.Message, StringComparison.Ordinal);
+        Assert.Contains(named, exception.Message, StringComparison.Ordinal);
+        // No "(Parameter 'name')": the check's name is not what is wrong, the configured value is.
+        Assert.Null(exception.ParamName);
+        Assert.DoesNotContain("(Parameter", exception.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void A_missing_configuration_section_is_named()
+    {
+        IConfiguration configuration = new ConfigurationBuilder().AddInMemoryCollection(new Dictionary<string, string?>
+        {
+            ["HealthChecks:Qeueu:Endpoints:0"] = "mq.internal:5672",
+        }).Build();
+        var checks = new ServiceCollection().AddHealthChecks();
+
+        var exception = Assert.Throws<ArgumentException>(() => checks.AddTcpShaker("queue", configuration.GetSection("HealthChecks:Queue")));
+
+        Assert.Contains("'queue' has no endpoint", exception.Message, StringComparison.Ordinal);
+        Assert.Contains("section 'HealthChecks:Queue' is missing or empty", exception.Message, StringComparison.Ordinal);
+        Assert.Contains("HealthChecks:Queue:Endpoints", exception.Message, StringComparison.Ordinal);
+        Assert.DoesNotContain("(Parameter", exception.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void A_configured_setting_that_cannot_be_read_is_named_by_its_key()
+    {
+        IConfiguration configuration = new ConfigurationBuilder().AddInMemoryCollection(new Dictionary<string, string?>
+        {
+            ["HealthChecks:Queue:Endpoints:0"] = "mq.internal:5672",
+            ["HealthChecks:Queue:Timeout"] = "1s",
+        }).Build();
+        var checks = new ServiceCollection().AddHealthChecks();
+
+        var exception = Assert.Throws<ArgumentException>(() => checks.AddTcpShaker("queue", configuration.GetSection("HealthChecks:Queue")));
+
+        Assert.Contains("'queue'", exception.Message, StringComparison.Ordinal);
+        Assert.Contains("HealthChecks:Queue:Timeout", exception.Message, StringComparison.Ordinal);
+        Assert.DoesNotContain("(Parameter", exception.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void A_bad_setting_in_code_names_the_parameter_it_came_from()
+    {
+        var checks = new ServiceCollection().AddHealthChecks();
+
+        Assert.Equal("configure", Assert.Throws<ArgumentException>(() => checks.AddTcpShaker("x", o => o.Timeout = TimeSpan.Zero)).ParamName);
+        Assert.Equal("endpoint", Assert.Throws<ArgumentException>(() => checks.AddTcpShaker("x", "db.internal")).ParamName);
+    }
+
     [Fact]
     [Trait("Category", "Timing")]
     public async Task A_silent_endpoint_times_out_at_the_check_timeout_and_says_which()

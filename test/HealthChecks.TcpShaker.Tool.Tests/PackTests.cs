@@ -1,13 +1,16 @@
+using System.Text.Json;
 using HealthChecks.TcpShaker.Tool.Tests.Support;
 
 namespace HealthChecks.TcpShaker.Tool.Tests;
 
 /// <summary>
-/// The packages as a user gets them: <c>eng/pack.sh</c> (the tool's pointer package, its native
-/// linux-x64 package and its framework-dependent fallback), <c>dotnet tool install</c> from a local
-/// folder, then the installed <c>tcp-shaker</c>, which must be the native executable. Slow (Release
-/// builds, a native AOT compile and a restore): trait Category=Pack, so it can be left out with
-/// <c>--filter "Category!=Pack"</c>. Native AOT needs clang; without it the test skips.
+/// The packages as a user gets them: <c>eng/pack.sh</c> run as the README shows it, with no
+/// <c>RIDS</c> (every packable project's package, the tool's pointer package, its native linux-x64
+/// package and its framework-dependent fallback; linux-arm64 only where the machine can link it, and
+/// a sentence saying why otherwise), <c>dotnet tool install</c> from a local folder, then the
+/// installed <c>tcp-shaker</c>, which must be the native executable. Slow (Release builds, a native
+/// AOT compile and a restore), so one run serves every assertion: trait Category=Pack, so it can be
+/// left out with <c>--filter "Category!=Pack"</c>. Native AOT needs clang; without it the test skips.
 /// </summary>
 public sealed class PackTests
 {
@@ -33,7 +36,6 @@ public sealed class PackTests
                 ["DOTNET_CLI_TELEMETRY_OPTOUT"] = "1",
                 ["DOTNET_NOLOGO"] = "1",
             };
-            environment["RIDS"] = "linux-x64";
             string script = Path.Combine(ToolRunner.RepositoryRoot, "eng", "pack.sh");
 
             // No build servers: a lingering MSBuild node or compiler server would hold our output pipes open.
@@ -48,6 +50,21 @@ public sealed class PackTests
             Assert.True(File.Exists(Path.Combine(feed, $"HealthChecks.TcpShaker.Tool.any.{version}.nupkg")));
             Assert.True(File.Exists(Path.Combine(feed, $"HealthChecks.TcpShaker.{version}.snupkg")));
             Assert.True(File.Exists(Path.Combine(feed, $"tcp-shaker-{version}-linux-x64.tar.gz")));
+
+            // Every packable project under src/ (a new one included, without a change to the script).
+            IReadOnlyList<string> packable = await PackableProjectsAsync(environment);
+            Assert.Contains("HealthChecks.TcpShaker.Yarp", packable);
+            foreach (string id in packable)
+            {
+                Assert.True(File.Exists(Path.Combine(feed, $"{id}.{version}.nupkg")), $"no {id}.{version}.nupkg in {string.Join(", ", Directory.GetFiles(feed).Select(Path.GetFileName))}\n{pack}");
+            }
+
+            // linux-arm64 is packed where the machine can link it, and skipped with the reason where not.
+            if (!File.Exists(Path.Combine(feed, $"HealthChecks.TcpShaker.Tool.linux-arm64.{version}.nupkg")))
+            {
+                Assert.Matches(@"skipped linux-arm64: .*aarch64", pack.Out + pack.Error);
+                Assert.False(File.Exists(Path.Combine(feed, $"tcp-shaker-{version}-linux-arm64.tar.gz")));
+            }
 
             ToolRun install = await ToolRunner.RunProcessAsync(
                 "dotnet",
@@ -85,6 +102,25 @@ public sealed class PackTests
         {
             work.Delete(recursive: true);
         }
+    }
+
+    /// <summary>The package id of every project under src/ whose IsPackable is not false, as MSBuild evaluates it.</summary>
+    private static async Task<IReadOnlyList<string>> PackableProjectsAsync(IDictionary<string, string> environment)
+    {
+        var ids = new List<string>();
+        foreach (string project in Directory.GetFiles(Path.Combine(ToolRunner.RepositoryRoot, "src"), "*.csproj", SearchOption.AllDirectories))
+        {
+            ToolRun properties = await ToolRunner.RunProcessAsync(
+                "dotnet", ["msbuild", project, "-getProperty:IsPackable", "-getProperty:PackageId"], Limit, environment);
+            Assert.True(properties.ExitCode == 0, properties.ToString());
+            JsonElement values = properties.Json.GetProperty("Properties");
+            if (!string.Equals(values.GetProperty("IsPackable").GetString(), "false", StringComparison.OrdinalIgnoreCase))
+            {
+                ids.Add(values.GetProperty("PackageId").GetString()!);
+            }
+        }
+
+        return ids;
     }
 
     private static string? FindOnPath(string name) =>

@@ -42,6 +42,56 @@ public sealed class UsageTests
         Assert.Empty(run.Out);
     }
 
+    [Theory]
+    [InlineData("unknown option '--timout'. Did you mean '--timeout'?", "check", "127.0.0.1:80", "--timout", "1s")]
+    [InlineData("unknown option '--jsno'. Did you mean '--json'?", "check", "127.0.0.1:80", "--jsno")]
+    [InlineData("unknown option '--intervl'. Did you mean '--interval'?", "watch", "127.0.0.1:80", "--intervl", "1s")]
+    [InlineData("unknown option '--request'. Did you mean '--requests'?", "bench", "127.0.0.1:80", "--request", "10")]
+    [InlineData("unknown option '--verison'. Did you mean '--version'?", "--verison")]
+    [InlineData("unknown option '--frobnicate'.", "check", "127.0.0.1:80", "--frobnicate")]
+    [InlineData("unknown command 'chek'. Did you mean 'check'?", "chek", "127.0.0.1:80")]
+    [InlineData("unknown command 'wacth'. Did you mean 'watch'?", "wacth", "127.0.0.1:80")]
+    [InlineData("unknown command 'frobnicate'.", "frobnicate")]
+    public async Task A_mistyped_option_or_command_is_named_with_the_nearest_one(string expected, params string[] args)
+    {
+        ToolRun run = await ToolRunner.RunAsync(args, cancellationToken: Ct);
+
+        Assert.True(run.ExitCode == 2, run.ToString());
+        Assert.Contains($"tcp-shaker: {expected}", run.Error, StringComparison.Ordinal);
+        // The option and its value are not taken for targets, nor the command's targets for more unknown commands.
+        Assert.DoesNotContain("not a valid TCP endpoint", run.Error, StringComparison.Ordinal);
+        Assert.DoesNotContain("Unrecognized", run.Error, StringComparison.Ordinal);
+        if (!expected.EndsWith('?'))
+        {
+            Assert.DoesNotContain("Did you mean", run.Error, StringComparison.Ordinal); // nothing near enough to suggest
+        }
+
+        Assert.Equal(2, run.Error.Split('\n', StringSplitOptions.RemoveEmptyEntries).Length);
+        Assert.Contains("--help' for usage.", run.Error, StringComparison.Ordinal);
+        Assert.Empty(run.Out);
+    }
+
+    [Fact]
+    public async Task A_mistyped_option_is_reported_by_the_tool_process()
+    {
+        // The real process, as a user runs it: the same sentence on stderr and exit code 2.
+        ToolRun run = await ToolRunner.RunProcessAsync("dotnet", [ToolRunner.AssemblyPath, "check", "127.0.0.1:80", "--timout", "1s"], TimeSpan.FromMinutes(1));
+
+        Assert.True(run.ExitCode == 2, run.ToString());
+        Assert.Equal("tcp-shaker: unknown option '--timout'. Did you mean '--timeout'?\nRun 'tcp-shaker check --help' for usage.\n", run.Error.ReplaceLineEndings("\n"));
+    }
+
+    [Fact]
+    public async Task Help_names_every_mode()
+    {
+        ToolRun run = await ToolRunner.RunAsync(["--help"], cancellationToken: Ct);
+
+        Assert.True(run.ExitCode == 0, run.ToString());
+        Assert.Contains("HalfOpen", run.Out, StringComparison.Ordinal);
+        Assert.Contains("FullConnect", run.Out, StringComparison.Ordinal);
+        Assert.Contains("RawSyn", run.Out, StringComparison.Ordinal);
+    }
+
     [Fact]
     public async Task Help_lists_the_commands()
     {

@@ -4,6 +4,7 @@ using System.Net;
 using System.Net.Http.Json;
 using System.Net.Sockets;
 using System.Text;
+using System.Text.RegularExpressions;
 
 namespace HealthChecks.TcpShaker.Yarp.Tests;
 
@@ -51,6 +52,7 @@ public sealed class GatewaySampleTests
             await WaitAsync(client, views => views.Count == 3 && views.All(v => v.Health == "Healthy"), TimeSpan.FromSeconds(30), process, output, cancel);
             string page = await client.GetStringAsync(new Uri("/", UriKind.Relative), cancel);
             Assert.Contains("half-open", page, StringComparison.Ordinal);
+            await AssertPageLooksLikeTheDashboardAsync(client, page, cancel);
 
             var served = new HashSet<string>();
             for (int i = 0; i < 6; i++)
@@ -79,6 +81,53 @@ public sealed class GatewaySampleTests
             process.Kill(entireProcessTree: true);
             await process.WaitForExitAsync(CancellationToken.None);
         }
+    }
+
+    /// <summary>
+    /// The page as served: the sample dashboard's palette in a stylesheet it links, no empty log box before
+    /// anything was sent, and a link whose text says where it goes.
+    /// </summary>
+    private static async Task AssertPageLooksLikeTheDashboardAsync(HttpClient client, string page, CancellationToken cancel)
+    {
+        Match stylesheet = Regex.Match(page, @"<link rel=""stylesheet"" href=""([^""]+)"">");
+        Assert.True(stylesheet.Success, "the page links no stylesheet");
+        using HttpResponseMessage css = await client.GetAsync(new Uri("/" + stylesheet.Groups[1].Value, UriKind.Relative), cancel);
+        Assert.Equal(HttpStatusCode.OK, css.StatusCode);
+        Assert.Equal("text/css", css.Content.Headers.ContentType?.MediaType);
+        string dashboard = await File.ReadAllTextAsync(Path.Combine(RepositoryRoot(), "samples", "HealthChecks.TcpShaker.Sample", "wwwroot", "dashboard.css"), cancel);
+        Assert.Equal(RootBlock(dashboard), RootBlock(await css.Content.ReadAsStringAsync(cancel)));
+
+        // The log is hidden until it has a line: no empty box under the button before the first click.
+        Match log = Regex.Match(page, @"<div id=""log""([^>]*)>(.*?)</div>", RegexOptions.Singleline);
+        Assert.True(log.Success, "no #log element");
+        Assert.Contains(" hidden", log.Groups[1].Value, StringComparison.Ordinal);
+        Assert.Contains("log.hidden = false", page, StringComparison.Ordinal);
+
+        // Every link names where it goes: its text holds its path, not "/shop/…".
+        MatchCollection links = Regex.Matches(page, @"<a href=""([^""]+)"">([^<]*)</a>");
+        Assert.NotEmpty(links);
+        Assert.All(links, link => Assert.Contains(link.Groups[1].Value, link.Groups[2].Value, StringComparison.Ordinal));
+    }
+
+    /// <summary>A stylesheet's <c>:root { ... }</c> block (the palette), whitespace-normalized.</summary>
+    private static string RootBlock(string css)
+    {
+        Match root = Regex.Match(css, @":root\s*\{[^}]*\}");
+        Assert.True(root.Success, "no :root block");
+        return Regex.Replace(root.Value, @"\s+", " ");
+    }
+
+    private static string RepositoryRoot()
+    {
+        for (DirectoryInfo? dir = new(AppContext.BaseDirectory); dir is not null; dir = dir.Parent)
+        {
+            if (Directory.Exists(Path.Combine(dir.FullName, "samples", "HealthChecks.TcpShaker.Gateway")))
+            {
+                return dir.FullName;
+            }
+        }
+
+        throw new DirectoryNotFoundException($"No samples/HealthChecks.TcpShaker.Gateway above {AppContext.BaseDirectory}.");
     }
 
     private static async Task WaitAsync(HttpClient client, Func<List<DestinationView>, bool> condition, TimeSpan limit, Process process, StringBuilder output, CancellationToken cancel)

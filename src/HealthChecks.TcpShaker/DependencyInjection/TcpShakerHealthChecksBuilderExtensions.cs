@@ -24,7 +24,11 @@ public static class TcpShakerHealthChecksBuilderExtensions
         HealthStatus? failureStatus = null, IEnumerable<string>? tags = null, TimeSpan? timeout = null)
     {
         ArgumentNullException.ThrowIfNull(endpoint);
-        return builder.AddTcpShaker(name, options => options.Endpoints.Add(endpoint), failureStatus, tags, timeout);
+        ArgumentNullException.ThrowIfNull(builder);
+        ArgumentException.ThrowIfNullOrWhiteSpace(name);
+        var options = new TcpShakerCheckOptions();
+        options.Endpoints.Add(endpoint);
+        return builder.AddTcpShaker(name, options, options.Validate(name, nameof(endpoint)), failureStatus, tags, timeout);
     }
 
     /// <summary>Adds a health check of one or more TCP endpoints, configured in code.</summary>
@@ -45,7 +49,7 @@ public static class TcpShakerHealthChecksBuilderExtensions
 
         var options = new TcpShakerCheckOptions();
         configure(options);
-        return builder.AddTcpShaker(name, options, failureStatus, tags, timeout);
+        return builder.AddTcpShaker(name, options, options.Validate(name, nameof(configure)), failureStatus, tags, timeout);
     }
 
     /// <summary>Adds a health check of one or more TCP endpoints, bound from configuration (for example a section of appsettings.json).</summary>
@@ -60,11 +64,15 @@ public static class TcpShakerHealthChecksBuilderExtensions
     public static IHealthChecksBuilder AddTcpShaker(this IHealthChecksBuilder builder, string name, IConfiguration configuration,
         HealthStatus? failureStatus = null, IEnumerable<string>? tags = null, TimeSpan? timeout = null)
     {
+        ArgumentNullException.ThrowIfNull(builder);
+        ArgumentException.ThrowIfNullOrWhiteSpace(name);
         ArgumentNullException.ThrowIfNull(configuration);
-        return builder.AddTcpShaker(name, options => Bind(configuration, options, name), failureStatus, tags, timeout);
+        var options = new TcpShakerCheckOptions();
+        Bind(configuration, options, name);
+        return builder.AddTcpShaker(name, options, options.Validate(name, configuration: configuration), failureStatus, tags, timeout);
     }
 
-    /// <summary>Binds, turning the binder's "cannot convert" into an <see cref="ArgumentException"/> naming the check and the value.</summary>
+    /// <summary>Binds, turning the binder's "cannot convert" (which names the key) into an <see cref="ArgumentException"/> naming the check.</summary>
     private static void Bind(IConfiguration configuration, TcpShakerCheckOptions options, string name)
     {
         try
@@ -73,14 +81,13 @@ public static class TcpShakerHealthChecksBuilderExtensions
         }
         catch (InvalidOperationException exception)
         {
-            throw new ArgumentException($"The TCP health check '{name}' has a setting that cannot be read: {exception.Message}", nameof(configuration), exception);
+            throw new ArgumentException($"The TCP health check '{name}' has a setting that cannot be read: {exception.Message}", exception);
         }
     }
 
-    private static IHealthChecksBuilder AddTcpShaker(this IHealthChecksBuilder builder, string name, TcpShakerCheckOptions options,
+    private static IHealthChecksBuilder AddTcpShaker(this IHealthChecksBuilder builder, string name, TcpShakerCheckOptions options, TcpEndpoint[] endpoints,
         HealthStatus? failureStatus, IEnumerable<string>? tags, TimeSpan? timeout)
     {
-        TcpEndpoint[] endpoints = options.Validate(name);
         if (timeout is { } registrationTimeout && registrationTimeout != System.Threading.Timeout.InfiniteTimeSpan
             && !TcpShaker.IsValidTimeout(registrationTimeout))
         {

@@ -55,6 +55,7 @@ public static class TcpShakerServiceCollectionExtensions
         ArgumentNullException.ThrowIfNull(configuration);
         services.AddTcpShakerEngine();
         services.AddOptions<TcpShakerOptions>().Bind(configuration);
+        services.AddSingleton(new TcpShakerEngineConfiguration(configuration));
         return services;
     }
 }

@@ -1,3 +1,4 @@
+using Microsoft.Extensions.Configuration;
 using System.Net.Sockets;
 using Microsoft.Extensions.Diagnostics.HealthChecks;
 
@@ -69,44 +70,55 @@ public sealed class TcpShakerCheckOptions
     public static readonly TimeSpan MaxMinimumInterval = TimeSpan.FromHours(1);
 
     /// <summary>Checks the options and parses the endpoints, naming whatever is wrong.</summary>
-    /// <param name="name">The registration's name, for the message (and the exceptions' parameter name).</param>
+    /// <param name="name">The registration's name, for the message.</param>
+    /// <param name="paramName">The registration method's parameter the options came from (<c>configure</c>, <c>endpoint</c>), or <see langword="null"/> when they came from configuration.</param>
+    /// <param name="configuration">The configuration the options were bound from, or <see langword="null"/>: a bad setting is then named by its key (<c>HealthChecks:Queue:Timeout</c>), not by a parameter.</param>
     /// <returns>The parsed endpoints.</returns>
     /// <exception cref="ArgumentException">An endpoint or a setting is invalid.</exception>
-    internal TcpEndpoint[] Validate(string name)
+    internal TcpEndpoint[] Validate(string name, string? paramName = null, IConfiguration? configuration = null)
     {
+        string Setting(string property) => configuration is null ? property : ConfigurationKey(configuration, property);
+        ArgumentException Invalid(string message) => new(message, configuration is null ? paramName : null);
+
         if (Endpoints.Count == 0)
         {
-            throw new ArgumentException($"The TCP health check '{name}' has no endpoint: add at least one host:port to Endpoints.", nameof(name));
+            if (configuration is IConfigurationSection { Value: null } section && !section.Exists())
+            {
+                throw Invalid($"The TCP health check '{name}' has no endpoint: the configuration section '{section.Path}' is missing or empty; add at least one host:port to {ConfigurationKey(section, nameof(Endpoints))}.");
+            }
+
+            throw Invalid($"The TCP health check '{name}' has no endpoint: add at least one host:port to {Setting(nameof(Endpoints))}.");
         }
 
         if (!TcpShaker.IsValidTimeout(Timeout))
         {
-            throw new ArgumentException($"The TCP health check '{name}' has Timeout {Timeout}: it must be more than zero and at most {TcpShaker.MaxTimeout}.", nameof(name));
+            throw Invalid($"The TCP health check '{name}' has {Setting(nameof(Timeout))} {Timeout}: it must be more than zero and at most {TcpShaker.MaxTimeout}.");
         }
 
         if (DegradedThreshold is { } threshold && threshold <= TimeSpan.Zero)
         {
-            throw new ArgumentException($"The TCP health check '{name}' has DegradedThreshold {threshold}: it must be more than zero.", nameof(name));
+            throw Invalid($"The TCP health check '{name}' has {Setting(nameof(DegradedThreshold))} {threshold}: it must be more than zero.");
         }
 
         if (MinimumInterval < TimeSpan.Zero || MinimumInterval > MaxMinimumInterval)
         {
-            throw new ArgumentException($"The TCP health check '{name}' has MinimumInterval {MinimumInterval}: it must be zero (off) or positive, and at most {MaxMinimumInterval}.", nameof(name));
+            throw Invalid($"The TCP health check '{name}' has {Setting(nameof(MinimumInterval))} {MinimumInterval}: it must be zero (off) or positive, and at most {MaxMinimumInterval}.");
         }
 
         if (AddressFamily is not (null or System.Net.Sockets.AddressFamily.InterNetwork or System.Net.Sockets.AddressFamily.InterNetworkV6))
         {
-            throw new ArgumentException($"The TCP health check '{name}' has AddressFamily {AddressFamily}: only InterNetwork and InterNetworkV6 can be checked.", nameof(name));
+            throw Invalid($"The TCP health check '{name}' has {Setting(nameof(AddressFamily))} {AddressFamily}: only InterNetwork and InterNetworkV6 can be checked.");
         }
 
         if (Watch?.FirstProblem() is { } watchProblem)
         {
-            throw new ArgumentException($"The TCP health check '{name}' has an invalid Watch: {watchProblem}.", nameof(name));
+            string where = configuration is null ? string.Empty : $" (configuration section {Setting(nameof(Watch))})";
+            throw Invalid($"The TCP health check '{name}' has an invalid Watch{where}: {watchProblem}.");
         }
 
         if (Watch is not null && MinimumInterval > TimeSpan.Zero)
         {
-            throw new ArgumentException($"The TCP health check '{name}' sets both Watch and MinimumInterval: a watched check never probes on demand, so MinimumInterval has no effect; remove it.", nameof(name));
+            throw Invalid($"The TCP health check '{name}' sets both {Setting(nameof(Watch))} and {Setting(nameof(MinimumInterval))}: a watched check never probes on demand, so MinimumInterval has no effect; remove it.");
         }
 
         var endpoints = new TcpEndpoint[Endpoints.Count];
@@ -114,12 +126,25 @@ public sealed class TcpShakerCheckOptions
         {
             if (!TcpEndpoint.TryParse(Endpoints[i], out TcpEndpoint? endpoint, out string? error))
             {
-                throw new ArgumentException($"The TCP health check '{name}' has an invalid endpoint: {TcpEndpoint.InvalidEndpointMessage(Endpoints[i], error)}", nameof(name));
+                string where = configuration is null ? string.Empty : $" (configuration key {EndpointKey(configuration, Endpoints[i])})";
+                throw Invalid($"The TCP health check '{name}' has an invalid endpoint{where}: {TcpEndpoint.InvalidEndpointMessage(Endpoints[i], error)}");
             }
 
             endpoints[i] = endpoint;
         }
 
         return endpoints;
+    }
+
+    /// <summary>The full key of a setting under <paramref name="configuration"/>: <c>HealthChecks:Queue:Timeout</c> for a section, <c>Timeout</c> for a root.</summary>
+    private static string ConfigurationKey(IConfiguration configuration, string property) =>
+        configuration is IConfigurationSection { Path.Length: > 0 } section ? ConfigurationPath.Combine(section.Path, property) : property;
+
+    /// <summary>The key an endpoint was bound from (<c>HealthChecks:Queue:Endpoints:1</c>), or the list's key when it cannot be told.</summary>
+    private static string EndpointKey(IConfiguration configuration, string endpoint)
+    {
+        IConfigurationSection list = configuration.GetSection(nameof(Endpoints));
+        IConfigurationSection? item = list.GetChildren().FirstOrDefault(child => string.Equals(child.Value, endpoint, StringComparison.Ordinal));
+        return item?.Path ?? list.Path;
     }
 }

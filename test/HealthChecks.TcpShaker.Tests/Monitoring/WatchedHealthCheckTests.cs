@@ -100,7 +100,7 @@ public sealed class WatchedHealthCheckTests
         await MonitorTests.WaitUntil(() => watch.Health == TcpTargetHealth.Up, TimeSpan.FromSeconds(5));
         var exception = Assert.Throws<ArgumentException>(() => new ServiceCollection().AddHealthChecks().AddTcpShaker("bad", bad.GetSection("Db")));
 
-        Assert.Contains("'bad' has an invalid Watch: Rise is 0", exception.Message, StringComparison.Ordinal);
+        Assert.Contains("'bad' has an invalid Watch (configuration section Db:Watch): Rise is 0", exception.Message, StringComparison.Ordinal);
         await host.StopAsync(Ct);
     }
 
