@@ -261,7 +261,8 @@ public sealed class HealthCheckTests
         HealthReportEntry entry = (await host.Services.GetRequiredService<HealthCheckService>().CheckHealthAsync(Ct)).Entries["slow"];
 
         Assert.Equal(HealthStatus.Unhealthy, entry.Status);
-        Assert.StartsWith($"{silent.EndPoint} did not answer within 75", entry.Description, StringComparison.Ordinal);
+        // Its own deadline is 750 ms from the run's start (the SYN's own time a little less); a busy machine reports it some ms late, never at the registration's 1 s.
+        Assert.Matches($@"^{System.Text.RegularExpressions.Regex.Escape(silent.EndPoint.ToString())} did not answer within (7\d\d|8\d\d|9\d\d)(\.\d+)? ms", entry.Description);
     }
 
     [Fact]
