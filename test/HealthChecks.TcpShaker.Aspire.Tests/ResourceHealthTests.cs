@@ -28,7 +28,7 @@ public sealed class ResourceHealthTests
         (string redis, string cli) = RequireRedis();
         CancellationToken ct = TestContext.Current.CancellationToken;
         int[] ports = LoopbackPorts.Free(2);
-        (int proxyPort, int targetPort) = (ports[0], ports[1]);
+        (int proxyPort, int targetPort) = (ports[0], ports[1]); // the proxy's is randomized by the testing builder
         int[] childrenBefore = ChildProcesses();
 
         IDistributedApplicationTestingBuilder builder = DistributedApplicationTestingBuilder.Create();
@@ -84,7 +84,8 @@ public sealed class ResourceHealthTests
             Assert.Equal(1, first);
             Assert.Equal(2, second);
             redisPid = RedisCli.Info(cli, targetPort, "server", "process_id");
-            TestContext.Current.TestOutputHelper?.WriteLine($"DCP's proxy listening while redis runs: {LoopbackPorts.IsListening(proxyPort)}");
+            proxyPort = app.GetEndpoint("redis", "tcp").Port; // the testing builder randomizes proxied ports
+            Assert.True(LoopbackPorts.IsListening(proxyPort), $"DCP's proxy does not listen on {proxyPort}");
 
             await app.StopAsync(ct).WaitAsync(TimeSpan.FromSeconds(30), ct);
             await recording.CancelAsync();
@@ -110,6 +111,7 @@ public sealed class ResourceHealthTests
         (string redis, string cli) = RequireRedis();
         CancellationToken ct = TestContext.Current.CancellationToken;
         int[] ports = LoopbackPorts.Free(4);
+        // The testing builder randomizes proxied ports: the ones given here are where DCP would listen without it.
         (int silentProxy, int silentTarget, int floatingProxy, int redisPort) = (ports[0], ports[1], ports[2], ports[3]);
 
         IDistributedApplicationTestingBuilder builder = DistributedApplicationTestingBuilder.Create();
@@ -131,6 +133,17 @@ public sealed class ResourceHealthTests
 
         await app.ResourceNotifications.WaitForResourceHealthyAsync("redis", ct).WaitAsync(TimeSpan.FromSeconds(30), ct);
         await app.ResourceNotifications.WaitForResourceAsync("silent", KnownResourceStates.Running, ct).WaitAsync(TimeSpan.FromSeconds(30), ct);
+
+        // The premise: DCP's proxy listens on the silent resource's endpoint (at the port the testing builder
+        // randomized) although its process never listens, so a check of that port would say open.
+        int silentProxyPort = app.GetEndpoint("silent", "tcp").Port;
+        for (int i = 0; i < 50 && !LoopbackPorts.IsListening(silentProxyPort); i++)
+        {
+            await Task.Delay(100, ct);
+        }
+
+        Assert.True(LoopbackPorts.IsListening(silentProxyPort), $"DCP's proxy does not listen on {silentProxyPort}");
+        Assert.False(LoopbackPorts.IsListening(silentTarget));
 
         // Aspire polls an unhealthy resource after 1, 2 and 3 s: wait for three reports of each check after start.
         for (int i = 0; i < 150 && (Count("silent") < 3 || Count("floating") < 3); i++)
@@ -161,7 +174,6 @@ public sealed class ResourceHealthTests
         Assert.Matches("\\((HalfOpen|RawSyn|FullConnect)\\)", healthy.Description);
         TestContext.Current.TestOutputHelper?.WriteLine(healthy.Description ?? "");
         TestContext.Current.TestOutputHelper?.WriteLine(Distinct("silent").Last().Description ?? "");
-        TestContext.Current.TestOutputHelper?.WriteLine($"DCP's proxy of the silent resource listening: {LoopbackPorts.IsListening(silentProxy)}");
         Assert.Equal(1, RedisCli.Info(cli, redisPort, "stats", "total_connections_received"));
 
         await app.StopAsync(ct).WaitAsync(TimeSpan.FromSeconds(30), ct);
