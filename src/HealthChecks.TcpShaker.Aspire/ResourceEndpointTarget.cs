@@ -17,7 +17,7 @@ internal sealed class ResourceEndpointTarget(string resourceName, EndpointAnnota
 
     internal string EndpointName => endpoint.Name;
 
-    /// <summary>What is checked, in words: "the target port of the proxied endpoint 'tcp' (proxy on localhost:6379)".</summary>
+    /// <summary>What is checked, in words: "target port of 'tcp', proxy on localhost:6379", or "endpoint 'tcp'".</summary>
     internal string? Via { get; private set; }
 
     /// <summary>The watch, or <see langword="null"/> before the endpoint is allocated or when it cannot be checked.</summary>
@@ -78,13 +78,13 @@ internal sealed class ResourceEndpointTarget(string resourceName, EndpointAnnota
                 host = LoopbackName(endpoint.TargetHost);
                 port = targetPort;
                 Via = string.Create(CultureInfo.InvariantCulture,
-                    $"the target port of the proxied endpoint '{endpoint.Name}' (proxy on {allocated.Address}:{allocated.Port})");
+                    $"target port of '{endpoint.Name}', proxy on {allocated.Address}:{allocated.Port}");
             }
             else
             {
                 host = LoopbackName(allocated.Address);
                 port = allocated.Port;
-                Via = $"the endpoint '{endpoint.Name}'";
+                Via = $"endpoint '{endpoint.Name}'";
             }
 
             TcpEndpoint tcpEndpoint = TcpEndpoint.Parse(host.Contains(':', StringComparison.Ordinal)

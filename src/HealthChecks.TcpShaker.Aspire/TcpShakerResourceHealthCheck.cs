@@ -43,7 +43,7 @@ internal sealed class TcpShakerResourceHealthCheck(ResourceEndpointTarget target
             ["since"] = watch.Since,
             ["mode"] = mode,
         };
-        string detail = $"checks {target.Via}, {mode}";
+        string detail = $"not checked yet ({mode}); {target.Via}";
         if (last is { } result)
         {
             string handshake = result.Elapsed.TotalMilliseconds.ToString("0.###", CultureInfo.InvariantCulture);
@@ -54,7 +54,7 @@ internal sealed class TcpShakerResourceHealthCheck(ResourceEndpointTarget target
                 data["remote"] = remote.ToString();
             }
 
-            detail = $"last check {result.Status} in {handshake} ms ({mode}); checks {target.Via}";
+            detail = $"last check {result.Status} in {handshake} ms ({mode}); {target.Via}";
         }
 
         if (watch.UnknownReason is { } reason)

@@ -58,7 +58,7 @@ public sealed class ResourceHealthTests
             Assert.NotEmpty(before);
             Assert.All(before, r => Assert.Equal(HealthStatus.Unhealthy, r.Report.Status));
             Assert.Contains(before, r => r.Report.Description!.Contains("last check Refused", StringComparison.Ordinal)
-                && r.Report.Description.Contains($"target port of the proxied endpoint 'tcp' (proxy on", StringComparison.Ordinal));
+                && r.Report.Description.Contains("(HalfOpen); target port of 'tcp', proxy on localhost:", StringComparison.Ordinal));
 
             DateTimeOffset healthyAt = timeline.Of("redis").First(e => e.Health == HealthStatus.Healthy).At;
             DateTimeOffset waiterRunningAt = timeline.Of("waiter").First(e => e.State == KnownResourceStates.Running).At;
@@ -170,7 +170,7 @@ public sealed class ResourceHealthTests
         Assert.Equal(HealthStatus.Healthy, healthy.Status);
         Assert.Contains($":{redisPort} is up since", healthy.Description, StringComparison.Ordinal);
         Assert.Contains("last check Open in", healthy.Description, StringComparison.Ordinal);
-        Assert.Contains("checks the endpoint 'tcp'", healthy.Description, StringComparison.Ordinal);
+        Assert.EndsWith("; endpoint 'tcp'", healthy.Description, StringComparison.Ordinal);
         Assert.Matches("\\((HalfOpen|RawSyn|FullConnect)\\)", healthy.Description);
         TestContext.Current.TestOutputHelper?.WriteLine(healthy.Description ?? "");
         TestContext.Current.TestOutputHelper?.WriteLine(Distinct("silent").Last().Description ?? "");
