@@ -65,7 +65,8 @@ public sealed class ResourceHealthTests
             Assert.Contains(timeline.Of("waiter"), e => e.State == KnownResourceStates.Waiting && e.At < openedAt);
             TestContext.Current.TestOutputHelper?.WriteLine(string.Create(CultureInfo.InvariantCulture,
                 $"port open at +{(openedAt - StartOf(timeline)).TotalSeconds:0.00} s, healthy {(healthyAt - openedAt).TotalSeconds:0.00} s later, waiter running {(waiterRunningAt - openedAt).TotalSeconds:0.00} s later; {before.Count} unhealthy reports before"));
-            Assert.InRange(healthyAt, openedAt, openedAt + WatchInterval + AspirePollStep + TimeSpan.FromSeconds(1));
+            // Slack for a loaded machine (the whole suite runs its assemblies side by side on two cores).
+            Assert.InRange(healthyAt, openedAt, openedAt + WatchInterval + AspirePollStep + TimeSpan.FromSeconds(2));
             Assert.True(waiterRunningAt >= healthyAt, "the waiter started before redis was healthy");
 
             // Redis accepted no check: its only connections are the two redis-cli INFOs, while the watch went on checking.
