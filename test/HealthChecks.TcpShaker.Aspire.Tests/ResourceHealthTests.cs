@@ -210,6 +210,25 @@ public sealed class ResourceHealthTests
         Assert.Contains("endpoint 'tcp' of the resource 'redis' has invalid watch settings", settings.Message, StringComparison.Ordinal);
     }
 
+    [Fact]
+    public async Task Before_the_endpoint_is_allocated_the_check_is_unhealthy_and_says_so()
+    {
+        CancellationToken ct = TestContext.Current.CancellationToken;
+        IDistributedApplicationTestingBuilder builder = DistributedApplicationTestingBuilder.Create();
+        builder.AddExecutable("redis", "redis-server", Path.GetTempPath())
+            .WithEndpoint(port: 6379, targetPort: 6380, scheme: "tcp", name: "tcp")
+            .WithTcpShakerHealthCheck("tcp");
+        await using DistributedApplication app = await builder.BuildAsync(ct);
+
+        // Built, not started: DCP has allocated nothing, and nothing is checked.
+        HealthReport report = await app.Services.GetRequiredService<HealthCheckService>()
+            .CheckHealthAsync(r => r.Name == "redis" + CheckSuffix, ct);
+        HealthReportEntry entry = Assert.Single(report.Entries).Value;
+        Assert.Equal(HealthStatus.Unhealthy, entry.Status);
+        Assert.Equal("The endpoint 'tcp' of the resource 'redis' has no address yet: DCP allocates it when the resource starts.", entry.Description);
+        Assert.Empty(app.Services.GetRequiredService<TcpShakerMonitor>().Watches);
+    }
+
     private static (string Redis, string Cli) RequireRedis()
     {
         string? redis = Sh.Which("redis-server");
