@@ -22,7 +22,7 @@ public static class TcpShakerResourceBuilderExtensions
     /// when it never does. A proxied endpoint therefore needs a fixed target port
     /// (<c>WithEndpoint(port: 6379, targetPort: 6380)</c>); without one the check stays Unhealthy and says why. An
     /// unproxied endpoint (<c>isProxied: false</c>) is checked on its port. Until the endpoint is allocated the check is
-    /// Unhealthy with a sentence saying so.
+    /// Unhealthy with a sentence saying so. When the AppHost publishes rather than runs, nothing is registered.
     /// </remarks>
     /// <typeparam name="T">The resource's type.</typeparam>
     /// <param name="builder">The resource builder.</param>
@@ -57,6 +57,12 @@ public static class TcpShakerResourceBuilderExtensions
         {
             throw new DistributedApplicationException(
                 $"The TCP health check of the endpoint '{endpoint.Name}' of the resource '{resource.Name}' has invalid watch settings: {problem}");
+        }
+
+        if (!builder.ApplicationBuilder.ExecutionContext.IsRunMode)
+        {
+            // Publishing runs nothing and polls no health check: no engine, no socket, same validation as a run.
+            return builder;
         }
 
         string key = $"{resource.Name}_{endpoint.Name}_tcpshaker_check";

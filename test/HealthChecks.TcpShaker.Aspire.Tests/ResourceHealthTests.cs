@@ -229,6 +229,31 @@ public sealed class ResourceHealthTests
         Assert.Empty(app.Services.GetRequiredService<TcpShakerMonitor>().Watches);
     }
 
+    [Fact]
+    public async Task Publishing_registers_no_engine_and_no_check()
+    {
+        CancellationToken ct = TestContext.Current.CancellationToken;
+        DirectoryInfo output = Directory.CreateTempSubdirectory("tcpshaker-aspire-publish-");
+        try
+        {
+            IDistributedApplicationTestingBuilder builder = DistributedApplicationTestingBuilder.Create(
+                "--operation", "publish", "--publisher", "manifest", "--output-path", output.FullName);
+            Assert.True(builder.ExecutionContext.IsPublishMode);
+            builder.AddExecutable("redis", "redis-server", Path.GetTempPath())
+                .WithEndpoint(port: 6379, targetPort: 6380, scheme: "tcp", name: "tcp")
+                .WithTcpShakerHealthCheck("tcp");
+            Assert.Throws<DistributedApplicationException>(() => builder.AddExecutable("bare", "true", Path.GetTempPath()).WithTcpShakerHealthCheck());
+
+            await using DistributedApplication app = await builder.BuildAsync(ct);
+            Assert.Null(app.Services.GetService<TcpShaker>());
+            Assert.DoesNotContain(app.Services.GetRequiredService<Microsoft.Extensions.Options.IOptions<HealthCheckServiceOptions>>().Value.Registrations, r => r.Name == "redis" + CheckSuffix);
+        }
+        finally
+        {
+            output.Delete(recursive: true);
+        }
+    }
+
     private static (string Redis, string Cli) RequireRedis()
     {
         string? redis = Sh.Which("redis-server");
