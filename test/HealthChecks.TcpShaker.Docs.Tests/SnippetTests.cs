@@ -14,7 +14,7 @@ public sealed class SnippetTests
     private static readonly TimeSpan Limit = TimeSpan.FromMinutes(5);
 
     // The repository's packages a snippet may use, packed for the test at a version of its own.
-    private static readonly string[] PackedProjects = ["HealthChecks.TcpShaker", "HealthChecks.TcpShaker.Yarp"];
+    private static readonly string[] PackedProjects = ["HealthChecks.TcpShaker", "HealthChecks.TcpShaker.Yarp", "HealthChecks.TcpShaker.Aspire"];
 
     // The packages a snippet may use besides those, at the versions the repository uses.
     private static readonly string[] OtherPackages =
@@ -109,6 +109,7 @@ public sealed class SnippetTests
               <ItemGroup>
                 <PackageReference Include="HealthChecks.TcpShaker" Version="{version}" />
                 <PackageReference Include="HealthChecks.TcpShaker.Yarp" Version="{version}" />
+                <PackageReference Include="HealthChecks.TcpShaker.Aspire" Version="{version}" />
             {references}  </ItemGroup>
             </Project>
             """;
