@@ -293,9 +293,10 @@ public sealed class TcpShakerMonitor : IAsyncDisposable, IHealthChangeSink
     /// <summary>The staleness guard's active half: verdicts nobody renewed end as Unknown, with an event. The timer's thread.</summary>
     private void SweepStale()
     {
-        foreach (TcpWatch watch in _watches.Keys)
+        // The dictionary's own enumerator: .Keys would copy every watch twice a second (16 B a check at 10,000 watches).
+        foreach (KeyValuePair<TcpWatch, Task<IWatchDriver?>> entry in _watches)
         {
-            Publish(watch.ExpireIfStale());
+            Publish(entry.Key.ExpireIfStale());
         }
     }
 
