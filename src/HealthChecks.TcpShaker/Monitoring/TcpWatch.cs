@@ -71,7 +71,7 @@ public sealed class TcpWatch : IDisposable
 
             lock (_gate)
             {
-                return _health != TcpTargetHealth.Unknown && IsStale(_clock.GetTimestamp()) ? TcpTargetHealth.Unknown : _health;
+                return VerdictIsStale() ? TcpTargetHealth.Unknown : _health;
             }
         }
     }
@@ -87,7 +87,7 @@ public sealed class TcpWatch : IDisposable
         {
             lock (_gate)
             {
-                return _health != TcpTargetHealth.Unknown && IsStale(_clock.GetTimestamp()) ? NoResultSince() : _unknownReason;
+                return VerdictIsStale() ? NoResultSince() : _unknownReason;
             }
         }
     }
@@ -194,7 +194,7 @@ public sealed class TcpWatch : IDisposable
             TcpTargetHealth health = _health;
             string? reason = _unknownReason;
             DateTimeOffset since = _since;
-            if (health != TcpTargetHealth.Unknown && IsStale(_clock.GetTimestamp()))
+            if (VerdictIsStale())
             {
                 health = TcpTargetHealth.Unknown;
                 reason = NoResultSince();
@@ -251,7 +251,7 @@ public sealed class TcpWatch : IDisposable
 
         lock (_gate)
         {
-            return _health != TcpTargetHealth.Unknown && IsStale(_clock.GetTimestamp()) ? BecomeUnknown(NoResultSince()) : null;
+            return VerdictIsStale() ? BecomeUnknown(NoResultSince()) : null;
         }
     }
 
@@ -383,6 +383,9 @@ public sealed class TcpWatch : IDisposable
     private static int Saturated(int count) => count == int.MaxValue ? count : count + 1;
 
     private bool IsStale(long now) => now - Volatile.Read(ref _lastResultTimestamp) > _staleAfterTicks;
+
+    /// <summary>Whether there is a verdict and it is older than <see cref="StaleAfter"/>: the one rule every reader applies. Under the lock.</summary>
+    private bool VerdictIsStale() => _health != TcpTargetHealth.Unknown && IsStale(_clock.GetTimestamp());
 
     private string NoResultSince() =>
         $"no result since {_lastResultAt.UtcDateTime.ToString("HH:mm:ss'Z'", CultureInfo.InvariantCulture)} (a result is due at least every {StaleAfter.TotalSeconds.ToString("0.###", CultureInfo.InvariantCulture)} s)";
