@@ -168,6 +168,11 @@ internal static class FileSdParser
         {
             throw new ProberConfigException($"{path}:{exception.Start.Line.ToString(CultureInfo.InvariantCulture)}: not valid YAML: {exception.Message}", exception);
         }
+        catch (InvalidOperationException exception)
+        {
+            // YamlDotNet's scanner throws this (not a YamlException) on some broken flow collections.
+            throw new ProberConfigException($"{path}: not valid YAML: {exception.Message}", exception);
+        }
 
         var groups = new List<(List<string>, List<KeyValuePair<string, string>>)>();
         if (stream.Documents.Count == 0)

@@ -104,6 +104,11 @@ internal static class ProberConfigLoader
         {
             throw new ProberConfigException($"{source}:{exception.Start.Line.ToString(CultureInfo.InvariantCulture)}: not valid YAML: {exception.Message}", exception);
         }
+        catch (InvalidOperationException exception)
+        {
+            // YamlDotNet's scanner throws this (not a YamlException) on some broken flow collections.
+            throw new ProberConfigException($"{source}: not valid YAML: {exception.Message}", exception);
+        }
 
         if (stream.Documents.Count == 0)
         {
