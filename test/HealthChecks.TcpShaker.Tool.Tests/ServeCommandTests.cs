@@ -118,6 +118,37 @@ public sealed class ServeCommandTests : IDisposable
         Assert.Contains("tcpshaker_probe_status{status=\"timeout\"} 1\n", answer, StringComparison.Ordinal);
     }
 
+    [Fact]
+    public async Task A_raw_syn_module_checks_with_raw_syns_where_the_process_may_and_says_so_where_not()
+    {
+        using var listener = new LoopbackListener();
+        string config = Write("raw.yml", """
+            modules:
+              tcp_raw:
+                prober: tcp
+                timeout: 2s
+                tcp_shaker:
+                  mode: raw_syn
+            """);
+        await using RunningProber prober = await RunningProber.StartAsync("--config", config);
+
+        string answer = await GetAsync(prober, $"/probe?target={listener.EndPoint}&module=tcp_raw", HttpStatusCode.OK);
+
+        Assert.Contains("\nprobe_success 1\n", answer, StringComparison.Ordinal);
+        if (RawSocketAccess.SkipReason() is null)
+        {
+            Assert.Contains("tcpshaker_probe_mode{mode=\"raw_syn\"} 1\n", answer, StringComparison.Ordinal);
+            Assert.DoesNotContain("raw_syn:", prober.Error, StringComparison.Ordinal);
+        }
+        else
+        {
+            Assert.Contains("tcpshaker_probe_mode{mode=\"half_open\"} 1\n", answer, StringComparison.Ordinal);
+            Assert.Contains("raw_syn modules check in half_open mode.", prober.Error, StringComparison.Ordinal);
+        }
+
+        Assert.Equal(0, listener.DrainAcceptQueue());
+    }
+
     [Theory]
     [InlineData("query_response", "    tcp:\n      query_response:\n        - expect: \"^SSH-2.0-\"\n", "module 'ssh_banner': tcp.query_response: a half-open probe sends no data and reads none")]
     [InlineData("tls", "    tcp:\n      tls: true\n", "module 'ssh_banner': tcp.tls: a half-open probe never completes the handshake, so it cannot speak TLS")]
