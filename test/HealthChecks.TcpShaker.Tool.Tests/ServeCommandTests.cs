@@ -197,6 +197,21 @@ public sealed class ServeCommandTests : IDisposable
     }
 
     [Fact]
+    public async Task A_listen_address_that_is_not_one_or_is_taken_stops_serve_with_the_reason()
+    {
+        using var taken = new LoopbackListener();
+
+        ToolRun bad = await ToolRunner.RunAsync(["serve", "--listen", "localhost:9115"], cancellationToken: Ct);
+        ToolRun busy = await ToolRunner.RunAsync(["serve", "--listen", taken.EndPoint.ToString()], cancellationToken: Ct);
+
+        Assert.True(bad.ExitCode == 2, bad.ToString());
+        Assert.Contains("--listen: 'localhost:9115' is not an address and port (write it as 127.0.0.1:9115, [::1]:9115 or :9115).", bad.Error, StringComparison.Ordinal);
+        Assert.True(busy.ExitCode == 2, busy.ToString());
+        Assert.StartsWith($"tcp-shaker serve: --listen {taken.EndPoint}: ", busy.Error, StringComparison.Ordinal);
+        Assert.Contains("address already in use", busy.Error, StringComparison.OrdinalIgnoreCase);
+    }
+
+    [Fact]
     public async Task A_targets_file_that_is_not_valid_at_start_stops_serve_with_the_reason()
     {
         string targets = Write("targets.json", """[{"targets": ["127.0.0.1:80", "no-port"]}]""");
