@@ -42,6 +42,10 @@ public sealed class ServeCommandTests : IDisposable
         string metrics = await GetAsync(prober, "/metrics", HttpStatusCode.OK);
         Assert.Contains("tcpshaker_prober_probes_total{module=\"tcp_connect\",status=\"open\"} 1\n", metrics, StringComparison.Ordinal);
         Assert.Contains("tcpshaker_prober_probes_total{module=\"tcp_connect\",status=\"refused\"} 1\n", metrics, StringComparison.Ordinal);
+        Assert.Matches(@"\nprocess_cpu_seconds_total 0?\.?\d", metrics);
+        Assert.Matches(@"\nprocess_resident_memory_bytes [1-9]\d{6,}\n", metrics);
+        double started = double.Parse(System.Text.RegularExpressions.Regex.Match(metrics, @"\nprocess_start_time_seconds (\S+)\n").Groups[1].Value, System.Globalization.CultureInfo.InvariantCulture);
+        Assert.InRange(started, DateTimeOffset.UtcNow.AddHours(-1).ToUnixTimeSeconds(), DateTimeOffset.UtcNow.ToUnixTimeSeconds() + 1);
     }
 
     [Fact]

@@ -2,7 +2,7 @@ using Microsoft.AspNetCore.Http;
 
 namespace HealthChecks.TcpShaker.Tool.Prober;
 
-/// <summary><c>GET /metrics</c>: the watches of <c>--targets</c> (when given) and the prober's own counters, in the Prometheus text format.</summary>
+/// <summary><c>GET /metrics</c>: the watches of <c>--targets</c> (when given), the prober's own counters and the process series, in the Prometheus text format.</summary>
 internal sealed class MetricsEndpoint
 {
     private readonly ProberCounters _counters;
@@ -25,6 +25,7 @@ internal sealed class MetricsEndpoint
         }
 
         _counters.Write(writer);
+        ProcessMetrics.Write(writer);
         await writer.FlushAsync(context.RequestAborted);
     }
 }
