@@ -1,6 +1,7 @@
 using System.Net;
 using HealthChecks.TcpShaker.Engine;
-using HealthChecks.TcpShaker.Engine.Epoll;
+using HealthChecks.TcpShaker.Engine.HalfOpen;
+using HealthChecks.TcpShaker.Engine.Loop;
 using HealthChecks.TcpShaker.Reliability.Tests.Support;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Diagnostics.HealthChecks;

@@ -1,7 +1,8 @@
 using System.Globalization;
 using System.Net;
 using HealthChecks.TcpShaker.Diagnostics;
-using HealthChecks.TcpShaker.Engine.Epoll;
+using HealthChecks.TcpShaker.Engine.HalfOpen;
+using HealthChecks.TcpShaker.Engine.Loop;
 using HealthChecks.TcpShaker.Interop;
 using HealthChecks.TcpShaker.Reliability.Tests.Support;
 using HealthChecks.TcpShaker.Testing;

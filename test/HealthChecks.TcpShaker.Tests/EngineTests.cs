@@ -1,7 +1,8 @@
 using System.Net;
 using System.Net.Sockets;
 using HealthChecks.TcpShaker.Engine;
-using HealthChecks.TcpShaker.Engine.Epoll;
+using HealthChecks.TcpShaker.Engine.HalfOpen;
+using HealthChecks.TcpShaker.Engine.Loop;
 
 namespace HealthChecks.TcpShaker.Tests;
 
@@ -209,7 +210,7 @@ public sealed class EngineTests
         TcpCheckResult timeout = await shaker.CheckAsync(silent.EndPoint, TimeSpan.FromMilliseconds(300), Ct);
 
         Assert.Equal(TcpShakerMode.FullConnect, shaker.Mode);
-        Assert.IsType<Fallback.FullConnectEngine>(shaker.Engine);
+        Assert.IsType<Engine.FullConnect.FullConnectEngine>(shaker.Engine);
         Assert.True(open.Status == TcpCheckStatus.Open, open.Describe());
         Assert.True(refused.Status == TcpCheckStatus.Refused, refused.Describe());
         Assert.True(timeout.Status == TcpCheckStatus.Timeout, timeout.Describe());

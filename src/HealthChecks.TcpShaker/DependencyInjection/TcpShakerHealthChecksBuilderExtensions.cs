@@ -1,3 +1,4 @@
+using HealthChecks.TcpShaker.Hosting;
 using HealthChecks.TcpShaker;
 using HealthChecks.TcpShaker.HealthCheck;
 using Microsoft.Extensions.Configuration;

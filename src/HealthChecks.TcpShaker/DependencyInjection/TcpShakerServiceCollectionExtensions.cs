@@ -1,4 +1,5 @@
 using System.Diagnostics.Metrics;
+using HealthChecks.TcpShaker.Hosting;
 using HealthChecks.TcpShaker;
 using HealthChecks.TcpShaker.HealthCheck;
 using Microsoft.Extensions.Configuration;

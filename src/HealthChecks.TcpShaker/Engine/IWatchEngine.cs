@@ -1,4 +1,5 @@
-using HealthChecks.TcpShaker.Engine.Epoll;
+using HealthChecks.TcpShaker.Engine.HalfOpen;
+using HealthChecks.TcpShaker.Engine.Loop;
 
 namespace HealthChecks.TcpShaker.Engine;
 

@@ -1,4 +1,5 @@
 using System.Globalization;
+using HealthChecks.TcpShaker.Hosting;
 using HealthChecks.TcpShaker.Monitoring;
 using Microsoft.Extensions.Diagnostics.HealthChecks;
 

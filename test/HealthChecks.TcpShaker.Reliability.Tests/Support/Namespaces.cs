@@ -14,9 +14,9 @@ internal static class Namespaces
     internal static async Task JoinLoopsAsync(this NetNamespace ns, TcpShaker shaker)
     {
         await shaker.StartAsync();
-        var engine = (Engine.Epoll.HalfOpenEngine)shaker.Engine!;
+        var engine = (Engine.HalfOpen.HalfOpenEngine)shaker.Engine!;
         var joined = new List<Task>();
-        foreach (Engine.Epoll.EpollLoop loop in engine.Loops)
+        foreach (Engine.HalfOpen.EpollLoop loop in engine.Loops)
         {
             var done = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
             loop.Post(_ =>

@@ -1,7 +1,8 @@
 using System.Collections.Concurrent;
 using System.Diagnostics;
 using HealthChecks.TcpShaker.Engine;
-using HealthChecks.TcpShaker.Engine.Epoll;
+using HealthChecks.TcpShaker.Engine.HalfOpen;
+using HealthChecks.TcpShaker.Engine.Loop;
 using HealthChecks.TcpShaker.Engine.RawSyn;
 using HealthChecks.TcpShaker.Monitoring;
 using HealthChecks.TcpShaker.Testing;

@@ -1,6 +1,7 @@
 using System.Net;
 using HealthChecks.TcpShaker.Diagnostics;
-using HealthChecks.TcpShaker.Engine.Epoll;
+using HealthChecks.TcpShaker.Engine.HalfOpen;
+using HealthChecks.TcpShaker.Engine.Loop;
 
 namespace HealthChecks.TcpShaker.Engine.RawSyn;
 

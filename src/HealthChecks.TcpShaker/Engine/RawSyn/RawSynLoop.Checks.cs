@@ -3,7 +3,8 @@ using System.Diagnostics;
 using System.Net;
 using System.Net.Sockets;
 using System.Runtime.InteropServices;
-using HealthChecks.TcpShaker.Engine.Epoll;
+using HealthChecks.TcpShaker.Engine.HalfOpen;
+using HealthChecks.TcpShaker.Engine.Loop;
 using HealthChecks.TcpShaker.Interop;
 
 namespace HealthChecks.TcpShaker.Engine.RawSyn;

@@ -1,5 +1,6 @@
 using System.Collections.Concurrent;
-using HealthChecks.TcpShaker.Engine.Epoll;
+using HealthChecks.TcpShaker.Engine.HalfOpen;
+using HealthChecks.TcpShaker.Engine.Loop;
 using HealthChecks.TcpShaker.Interop;
 
 namespace HealthChecks.TcpShaker.Engine.RawSyn;

@@ -1,7 +1,8 @@
 using System.Diagnostics;
 using System.Runtime.InteropServices;
 using HealthChecks.TcpShaker.Diagnostics;
-using HealthChecks.TcpShaker.Engine.Epoll;
+using HealthChecks.TcpShaker.Engine.HalfOpen;
+using HealthChecks.TcpShaker.Engine.Loop;
 using HealthChecks.TcpShaker.Interop;
 
 namespace HealthChecks.TcpShaker.Engine.RawSyn;

@@ -1,6 +1,6 @@
 using System.Collections.Concurrent;
 
-namespace HealthChecks.TcpShaker.Engine.Epoll;
+namespace HealthChecks.TcpShaker.Engine.Loop;
 
 /// <summary>Reuses <see cref="CheckOperation"/> instances; grows to the peak number in flight, then allocates nothing.</summary>
 internal sealed class OperationPool

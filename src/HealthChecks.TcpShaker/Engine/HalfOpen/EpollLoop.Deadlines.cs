@@ -1,7 +1,8 @@
 using System.Diagnostics;
+using HealthChecks.TcpShaker.Engine.Loop;
 using HealthChecks.TcpShaker.Interop;
 
-namespace HealthChecks.TcpShaker.Engine.Epoll;
+namespace HealthChecks.TcpShaker.Engine.HalfOpen;
 
 /// <summary>Ending checks the network did not end: deadlines (cancellations come through <see cref="LoopInbox"/>).</summary>
 internal sealed unsafe partial class EpollLoop

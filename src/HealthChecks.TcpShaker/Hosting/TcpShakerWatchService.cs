@@ -1,7 +1,7 @@
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
 
-namespace HealthChecks.TcpShaker.HealthCheck;
+namespace HealthChecks.TcpShaker.Hosting;
 
 /// <summary>
 /// Starts the watches of the watched health checks once the host has started, and stops the shared monitor

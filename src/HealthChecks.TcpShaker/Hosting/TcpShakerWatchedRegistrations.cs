@@ -1,4 +1,4 @@
-namespace HealthChecks.TcpShaker.HealthCheck;
+namespace HealthChecks.TcpShaker.Hosting;
 
 /// <summary>
 /// The watched registrations of a service collection (those with <see cref="TcpShakerCheckOptions.Watch"/>), filled at

@@ -1,7 +1,7 @@
 using System.Diagnostics;
 using HealthChecks.TcpShaker.Interop;
 
-namespace HealthChecks.TcpShaker.Engine.Epoll;
+namespace HealthChecks.TcpShaker.Engine.Loop;
 
 /// <summary>
 /// Waits in epoll for a number of <see cref="Stopwatch"/> ticks, the one way both loops (half-open and

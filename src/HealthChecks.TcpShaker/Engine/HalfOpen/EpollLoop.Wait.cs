@@ -1,7 +1,8 @@
 using System.Diagnostics;
+using HealthChecks.TcpShaker.Engine.Loop;
 using HealthChecks.TcpShaker.Interop;
 
-namespace HealthChecks.TcpShaker.Engine.Epoll;
+namespace HealthChecks.TcpShaker.Engine.HalfOpen;
 
 /// <summary>The loop's sleep: how long, and how other threads wake it.</summary>
 internal sealed unsafe partial class EpollLoop

@@ -1,7 +1,8 @@
 using System.Net;
 using HealthChecks.TcpShaker.Diagnostics;
+using HealthChecks.TcpShaker.Engine.Loop;
 
-namespace HealthChecks.TcpShaker.Engine.Epoll;
+namespace HealthChecks.TcpShaker.Engine.HalfOpen;
 
 /// <summary>The half-open engine (Linux): one or more <see cref="EpollLoop"/>s, fed round-robin.</summary>
 internal sealed class HalfOpenEngine : IWatchEngine

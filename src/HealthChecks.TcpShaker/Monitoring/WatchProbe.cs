@@ -1,7 +1,8 @@
 using System.Diagnostics;
 using System.Net;
+using HealthChecks.TcpShaker.Engine.Loop;
 
-namespace HealthChecks.TcpShaker.Engine.Epoll;
+namespace HealthChecks.TcpShaker.Monitoring;
 
 /// <summary>
 /// A watch of an IP address, run by the loop itself: the loop keeps it on its schedule, starts its

@@ -1,10 +1,10 @@
 using System.Collections.Concurrent;
 using System.Threading.Channels;
 
-namespace HealthChecks.TcpShaker.Engine.Epoll;
+namespace HealthChecks.TcpShaker.Engine.Loop;
 
 /// <summary>
-/// What other threads hand a loop (the half-open <see cref="EpollLoop"/> or the raw SYN loop): checks to
+/// What other threads hand a loop (the half-open <c>EpollLoop</c> or the raw SYN loop): checks to
 /// start, cancellations, and the request to stop, each followed by the <see cref="WakeSignal"/> that wakes
 /// the loop if it sleeps. The loop takes them on its own thread.
 /// </summary>

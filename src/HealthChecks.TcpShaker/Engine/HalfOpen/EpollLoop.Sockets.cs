@@ -1,7 +1,8 @@
 using System.Diagnostics;
+using HealthChecks.TcpShaker.Engine.Loop;
 using HealthChecks.TcpShaker.Interop;
 
-namespace HealthChecks.TcpShaker.Engine.Epoll;
+namespace HealthChecks.TcpShaker.Engine.HalfOpen;
 
 /// <summary>A check socket's life: socket, options, connect, register; on its event, SO_ERROR and close.</summary>
 internal sealed unsafe partial class EpollLoop

@@ -1,7 +1,7 @@
 using System.Diagnostics;
 using HealthChecks.TcpShaker.Interop;
 
-namespace HealthChecks.TcpShaker.Engine.Epoll;
+namespace HealthChecks.TcpShaker.Engine.Loop;
 
 /// <summary>
 /// Wakes a loop blocked in <c>epoll_wait</c>: any thread signals, the loop drains. Only a loop that

@@ -1,7 +1,7 @@
 using System.Runtime.InteropServices;
 using HealthChecks.TcpShaker.Interop;
 
-namespace HealthChecks.TcpShaker.Engine;
+namespace HealthChecks.TcpShaker.Engine.Loop;
 
 /// <summary>
 /// Raises the calling thread's scheduling priority (<see cref="TcpShakerOptions.RaiseLoopPriority"/>):

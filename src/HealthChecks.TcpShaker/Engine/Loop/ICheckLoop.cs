@@ -1,7 +1,7 @@
-namespace HealthChecks.TcpShaker.Engine.Epoll;
+namespace HealthChecks.TcpShaker.Engine.Loop;
 
 /// <summary>
-/// The loop a check runs in (the half-open <see cref="EpollLoop"/> or the raw SYN loop): what a
+/// The loop a check runs in (the half-open <c>EpollLoop</c> or the raw SYN loop): what a
 /// <see cref="CheckOperation"/> (its cancellation), the loop's <see cref="LoopInbox"/> and its
 /// <see cref="LoopWatches"/> (starting a check, ending one in flight) need from it.
 /// </summary>

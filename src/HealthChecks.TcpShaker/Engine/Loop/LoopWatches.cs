@@ -1,7 +1,8 @@
 using System.Collections.Concurrent;
 using System.Diagnostics;
+using HealthChecks.TcpShaker.Monitoring;
 
-namespace HealthChecks.TcpShaker.Engine.Epoll;
+namespace HealthChecks.TcpShaker.Engine.Loop;
 
 /// <summary>
 /// The watches one loop runs (half-open or raw SYN): their add and remove commands from other threads,

@@ -1,4 +1,4 @@
-namespace HealthChecks.TcpShaker.Engine.Epoll;
+namespace HealthChecks.TcpShaker.Engine.Loop;
 
 /// <summary>
 /// A binary min-heap of in-flight slots ordered by deadline. Each entry knows its heap position, so

@@ -1,4 +1,6 @@
-namespace HealthChecks.TcpShaker.Engine.Epoll;
+using HealthChecks.TcpShaker.Monitoring;
+
+namespace HealthChecks.TcpShaker.Engine.Loop;
 
 /// <summary>A binary min-heap of a loop's watch probes by due time; each probe knows its position, so a removed watch leaves at once. Loop thread only.</summary>
 internal sealed class WatchSchedule

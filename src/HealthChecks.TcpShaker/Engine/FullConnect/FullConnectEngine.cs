@@ -4,7 +4,7 @@ using System.Net.Sockets;
 using HealthChecks.TcpShaker.Diagnostics;
 using HealthChecks.TcpShaker.Engine;
 
-namespace HealthChecks.TcpShaker.Fallback;
+namespace HealthChecks.TcpShaker.Engine.FullConnect;
 
 /// <summary>
 /// The full-connect engine, portable: a full connect, then an abortive close (zero linger: RST, no

@@ -1,4 +1,4 @@
-namespace HealthChecks.TcpShaker.Engine.Epoll;
+namespace HealthChecks.TcpShaker.Monitoring;
 
 /// <summary>What a loop tells the driver of its watch probes (the monitor's loop driver). Loop thread; never blocks.</summary>
 internal interface IWatchProbeOwner

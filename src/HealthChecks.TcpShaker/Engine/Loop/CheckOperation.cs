@@ -2,10 +2,10 @@ using System.Diagnostics;
 using System.Net;
 using System.Threading.Tasks.Sources;
 
-namespace HealthChecks.TcpShaker.Engine.Epoll;
+namespace HealthChecks.TcpShaker.Engine.Loop;
 
 /// <summary>
-/// One check on its way through a loop (<see cref="EpollLoop"/>, or the raw SYN loop): the request, and the awaitable the
+/// One check on its way through a loop (<c>EpollLoop</c>, or the raw SYN loop): the request, and the awaitable the
 /// caller holds. Pooled and reused, so a check allocates nothing in steady state.
 /// </summary>
 /// <remarks>

@@ -1,9 +1,10 @@
 using System.Diagnostics;
 using System.Runtime.InteropServices;
 using HealthChecks.TcpShaker.Diagnostics;
+using HealthChecks.TcpShaker.Engine.Loop;
 using HealthChecks.TcpShaker.Interop;
 
-namespace HealthChecks.TcpShaker.Engine.Epoll;
+namespace HealthChecks.TcpShaker.Engine.HalfOpen;
 
 /// <summary>
 /// One half-open checking loop on a dedicated thread: take requests from a channel, start at most

@@ -1,4 +1,4 @@
-namespace HealthChecks.TcpShaker.Engine.Epoll;
+namespace HealthChecks.TcpShaker.Engine.Loop;
 
 /// <summary>
 /// The sockets a loop is waiting on, by slot. Each slot carries a generation that changes whenever

@@ -1,4 +1,4 @@
-namespace HealthChecks.TcpShaker.HealthCheck;
+namespace HealthChecks.TcpShaker.Hosting;
 
 /// <summary>
 /// A container's watches of its watched registrations: the hosted service starts them once the host has started, the health

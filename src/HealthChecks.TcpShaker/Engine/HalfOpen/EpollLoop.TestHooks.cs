@@ -1,7 +1,8 @@
 using System.Collections.Concurrent;
 using System.Diagnostics;
+using HealthChecks.TcpShaker.Engine.Loop;
 
-namespace HealthChecks.TcpShaker.Engine.Epoll;
+namespace HealthChecks.TcpShaker.Engine.HalfOpen;
 
 /// <summary>What tests and fault injection reach into; nothing here runs unless a test posts to it.</summary>
 internal sealed unsafe partial class EpollLoop

@@ -4,7 +4,7 @@ using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Logging.Abstractions;
 
-namespace HealthChecks.TcpShaker.HealthCheck;
+namespace HealthChecks.TcpShaker.Hosting;
 
 /// <summary>Starts the shared <see cref="TcpShaker"/> with the host and stops it (closing every socket) when the host stops.</summary>
 internal sealed class TcpShakerHostedService(TcpShaker shaker, ILoggerFactory? loggerFactory = null) : IHostedService

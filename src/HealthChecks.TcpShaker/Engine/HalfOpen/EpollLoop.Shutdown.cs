@@ -1,6 +1,7 @@
+using HealthChecks.TcpShaker.Engine.Loop;
 using HealthChecks.TcpShaker.Interop;
 
-namespace HealthChecks.TcpShaker.Engine.Epoll;
+namespace HealthChecks.TcpShaker.Engine.HalfOpen;
 
 /// <summary>The loop's exit: every socket closed, every check completed, the descriptors given back.</summary>
 internal sealed unsafe partial class EpollLoop

@@ -1,10 +1,10 @@
 using System.Net;
 
-namespace HealthChecks.TcpShaker.Engine.Epoll;
+namespace HealthChecks.TcpShaker.Engine.Loop;
 
 /// <summary>
-/// A check a loop (<see cref="EpollLoop"/> or the raw SYN loop) holds in its in-flight table: a caller's pooled
-/// <see cref="CheckOperation"/>, or a watch's preallocated <see cref="WatchProbe"/>. The loop
+/// A check a loop (<c>EpollLoop</c> or the raw SYN loop) holds in its in-flight table: a caller's pooled
+/// <see cref="CheckOperation"/>, or a watch's preallocated <c>WatchProbe</c>. The loop
 /// thread completes it exactly once per start.
 /// </summary>
 internal abstract class LoopCheck
