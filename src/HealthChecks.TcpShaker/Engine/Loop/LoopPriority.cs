@@ -1,4 +1,3 @@
-using System.Runtime.InteropServices;
 using HealthChecks.TcpShaker.Interop;
 
 namespace HealthChecks.TcpShaker.Engine.Loop;
@@ -7,29 +6,21 @@ namespace HealthChecks.TcpShaker.Engine.Loop;
 /// Raises the calling thread's scheduling priority (<see cref="TcpShakerOptions.RaiseLoopPriority"/>):
 /// <c>setpriority</c> on its thread id, which on Linux sets that thread's nice value alone.
 /// </summary>
-internal static partial class LoopPriority
+internal static class LoopPriority
 {
     /// <summary>The nice value asked for: measured, a connect-based checker at -10 leaked no ACK under the 64-process starvation that made it leak thousands at 0.</summary>
     internal const int Nice = -10;
-
-    private const int PRIO_PROCESS = 0;
 
     /// <summary>Raises the calling thread's priority; returns 0, or the errno that refused it (EACCES or EPERM without CAP_SYS_NICE).</summary>
     internal static int TryRaise()
     {
         try
         {
-            return SetPriority(PRIO_PROCESS, GetTid(), Nice) == 0 ? 0 : Libc.LastErrno;
+            return Libc.SetPriority(Libc.PRIO_PROCESS, Libc.GetTid(), Nice) == 0 ? 0 : Libc.LastErrno;
         }
         catch (EntryPointNotFoundException)
         {
             return Errno.ENOSYS; // a C library without gettid (glibc before 2.30)
         }
     }
-
-    [LibraryImport("libc", EntryPoint = "gettid")]
-    private static partial int GetTid();
-
-    [LibraryImport("libc", EntryPoint = "setpriority", SetLastError = true)]
-    private static partial int SetPriority(int which, int who, int priority);
 }
