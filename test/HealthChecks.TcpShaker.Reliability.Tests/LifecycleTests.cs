@@ -91,7 +91,7 @@ public sealed class LifecycleTests
         await using var shaker = new TcpShaker(new TcpShakerOptions { VerifyOnStart = false }, loggerFactory);
         await shaker.StartAsync(TestContext.Current.CancellationToken);
         var engine = (HalfOpenEngine)shaker.Engine!;
-        EpollLoop loop = engine.Loops[0];
+        CheckLoop loop = engine.Loops[0];
 
         var pending = Enumerable.Range(0, 100).Select(_ => shaker.CheckAsync(silent.EndPoint, Long).AsTask()).ToArray();
         Assert.Equal(100, await CountInFlight(loop, 100));
@@ -198,7 +198,7 @@ public sealed class LifecycleTests
     }
 
     /// <summary>Asks the loop (bounded) how many checks it holds until it holds <paramref name="expected"/>.</summary>
-    private static async Task<int> CountInFlight(EpollLoop loop, int expected)
+    private static async Task<int> CountInFlight(CheckLoop loop, int expected)
     {
         int count = 0;
         for (int i = 0; i < 200 && count < expected; i++)

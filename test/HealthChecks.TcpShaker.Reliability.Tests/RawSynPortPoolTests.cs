@@ -28,7 +28,7 @@ public sealed class RawSynPortPoolTests
     public async Task A_raw_burst_in_a_narrow_ephemeral_range_leaves_the_host_connecting_and_idle_ports_return()
     {
         using Setup setup = Setup.Create();
-        RawSynLoop loop = setup.Engine.Loop;
+        RawSynTransport loop = setup.Engine.Transport;
         var ct = TestContext.Current.CancellationToken;
         const int burst = 4_000;
 
@@ -78,7 +78,7 @@ public sealed class RawSynPortPoolTests
     public async Task A_source_port_serves_many_destinations_at_once_so_the_pool_follows_the_busiest_one()
     {
         using Setup setup = Setup.Create();
-        RawSynLoop loop = setup.Engine.Loop;
+        RawSynTransport loop = setup.Engine.Transport;
         var ct = TestContext.Current.CancellationToken;
         const int destinations = 10;
         const int each = 100;
@@ -205,7 +205,7 @@ public sealed class RawSynPortPoolTests
         }
     }
 
-    private static async Task WaitUntilAsync(RawSynLoop loop, Func<RawSynLoop, bool> condition)
+    private static async Task WaitUntilAsync(RawSynTransport loop, Func<RawSynTransport, bool> condition)
     {
         for (int i = 0; i < 100 && !await OnLoop(loop, condition); i++)
         {
@@ -215,7 +215,7 @@ public sealed class RawSynPortPoolTests
         Assert.True(await OnLoop(loop, condition), "the loop did not reach the state the test needs within 2 s");
     }
 
-    private static async Task<T> OnLoop<T>(RawSynLoop loop, Func<RawSynLoop, T> read)
+    private static async Task<T> OnLoop<T>(RawSynTransport loop, Func<RawSynTransport, T> read)
     {
         var result = new TaskCompletionSource<T>(TaskCreationOptions.RunContinuationsAsynchronously);
         loop.Post(l => result.SetResult(read(l)));

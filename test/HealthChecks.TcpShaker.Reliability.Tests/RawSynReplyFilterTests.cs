@@ -47,7 +47,7 @@ public sealed class RawSynReplyFilterTests
         try
         {
             await using TcpShaker shaker = await StartedRawAsync(ct);
-            RawSynLoop loop = ((RawSynEngine)shaker.Engine!).Loop;
+            RawSynTransport loop = ((RawSynEngine)shaker.Engine!).Transport;
             using var silent = new SilentTarget();
 
             // Checks in flight hold reserved ports (a silent target answers nothing, so nothing else reaches the loop).
@@ -150,7 +150,7 @@ public sealed class RawSynReplyFilterTests
         try
         {
             await using TcpShaker shaker = await StartedRawAsync(ct);
-            RawSynLoop loop = ((RawSynEngine)shaker.Engine!).Loop;
+            RawSynTransport loop = ((RawSynEngine)shaker.Engine!).Transport;
             using var silent = new SilentTarget();
             using var listener = new LoopbackListener(IPAddress.Loopback);
 
@@ -163,7 +163,7 @@ public sealed class RawSynReplyFilterTests
             // Every port's replies still pass: checks from all of them find the listener open.
             TcpCheckResult[] open = await Task.WhenAll(Enumerable.Range(0, 200).Select(_ => shaker.CheckAsync(listener.EndPoint, TimeSpan.FromSeconds(2), ct).AsTask()));
             Assert.All(open, r => Assert.True(r.Status == TcpCheckStatus.Open, r.Describe()));
-            Assert.Null(loop.Fault);
+            Assert.Null(((RawSynEngine)shaker.Engine!).Loop.Fault);
             Assert.All(await Task.WhenAll(inFlight), r => Assert.True(r.Status == TcpCheckStatus.Timeout, r.Describe()));
         }
         finally
@@ -234,7 +234,7 @@ public sealed class RawSynReplyFilterTests
         return icmp;
     }
 
-    private static async Task<T> OnLoop<T>(RawSynLoop loop, Func<RawSynLoop, T> read)
+    private static async Task<T> OnLoop<T>(RawSynTransport loop, Func<RawSynTransport, T> read)
     {
         var result = new TaskCompletionSource<T>(TaskCreationOptions.RunContinuationsAsynchronously);
         loop.Post(l => result.SetResult(read(l)));

@@ -23,7 +23,7 @@ public sealed class RawSynSourceAddressTests
         await using var shaker = new TcpShaker(new TcpShakerOptions { PreferRawSyn = true });
         await shaker.StartAsync(ct);
         Assert.Equal(TcpShakerMode.RawSyn, shaker.Mode);
-        RawSynLoop loop = ((RawSynEngine)shaker.Engine!).Loop;
+        RawSynTransport loop = ((RawSynEngine)shaker.Engine!).Transport;
         using var listener = new LoopbackListener(IPAddress.Any); // answers on every 127.x.y.z
         IPEndPoint[] targets = [.. Enumerable.Range(0, Destinations).Select(i => new IPEndPoint(new IPAddress([127, 1, (byte)(i >> 8), (byte)i]), listener.Port))];
 
@@ -48,7 +48,7 @@ public sealed class RawSynSourceAddressTests
         var ct = TestContext.Current.CancellationToken;
         await using var shaker = new TcpShaker(new TcpShakerOptions { PreferRawSyn = true });
         await shaker.StartAsync(ct);
-        RawSynLoop loop = ((RawSynEngine)shaker.Engine!).Loop;
+        RawSynTransport loop = ((RawSynEngine)shaker.Engine!).Transport;
         using var listener = new LoopbackListener(IPAddress.Any);
         var target = new IPEndPoint(IPAddress.Parse("127.3.2.1"), listener.Port);
 
@@ -74,7 +74,7 @@ public sealed class RawSynSourceAddressTests
         }
     }
 
-    private static async Task<T> OnLoop<T>(RawSynLoop loop, Func<RawSynLoop, T> read)
+    private static async Task<T> OnLoop<T>(RawSynTransport loop, Func<RawSynTransport, T> read)
     {
         var result = new TaskCompletionSource<T>(TaskCreationOptions.RunContinuationsAsynchronously);
         loop.Post(l => result.SetResult(read(l)));

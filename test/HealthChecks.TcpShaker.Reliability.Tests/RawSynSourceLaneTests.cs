@@ -43,7 +43,7 @@ public sealed class RawSynSourceLaneTests
         var ct = TestContext.Current.CancellationToken;
         await shaker.StartAsync(ct);
         Assert.Equal(TcpShakerMode.RawSyn, shaker.Mode);
-        var loop = ((RawSynEngine)shaker.Engine!).Loop;
+        var loop = ((RawSynEngine)shaker.Engine!).Transport;
         using var silent = new SilentTarget();
         using var listener = new LoopbackListener(IPAddress.Loopback);
 
@@ -92,8 +92,8 @@ public sealed class RawSynSourceLaneTests
         var ct = TestContext.Current.CancellationToken;
 
         var held = Enumerable.Range(0, 60).Select(_ => engine.CheckAsync(silent, TimeSpan.FromSeconds(4), ct).AsTask()).ToArray();
-        await WaitUntilAsync(engine.Loop, l => l.ChecksInFlight == held.Length);
-        int lanes = await OnLoop(engine.Loop, l => l.SourceLanes);
+        await WaitUntilAsync(engine.Transport, l => l.ChecksInFlight == held.Length);
+        int lanes = await OnLoop(engine.Transport, l => l.SourceLanes);
         Assert.True(lanes >= 2, $"{lanes} lane(s): the pool added no lane, so the race is not tested");
 
         var open = await Task.WhenAll(Enumerable.Range(0, 20).Select(_ => engine.CheckAsync(listener.EndPoint, TimeSpan.FromSeconds(2), ct).AsTask()));
@@ -109,7 +109,7 @@ public sealed class RawSynSourceLaneTests
         Assert.Equal(TcpCheckStatus.Open, after.Status);
     }
 
-    private static async Task WaitUntilAsync(RawSynLoop loop, Func<RawSynLoop, bool> condition)
+    private static async Task WaitUntilAsync(RawSynTransport loop, Func<RawSynTransport, bool> condition)
     {
         for (int i = 0; i < 100 && !await OnLoop(loop, condition); i++)
         {
@@ -119,7 +119,7 @@ public sealed class RawSynSourceLaneTests
         Assert.True(await OnLoop(loop, condition), "the loop did not reach the state the test needs within 5 s");
     }
 
-    private static async Task<T> OnLoop<T>(RawSynLoop loop, Func<RawSynLoop, T> read)
+    private static async Task<T> OnLoop<T>(RawSynTransport loop, Func<RawSynTransport, T> read)
     {
         var result = new TaskCompletionSource<T>(TaskCreationOptions.RunContinuationsAsynchronously);
         loop.Post(l => result.SetResult(read(l)));

@@ -126,7 +126,7 @@ public sealed class RawSynTests
         Assert.Equal(0, result.ErrorCode);
         Assert.InRange(result.Elapsed, deadline, deadline + TimeSpan.FromMilliseconds(100));
         Assert.Equal(2, ns.IptablesPackets("INPUT", "DROP")); // the SYN, and its retransmission 1 s later
-        Assert.Equal(1, ((RawSynEngine)shaker.Engine!).Loop.Retransmissions);
+        Assert.Equal(1, ((RawSynEngine)shaker.Engine!).Transport.Retransmissions);
     }
 
     [Fact]
@@ -198,7 +198,7 @@ public sealed class RawSynTests
         await using TcpShaker shaker = await StartedRawShakerAsync();
         using var listener = new LoopbackListener(IPAddress.Loopback);
         var ct = TestContext.Current.CancellationToken;
-        var loop = ((RawSynEngine)shaker.Engine!).Loop;
+        var loop = ((RawSynEngine)shaker.Engine!).Transport;
 
         for (int round = 0; round < 10; round++)
         {
@@ -258,7 +258,7 @@ public sealed class RawSynTests
         var after = await shaker.CheckAsync(listener.EndPoint, Timeout, TestContext.Current.CancellationToken);
 
         Assert.Equal(TcpCheckStatus.Open, after.Status);
-        Assert.Equal(0, ((RawSynEngine)shaker.Engine!).Loop.Retransmissions);
+        Assert.Equal(0, ((RawSynEngine)shaker.Engine!).Transport.Retransmissions);
     }
 
     [Fact]
@@ -296,7 +296,7 @@ public sealed class RawSynTests
         (LoopbackListener rawListener, IPEndPoint rawTarget) = rawNs.ListenCountingSyns();
         using var l1 = rawListener;
         await using TcpShaker raw = await StartedRawShakerAsync();
-        var rawLoop = ((RawSynEngine)raw.Engine!).Loop;
+        var rawLoop = ((RawSynEngine)raw.Engine!).Transport;
         var rawResults = await StarveAsync(raw, rawTarget, checks, a => rawLoop.Post(_ => a()));
 
         using var halfNs = NetNamespace.Create(veth: true);

@@ -228,7 +228,7 @@ public sealed class EngineTests
         Assert.SkipUnless(OperatingSystem.IsLinux(), "The epoll engine is Linux only.");
         await using var shaker = new TcpShaker();
         await shaker.StartAsync(Ct);
-        EpollLoop loop = Assert.IsType<HalfOpenEngine>(shaker.Engine).Loops[0];
+        CheckLoop loop = Assert.IsType<HalfOpenEngine>(shaker.Engine).Loops[0];
         using var silent = new SilentTarget();
 
         // The first check must still be in flight when its token is read (a loop round trip, well
@@ -274,7 +274,7 @@ public sealed class EngineTests
             return names;
         }, Ct);
 
-        Assert.All(threads, name => Assert.DoesNotContain("TcpShaker epoll loop", name ?? string.Empty, StringComparison.Ordinal));
+        Assert.All(threads, name => Assert.DoesNotContain("TcpShaker half-open loop", name ?? string.Empty, StringComparison.Ordinal));
     }
 
     [Theory]
@@ -293,7 +293,7 @@ public sealed class EngineTests
         Assert.Null(shaker.Engine);
         // Held (30 s) until its token is read, then canceled: no race with its own deadline.
         ValueTask<TcpCheckResult> first = shaker.CheckAsync(silent.EndPoint, TimeSpan.FromSeconds(30), done.Token);
-        EpollLoop loop = Assert.IsType<HalfOpenEngine>(await WaitForEngine(shaker)).Loops[0];
+        CheckLoop loop = Assert.IsType<HalfOpenEngine>(await WaitForEngine(shaker)).Loops[0];
         List<ulong> tokens = await OnLoop(loop, l => l.InFlightTokens());
         for (var waited = System.Diagnostics.Stopwatch.StartNew(); tokens.Count == 0 && waited.Elapsed < TimeSpan.FromSeconds(5);)
         {
@@ -346,7 +346,7 @@ public sealed class EngineTests
         await using var shaker = new TcpShaker();
         await shaker.StartAsync(Ct);
         HalfOpenEngine first = Assert.IsType<HalfOpenEngine>(shaker.Engine);
-        EpollLoop loop = first.Loops[0];
+        CheckLoop loop = first.Loops[0];
         using var silent = new SilentTarget();
         using var listener = new LoopbackListener();
         ValueTask<TcpCheckResult> pending = shaker.CheckAsync(silent.EndPoint, TimeSpan.FromSeconds(30), Ct);
@@ -437,7 +437,7 @@ public sealed class EngineTests
         }
     }
 
-    private static Task<T> OnLoop<T>(EpollLoop loop, Func<EpollLoop, T> action)
+    private static Task<T> OnLoop<T>(CheckLoop loop, Func<CheckLoop, T> action)
     {
         var result = new TaskCompletionSource<T>(TaskCreationOptions.RunContinuationsAsynchronously);
         loop.Post(l =>

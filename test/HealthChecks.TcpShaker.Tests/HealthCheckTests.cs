@@ -56,7 +56,7 @@ public sealed class HealthCheckTests
             .AddTcpShaker("c", o => o.Endpoints.Add(c.EndPoint.ToString()));
 
         Assert.Single(services, d => d.ServiceType == typeof(TcpShaker));
-        Assert.Single(services, d => d.ServiceType == typeof(IHostedService) && d.ImplementationType?.Name == "TcpShakerHostedService");
+        Assert.Single(services, d => d.ServiceType == typeof(IHostedService) && d.ImplementationType?.Name == "EngineLifetimeService");
         await using ServiceProvider provider = services.BuildServiceProvider();
         TcpShaker shared = provider.GetRequiredService<TcpShaker>();
         HealthCheckService health = provider.GetRequiredService<HealthCheckService>();

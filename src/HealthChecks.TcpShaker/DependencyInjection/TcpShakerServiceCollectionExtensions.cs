@@ -43,7 +43,7 @@ public static class TcpShakerServiceCollectionExtensions
             sp.GetService<ILoggerFactory>(),
             sp.GetService<IMeterFactory>(),
             sp.GetService<TimeProvider>()));
-        services.TryAddEnumerable(ServiceDescriptor.Singleton<IHostedService, TcpShakerHostedService>());
+        services.TryAddEnumerable(ServiceDescriptor.Singleton<IHostedService, EngineLifetimeService>());
         return services;
     }
 

@@ -16,7 +16,7 @@ internal static class Namespaces
         await shaker.StartAsync();
         var engine = (Engine.HalfOpen.HalfOpenEngine)shaker.Engine!;
         var joined = new List<Task>();
-        foreach (Engine.HalfOpen.EpollLoop loop in engine.Loops)
+        foreach (Engine.Loop.CheckLoop loop in engine.Loops)
         {
             var done = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
             loop.Post(_ =>

@@ -213,7 +213,7 @@ public sealed class LoopWatchTests
     private static int InFlight(TcpShaker shaker) => shaker.Engine switch
     {
         HalfOpenEngine halfOpen => halfOpen.Loops[0].InFlightTokens().Count,
-        RawSynEngine raw => raw.Loop.ChecksInFlight,
+        RawSynEngine raw => raw.Transport.ChecksInFlight,
         var other => throw new InvalidOperationException($"no loop in {other}"),
     };
 

@@ -5,7 +5,7 @@ using System.Threading.Tasks.Sources;
 namespace HealthChecks.TcpShaker.Engine.Loop;
 
 /// <summary>
-/// One check on its way through a loop (<c>EpollLoop</c>, or the raw SYN loop): the request, and the awaitable the
+/// One check on its way through a <see cref="CheckLoop"/>: the request, and the awaitable the
 /// caller holds. Pooled and reused, so a check allocates nothing in steady state.
 /// </summary>
 /// <remarks>
@@ -28,7 +28,7 @@ internal sealed class CheckOperation : LoopCheck, IValueTaskSource<TcpCheckResul
     internal CheckOperation(OperationPool pool) => _pool = pool;
 
     /// <summary>The loop the request was queued to.</summary>
-    internal ICheckLoop Loop { get; private set; } = null!;
+    internal CheckLoop Loop { get; private set; } = null!;
 
     internal CancellationToken CancellationToken { get; private set; }
 
@@ -36,7 +36,7 @@ internal sealed class CheckOperation : LoopCheck, IValueTaskSource<TcpCheckResul
 
     internal short Version => _core.Version;
 
-    internal ValueTask<TcpCheckResult> Start(ICheckLoop loop, IPEndPoint endPoint, TimeSpan timeout, CancellationToken cancellationToken)
+    internal ValueTask<TcpCheckResult> Start(CheckLoop loop, IPEndPoint endPoint, TimeSpan timeout, CancellationToken cancellationToken)
     {
         Loop = loop;
         EndPoint = endPoint;

@@ -3,8 +3,8 @@ using System.Net;
 namespace HealthChecks.TcpShaker.Engine.Loop;
 
 /// <summary>
-/// A check a loop (<c>EpollLoop</c> or the raw SYN loop) holds in its in-flight table: a caller's pooled
-/// <see cref="CheckOperation"/>, or a watch's preallocated <c>WatchProbe</c>. The loop
+/// A check a <see cref="CheckLoop"/> holds in its in-flight table: a caller's pooled
+/// <see cref="CheckOperation"/>, or a watch's preallocated <see cref="ScheduledCheck"/>. The loop
 /// thread completes it exactly once per start.
 /// </summary>
 internal abstract class LoopCheck

@@ -4,11 +4,15 @@ using System.Threading.Channels;
 namespace HealthChecks.TcpShaker.Engine.Loop;
 
 /// <summary>
-/// What other threads hand a loop (the half-open <c>EpollLoop</c> or the raw SYN loop): checks to
-/// start, cancellations, and the request to stop, each followed by the <see cref="WakeSignal"/> that wakes
-/// the loop if it sleeps. The loop takes them on its own thread.
+/// What other threads hand a <see cref="CheckLoop"/>: checks to start, cancellations, and the request to
+/// stop, each followed by the <see cref="WakeSignal"/> that wakes the loop if it sleeps. The loop takes them
+/// on its own thread (it calls in; the inbox never calls the loop back).
 /// </summary>
-internal sealed class LoopInbox(ICheckLoop owner, WakeSignal wake, CheckAccounting accounting, Func<Exception> stoppedException)
+/// <param name="owner">The loop whose inbox this is: a cancellation counts only for an operation queued to it.</param>
+/// <param name="wake">The loop's wake-up.</param>
+/// <param name="accounting">The engine's accounting, which ends the checks the loop can no longer take.</param>
+/// <param name="stoppedException">The loop's stop error.</param>
+internal sealed class LoopInbox(CheckLoop owner, WakeSignal wake, CheckAccounting accounting, Func<Exception> stoppedException)
 {
     private readonly Channel<CheckOperation> _requests = Channel.CreateUnbounded<CheckOperation>(
         new UnboundedChannelOptions { SingleReader = true, AllowSynchronousContinuations = false });
@@ -69,32 +73,8 @@ internal sealed class LoopInbox(ICheckLoop owner, WakeSignal wake, CheckAccounti
         return true;
     }
 
-    /// <summary>
-    /// Starts the watches that are due, then callers' queued checks, within one iteration's
-    /// <paramref name="budget"/>: watches are due at a time, callers' checks wait in order, and neither may
-    /// take the whole batch. Loop thread.
-    /// </summary>
-    internal void StartChecks(LoopWatches watches, long now, int budget)
-    {
-        int watchChecks = watches.StartDue(now, budget);
-        int queued = Math.Max(budget - watchChecks, budget / 2);
-        for (int started = 0; started < queued && TryTake(out CheckOperation? operation); started++)
-        {
-            owner.Start(operation);
-        }
-    }
-
-    /// <summary>Ends, without a result, each check this loop still holds whose cancellation was asked for. Loop thread.</summary>
-    internal void ProcessCancellations()
-    {
-        while (TryTakeCancellation(out int slot))
-        {
-            owner.AbandonInFlight(slot);
-        }
-    }
-
-    /// <summary>Takes the next queued check to start; one canceled while it waited is abandoned on the way.</summary>
-    private bool TryTake([System.Diagnostics.CodeAnalysis.NotNullWhen(true)] out CheckOperation? operation)
+    /// <summary>Takes the next queued check to start; one canceled while it waited is abandoned on the way. Loop thread.</summary>
+    internal bool TryTake([System.Diagnostics.CodeAnalysis.NotNullWhen(true)] out CheckOperation? operation)
     {
         while (_requests.Reader.TryRead(out operation))
         {
@@ -111,9 +91,9 @@ internal sealed class LoopInbox(ICheckLoop owner, WakeSignal wake, CheckAccounti
 
     /// <summary>
     /// Takes the next cancellation of a check this loop still holds, and its in-flight slot; a request for a
-    /// check already completed, or still queued (its flag is seen when it is taken), is dropped.
+    /// check already completed, or still queued (its flag is seen when it is taken), is dropped. Loop thread.
     /// </summary>
-    private bool TryTakeCancellation(out int slot)
+    internal bool TryTakeCancellation(out int slot)
     {
         while (_cancellations.TryDequeue(out (CheckOperation Operation, short Version) request))
         {

@@ -1,20 +1,23 @@
 using System.Collections.Concurrent;
 using System.Diagnostics;
-using HealthChecks.TcpShaker.Monitoring;
+using System.Diagnostics.CodeAnalysis;
 
 namespace HealthChecks.TcpShaker.Engine.Loop;
 
 /// <summary>
-/// The watches one loop runs (half-open or raw SYN): their add and remove commands from other threads,
-/// their schedule, the starting of those due, and their drop at shutdown. The loop asks
+/// The watches one <see cref="CheckLoop"/> runs, as <see cref="ScheduledCheck"/>s: their add and remove
+/// commands from other threads, their schedule, and their drop at shutdown. The loop asks
 /// <see cref="NextWake"/> for its sleep, so one <c>epoll_wait</c> timeout serves the watches and the
-/// loop's own deadlines; the results go straight into each watch's state on the loop thread.
+/// loop's own deadlines, and takes from here the checks due and the removals (it calls in; this never
+/// calls the loop back).
 /// </summary>
-internal sealed class LoopWatches(ICheckLoop loop, CheckAccounting accounting, WakeSignal wake, Task loopStopped)
+/// <param name="wake">The loop's wake-up, signaled after each command.</param>
+/// <param name="loopStopped">Completes when the loop has stopped: a removal waits for nothing more then.</param>
+internal sealed class LoopWatches(WakeSignal wake, Task loopStopped)
 {
     private static readonly long s_batchTicks = Math.Max(1, Stopwatch.Frequency / 1000);
 
-    private readonly ConcurrentQueue<(WatchProbe Probe, TaskCompletionSource? Removed)> _commands = new();
+    private readonly ConcurrentQueue<(ScheduledCheck Check, TaskCompletionSource? Removed)> _commands = new();
     private readonly WatchSchedule _schedule = new();
     private long _checksStarted;
 
@@ -36,106 +39,107 @@ internal sealed class LoopWatches(ICheckLoop loop, CheckAccounting accounting, W
         ? long.MaxValue
         : (_schedule.NearestDue + s_batchTicks - 1) / s_batchTicks * s_batchTicks;
 
-    /// <summary>Starts running a watch. Any thread.</summary>
-    internal void Add(WatchProbe probe)
+    /// <summary>Starts running a watch's check. Any thread.</summary>
+    internal void Add(ScheduledCheck check)
     {
-        probe.Watches = this;
-        _commands.Enqueue((probe, null));
+        check.Watches = this;
+        _commands.Enqueue((check, null));
         wake.Signal();
     }
 
-    /// <summary>Stops running a watch; completes once the loop has let go of it (or has stopped). Any thread.</summary>
-    internal Task RemoveAsync(WatchProbe probe)
+    /// <summary>Stops running a watch's check; completes once the loop has let go of it (or has stopped). Any thread.</summary>
+    internal Task RemoveAsync(ScheduledCheck check)
     {
         var removed = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
-        _commands.Enqueue((probe, removed));
+        _commands.Enqueue((check, removed));
         wake.Signal();
         return Task.WhenAny(removed.Task, loopStopped);
     }
 
-    /// <summary>Puts a probe back on the schedule after its round. Loop thread.</summary>
-    internal void Reschedule(WatchProbe probe) => _schedule.Add(probe);
+    /// <summary>Puts a check back on the schedule after its round. Loop thread.</summary>
+    internal void Reschedule(ScheduledCheck check) => _schedule.Add(check);
 
-    /// <summary>Takes the adds and removes queued so far; a removed watch's check in flight is abandoned. Loop thread.</summary>
-    internal void ProcessCommands(long now)
+    /// <summary>
+    /// Takes the commands queued so far up to the next removal: adds are scheduled here; a removal comes out,
+    /// taken off the schedule and marked removed, for the loop to abandon its check in flight (if any) and then
+    /// complete <paramref name="done"/>. Loop thread.
+    /// </summary>
+    internal bool TryTakeRemoval(long now, [NotNullWhen(true)] out ScheduledCheck? removed, [NotNullWhen(true)] out TaskCompletionSource? done)
     {
-        while (_commands.TryDequeue(out (WatchProbe Probe, TaskCompletionSource? Removed) command))
+        while (_commands.TryDequeue(out (ScheduledCheck Check, TaskCompletionSource? Removed) command))
         {
-            WatchProbe probe = command.Probe;
+            ScheduledCheck check = command.Check;
             if (command.Removed is null)
             {
-                probe.Due = probe.Watch.ScheduleFirst(now);
-                _schedule.Add(probe);
+                check.Due = check.FirstDue(now);
+                _schedule.Add(check);
                 continue;
             }
 
-            probe.Removed = true;
-            if (probe.HeapIndex >= 0)
+            check.Removed = true;
+            if (check.HeapIndex >= 0)
             {
-                _schedule.Remove(probe);
+                _schedule.Remove(check);
             }
 
-            if (probe.Slot >= 0)
-            {
-                loop.AbandonInFlight(probe.Slot);
-            }
-
-            command.Removed.TrySetResult();
+            removed = check;
+            done = command.Removed;
+            return true;
         }
+
+        removed = null;
+        done = null;
+        return false;
     }
 
-    /// <summary>Starts the checks of watches that are due, at most <paramref name="budget"/>; returns how many started. Loop thread.</summary>
-    internal int StartDue(long now, int budget)
+    /// <summary>Takes the nearest check due by <paramref name="now"/> off the schedule. Loop thread.</summary>
+    internal bool TryTakeDue(long now, [NotNullWhen(true)] out ScheduledCheck? due)
     {
-        int started = 0;
-        while (started < budget && _schedule.Count > 0 && _schedule.NearestDue <= now)
+        if (_schedule.Count == 0 || _schedule.NearestDue > now)
         {
-            WatchProbe probe = _schedule.Nearest;
-            _schedule.Remove(probe);
-            started++;
-            if (!accounting.TryBegin(probe.EndPoint, out TcpCheckResult refused))
-            {
-                probe.Complete(refused);
-                continue;
-            }
-
-            probe.Begin(now);
-            loop.Start(probe);
+            due = null;
+            return false;
         }
 
+        due = _schedule.Nearest;
+        _schedule.Remove(due);
+        return true;
+    }
+
+    /// <summary>Counts <paramref name="started"/> more rounds begun (<see cref="ChecksStarted"/>). Loop thread.</summary>
+    internal void CountStarted(int started)
+    {
         if (started > 0)
         {
             Volatile.Write(ref _checksStarted, _checksStarted + started);
         }
-
-        return started;
     }
 
     /// <summary>
-    /// Lets go of every watch at the loop's exit: pending removals complete, and every watch still running
+    /// Lets go of every watch at the loop's exit: pending removals complete, and every check still running
     /// (scheduled, or added but not yet taken) is abandoned with <paramref name="stopped"/>, so its driver
     /// knows its checks stopped. (Those in flight were abandoned with their slots.) Loop thread, at exit.
     /// </summary>
     internal void Drop(Exception stopped)
     {
-        while (_commands.TryDequeue(out (WatchProbe Probe, TaskCompletionSource? Removed) command))
+        while (_commands.TryDequeue(out (ScheduledCheck Check, TaskCompletionSource? Removed) command))
         {
             if (command.Removed is { } removed)
             {
-                command.Probe.Removed = true;
+                command.Check.Removed = true;
                 removed.TrySetResult();
             }
-            else if (!command.Probe.Removed)
+            else if (!command.Check.Removed)
             {
-                command.Probe.Abandon(stopped);
+                command.Check.Abandon(stopped);
             }
         }
 
         while (_schedule.Count > 0)
         {
-            WatchProbe probe = _schedule.Nearest;
-            _schedule.Remove(probe);
-            probe.Abandon(stopped);
+            ScheduledCheck check = _schedule.Nearest;
+            _schedule.Remove(check);
+            check.Abandon(stopped);
         }
     }
 }

@@ -1,34 +1,33 @@
-using HealthChecks.TcpShaker.Monitoring;
 
 namespace HealthChecks.TcpShaker.Engine.Loop;
 
-/// <summary>A binary min-heap of a loop's watch probes by due time; each probe knows its position, so a removed watch leaves at once. Loop thread only.</summary>
+/// <summary>A binary min-heap of a loop's scheduled checks by due time; each check knows its position, so a removed watch leaves at once. Loop thread only.</summary>
 internal sealed class WatchSchedule
 {
-    private WatchProbe[] _heap = new WatchProbe[16];
+    private ScheduledCheck[] _heap = new ScheduledCheck[16];
 
     internal int Count { get; private set; }
 
     /// <summary>The nearest due time; only when <see cref="Count"/> &gt; 0.</summary>
     internal long NearestDue => _heap[0].Due;
 
-    internal WatchProbe Nearest => _heap[0];
+    internal ScheduledCheck Nearest => _heap[0];
 
-    internal void Add(WatchProbe probe)
+    internal void Add(ScheduledCheck check)
     {
         if (Count == _heap.Length)
         {
             Array.Resize(ref _heap, _heap.Length * 2);
         }
 
-        Place(probe, Count++);
+        Place(check, Count++);
         SiftUp(Count - 1);
     }
 
-    internal void Remove(WatchProbe probe)
+    internal void Remove(ScheduledCheck check)
     {
-        int index = probe.HeapIndex;
-        probe.HeapIndex = -1;
+        int index = check.HeapIndex;
+        check.HeapIndex = -1;
         Count--;
         if (index != Count)
         {
@@ -42,11 +41,11 @@ internal sealed class WatchSchedule
 
     private void SiftUp(int index)
     {
-        WatchProbe probe = _heap[index];
+        ScheduledCheck check = _heap[index];
         while (index > 0)
         {
             int parent = (index - 1) >> 1;
-            if (_heap[parent].Due <= probe.Due)
+            if (_heap[parent].Due <= check.Due)
             {
                 break;
             }
@@ -55,12 +54,12 @@ internal sealed class WatchSchedule
             index = parent;
         }
 
-        Place(probe, index);
+        Place(check, index);
     }
 
     private void SiftDown(int index)
     {
-        WatchProbe probe = _heap[index];
+        ScheduledCheck check = _heap[index];
         while (true)
         {
             int child = (2 * index) + 1;
@@ -74,7 +73,7 @@ internal sealed class WatchSchedule
                 child++;
             }
 
-            if (_heap[child].Due >= probe.Due)
+            if (_heap[child].Due >= check.Due)
             {
                 break;
             }
@@ -83,12 +82,12 @@ internal sealed class WatchSchedule
             index = child;
         }
 
-        Place(probe, index);
+        Place(check, index);
     }
 
-    private void Place(WatchProbe probe, int index)
+    private void Place(ScheduledCheck check, int index)
     {
-        _heap[index] = probe;
-        probe.HeapIndex = index;
+        _heap[index] = check;
+        check.HeapIndex = index;
     }
 }

@@ -4,12 +4,31 @@ using HealthChecks.TcpShaker.Interop;
 
 namespace HealthChecks.TcpShaker.Engine.HalfOpen;
 
-/// <summary>Ending checks the network did not end: deadlines (cancellations come through <see cref="LoopInbox"/>).</summary>
-internal sealed unsafe partial class EpollLoop
+/// <summary>Ending checks the network did not end: deadlines, and the closing of their sockets (cancellations come through the loop).</summary>
+internal sealed unsafe partial class HalfOpenTransport
 {
     private const int MaxClosesPerIteration = 256;
 
     private readonly Queue<int> _expiredFds = new();
+
+    /// <inheritdoc/>
+    public bool HasPendingWork => _expiredFds.Count > 0;
+
+    /// <inheritdoc/>
+    public void Expire(long now)
+    {
+        ExpireDeadlines(now);
+        CloseExpiredSockets();
+    }
+
+    /// <inheritdoc/>
+    public void Close()
+    {
+        while (_expiredFds.TryDequeue(out int fd))
+        {
+            Libc.Close(fd);
+        }
+    }
 
     private void ExpireDeadlines(long now)
     {
@@ -22,7 +41,7 @@ internal sealed unsafe partial class EpollLoop
         {
             int slot = _deadlines.NearestSlot;
             _expiredFds.Enqueue(_inFlight[slot].Fd);
-            LoopCheck check = Release(slot);
+            LoopCheck check = _loop.Remove(slot);
             _accounting.Complete(check, CheckErrors.DeadlineReached(check.EndPoint, Stopwatch.GetElapsedTime(check.RequestedAt)));
         }
     }

@@ -10,8 +10,11 @@ namespace HealthChecks.TcpShaker.HealthCheck;
 /// Created per run by the health-check service; holds nothing but its settings. Probes go through the
 /// shared <see cref="TcpProbeCoordinator"/>: concurrent runs share one probe per endpoint.
 /// </summary>
-internal sealed class TcpShakerHealthCheck(TcpShaker shaker, TcpProbeCoordinator coordinator, TcpShakerCheckOptions options, TcpEndpoint[] endpoints, ILogger logger) : IHealthCheck
+internal sealed class CheckingHealthCheck(TcpShaker shaker, TcpProbeCoordinator coordinator, TcpShakerCheckOptions options, TcpEndpoint[] endpoints, ILogger logger) : IHealthCheck
 {
+    /// <summary>Its log category: the type's name before issue 18 renamed it, kept so that log filters users wrote still match.</summary>
+    internal const string LogCategory = "HealthChecks.TcpShaker.HealthCheck.TcpShakerHealthCheck";
+
     /// <summary>
     /// Time left for the report when the registration's own timeout bounds the check: enough that a busy
     /// machine still lets this check (naming the endpoint) answer before the service's generic timeout.
@@ -40,7 +43,7 @@ internal sealed class TcpShakerHealthCheck(TcpShaker shaker, TcpProbeCoordinator
         {
             string target = endpoints[i].ToString();
             data[target] = results[i].Select(r => TcpEndpointReport.From(r, target, mode)).ToArray();
-            TcpCheckResult verdict = TcpCheckResults.Combine(results[i], options.RequireAllAddresses);
+            TcpCheckResult verdict = AddressResults.Combine(results[i], options.RequireAllAddresses);
             if (verdict.IsOpen)
             {
                 slowest = verdict.Elapsed > slowest ? verdict.Elapsed : slowest;

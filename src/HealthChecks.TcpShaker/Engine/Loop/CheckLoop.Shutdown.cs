@@ -1,15 +1,13 @@
-using HealthChecks.TcpShaker.Engine.Loop;
 using HealthChecks.TcpShaker.Interop;
 
-namespace HealthChecks.TcpShaker.Engine.HalfOpen;
+namespace HealthChecks.TcpShaker.Engine.Loop;
 
-/// <summary>The loop's exit: every socket closed, every check completed, the descriptors given back.</summary>
-internal sealed unsafe partial class EpollLoop
+/// <summary>The loop's exit: every check completed, the transport closed, the descriptors given back.</summary>
+internal sealed partial class CheckLoop
 {
-    private Exception StoppedException() => CheckErrors.LoopStopped("checking loop", _fault);
+    private Exception StoppedException() => CheckErrors.LoopStopped(_stopName, _fault);
 
-
-    /// <summary>Closes every socket still open and completes every check still held (loop thread, at exit).</summary>
+    /// <summary>Completes every check still held, closes the transport, and gives back epoll and the eventfd (loop thread, at exit).</summary>
     private void Shutdown()
     {
         try
@@ -19,18 +17,13 @@ internal sealed unsafe partial class EpollLoop
             {
                 if (_inFlight[slot].Check is not null)
                 {
-                    Libc.Close(_inFlight[slot].Fd);
-                    _accounting.Abandon(Release(slot), StoppedException());
+                    _accounting.Abandon(_transport.Release(slot), StoppedException());
                 }
-            }
-
-            while (_expiredFds.TryDequeue(out int fd))
-            {
-                Libc.Close(fd);
             }
 
             DropLoopActions();
             _watches.Drop(StoppedException());
+            _transport.Close();
 
             // The eventfd closes once no other thread is writing to it; the epoll fd is the loop's alone.
             _wake.Dispose();

@@ -3,14 +3,13 @@ using System.Diagnostics;
 using System.Net;
 using System.Net.Sockets;
 using System.Runtime.InteropServices;
-using HealthChecks.TcpShaker.Engine.HalfOpen;
 using HealthChecks.TcpShaker.Engine.Loop;
 using HealthChecks.TcpShaker.Interop;
 
 namespace HealthChecks.TcpShaker.Engine.RawSyn;
 
 /// <summary>A check's life: a source port, a SYN, its retransmissions, and its end.</summary>
-internal sealed unsafe partial class RawSynLoop
+internal sealed unsafe partial class RawSynTransport
 {
     /// <summary>The first retransmission comes after this, each next one after twice the last (the kernel's SYN schedule: 1 s, 2 s, 4 s...).</summary>
     internal static readonly TimeSpan InitialRetransmission = TimeSpan.FromSeconds(1);
@@ -21,13 +20,14 @@ internal sealed unsafe partial class RawSynLoop
     private const uint LoopbackV4 = 0x7F000001;
     private static readonly UInt128 Ipv6Loopback = MemoryMarshal.Read<UInt128>(IPAddress.IPv6Loopback.GetAddressBytes());
 
-    private readonly InFlightTable _inFlight;
-    private readonly DeadlineHeap _deadlines;
+    private CheckLoop _loop = null!;
+    private InFlightTable _inFlight = null!;
+    private DeadlineHeap _deadlines = null!;
     private readonly SourcePortPool _ports;
     private readonly SourceAddressCache _sources = new(); // first of the loop's descriptors: nothing else is open if it throws
     private readonly PacketBatch _sendV4;
     private readonly PacketBatch _sendV6;
-    private RawSlot[] _slots;
+    private RawSlot[] _slots = [];
 
     /// <summary>What the loop keeps per check beside <see cref="InFlightTable"/>: the 4-tuple, the sequence number, the schedule.</summary>
     private struct RawSlot
@@ -46,12 +46,8 @@ internal sealed unsafe partial class RawSynLoop
         internal int Sends;
     }
 
-    void ICheckLoop.Start(LoopCheck check) => StartCheck(check);
-
-    /// <summary>Ends the check in <paramref name="slot"/> without a result (canceled, or its watch removed), giving its source back.</summary>
-    void ICheckLoop.AbandonInFlight(int slot) => _accounting.Abandon(Release(slot), null);
-
-    private void StartCheck(LoopCheck check)
+    /// <inheritdoc/>
+    public void Start(LoopCheck check)
     {
         long now = Stopwatch.GetTimestamp();
         IPAddress address = check.EndPoint.Address;
@@ -175,7 +171,8 @@ internal sealed unsafe partial class RawSynLoop
         }
     }
 
-    private void FlushSends()
+    /// <inheritdoc/>
+    public void Flush()
     {
         Flush(_sendV4, _tcp4);
         Flush(_sendV6, _tcp6);
@@ -251,16 +248,12 @@ internal sealed unsafe partial class RawSynLoop
         }
     }
 
-
-    /// <summary>Takes a check out of the table and the deadline heap, and gives its source back.</summary>
-    private LoopCheck Release(int slot)
+    /// <summary>Takes a check out of the loop, and gives its source back.</summary>
+    public LoopCheck Release(int slot)
     {
         ref RawSlot raw = ref _slots[slot];
         _ports.Return(Destination(raw), new HeldSource(raw.Lane, raw.SourcePort, raw.Reservation, raw.Source4));
-        _deadlines.Remove(slot);
-        LoopCheck check = _inFlight.Remove(slot);
-        check.Slot = -1;
-        return check;
+        return _loop.Remove(slot);
     }
 
     /// <summary>What the check in a slot is of, as the port pool keys it.</summary>

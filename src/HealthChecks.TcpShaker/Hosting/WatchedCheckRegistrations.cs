@@ -3,9 +3,9 @@ namespace HealthChecks.TcpShaker.Hosting;
 /// <summary>
 /// The watched registrations of a service collection (those with <see cref="TcpShakerCheckOptions.Watch"/>), filled at
 /// registration time, before any container exists. Holds settings only: each container built from the collection
-/// has its own <see cref="TcpShakerWatchedChecks"/> and so its own watches.
+/// has its own <see cref="WatchedCheckRegistry"/> and so its own watches.
 /// </summary>
-internal sealed class TcpShakerWatchedRegistrations
+internal sealed class WatchedCheckRegistrations
 {
     private readonly Dictionary<string, (TcpEndpoint[] Endpoints, TcpShakerCheckOptions Options)> _registrations = new(StringComparer.Ordinal);
     private readonly object _gate = new();

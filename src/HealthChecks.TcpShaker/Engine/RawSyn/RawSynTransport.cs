@@ -1,31 +1,27 @@
 using System.Diagnostics;
 using System.Runtime.InteropServices;
 using HealthChecks.TcpShaker.Diagnostics;
-using HealthChecks.TcpShaker.Engine.HalfOpen;
 using HealthChecks.TcpShaker.Engine.Loop;
 using HealthChecks.TcpShaker.Interop;
 
 namespace HealthChecks.TcpShaker.Engine.RawSyn;
 
 /// <summary>
-/// The raw SYN loop on a dedicated thread: a check is a crafted SYN sent from a raw socket, from a
-/// reserved source port. No kernel socket owns the 4-tuple, so when the SYN-ACK comes back the
+/// The raw SYN transport, driven by a <see cref="CheckLoop"/>: a check is a crafted SYN sent from a raw
+/// socket, from a reserved source port. No kernel socket owns the 4-tuple, so when the SYN-ACK comes back the
 /// kernel itself answers it with RST at once, in softirq, whatever this process is doing: no
-/// handshake ACK can leak, however starved the loop is. The loop only reads the replies (through a
+/// handshake ACK can leak, however starved the loop is. The transport only reads the replies (through a
 /// BPF filter), matches each to its check by 4-tuple and acknowledgment number, and completes it.
 /// </summary>
 /// <remarks>
-/// Split by concern: this file holds the sockets, the iteration and the entry points other threads
-/// call; <c>RawSynLoop.Checks.cs</c> a check's life (port, SYN, retransmission, deadline, cancellation);
-/// <c>RawSynLoop.Replies.cs</c> the reading and matching of SYN-ACK, RST and ICMP;
-/// <c>RawSynLoop.Shutdown.cs</c> the exit and what tests reach into; <see cref="LoopInbox"/> what other threads
-/// hand it; <see cref="LoopWatches"/> the watches it runs.
+/// Split by concern: this file holds the sockets, their filters and the loop's calls;
+/// <c>RawSynTransport.Checks.cs</c> a check's life (port, SYN, retransmission, deadline);
+/// <c>RawSynTransport.Replies.cs</c> the reading and matching of SYN-ACK, RST and ICMP;
+/// <c>RawSynTransport.TestHooks.cs</c> what tests read.
 /// </remarks>
-[System.Diagnostics.CodeAnalysis.SuppressMessage("Design", "CA1001", Justification = "The loop thread releases its buffers, ports and sockets in Shutdown when it exits; Stop() is the loop's dispose.")]
-internal sealed unsafe partial class RawSynLoop : ICheckLoop
+[System.Diagnostics.CodeAnalysis.SuppressMessage("Design", "CA1001", Justification = "The loop closes its transport (Close) when its thread exits; CheckLoop.Stop() is the dispose.")]
+internal sealed unsafe partial class RawSynTransport : ILoopTransport
 {
-    private const int MaxEvents = 8;
-    private const ulong WakeToken = 0;
     private const ulong Tcp4Token = 1;
     private const ulong Tcp6Token = 2;
     private const ulong Icmp4Token = 3;
@@ -36,15 +32,7 @@ internal sealed unsafe partial class RawSynLoop : ICheckLoop
 
     private readonly TcpShakerMetrics _metrics;
     private readonly CheckAccounting _accounting;
-    private readonly int _maxStartsPerIteration;
     private readonly SipKey _key; // of the initial sequence numbers: per engine, never leaves the process
-    private readonly int _epollFd;
-    private readonly WakeSignal _wake;
-    private readonly LoopWatches _watches;
-    private readonly LoopInbox _inbox;
-    private readonly Func<bool> _hasLoopWork;
-    private readonly Thread _thread;
-    private readonly TaskCompletionSource _stopped = new(TaskCreationOptions.RunContinuationsAsynchronously);
 
     // Raw sockets, -1 when the family could not be opened (then *Errno says why, and is the result of a check in it).
     private readonly int _tcp4;
@@ -59,22 +47,16 @@ internal sealed unsafe partial class RawSynLoop : ICheckLoop
     private int _filterMaxRanges = ReplyFilters.MaxRanges;
     private PortRanges _filtered = PortRanges.Empty;
 
-    private volatile Exception? _fault;
-
-    /// <exception cref="EngineStartException">No raw IPv4 socket (EPERM without CAP_NET_RAW), no epoll or eventfd.</exception>
-    /// <param name="maxStartsPerIteration">Checks started in one iteration at the most.</param>
+    /// <exception cref="EngineStartException">No raw IPv4 socket (EPERM without CAP_NET_RAW), or one could not be set up.</exception>
+    /// <param name="maxStartsPerIteration">Checks started in one iteration at the most (the send batches' size).</param>
     /// <param name="metrics">The engine's metrics.</param>
     /// <param name="accounting">The engine's check accounting.</param>
     /// <param name="clock">The clock the source ports' idle time is measured on (tests move it instead of waiting 30 s).</param>
-    internal RawSynLoop(int maxStartsPerIteration, TcpShakerMetrics metrics, CheckAccounting accounting, TimeProvider clock)
+    internal RawSynTransport(int maxStartsPerIteration, TcpShakerMetrics metrics, CheckAccounting accounting, TimeProvider clock)
     {
         _metrics = metrics;
         _accounting = accounting;
-        _maxStartsPerIteration = maxStartsPerIteration;
         _key = SipHash.NewKey();
-        _inFlight = new InFlightTable(256);
-        _deadlines = new DeadlineHeap(_inFlight);
-        _slots = new RawSlot[_inFlight.Capacity];
 
         var opened = new List<int>();
         try
@@ -97,25 +79,10 @@ internal sealed unsafe partial class RawSynLoop : ICheckLoop
             _ports = new SourcePortPool(dualStack: _tcp6 >= 0, clock);
 
             Configure();
-
-            _epollFd = Libc.EpollCreate1(Libc.EPOLL_CLOEXEC);
-            if (_epollFd < 0)
-            {
-                throw new EngineStartException("epoll_create1", Libc.LastErrno);
-            }
-
-            opened.Add(_epollFd);
-            _wake = WakeSignal.Create();
-            Register(_wake.Fd, WakeToken);
-            Register(_tcp4, Tcp4Token);
-            Register(_icmp4, Icmp4Token);
-            Register(_tcp6, Tcp6Token);
-            Register(_icmp6, Icmp6Token);
         }
         catch
         {
             _sources.Dispose();
-            _wake?.Dispose();
             foreach (int fd in opened)
             {
                 Libc.Close(fd);
@@ -127,31 +94,76 @@ internal sealed unsafe partial class RawSynLoop : ICheckLoop
         _sendV4 = new PacketBatch(Math.Clamp(maxStartsPerIteration, 16, 1024), SynPacket.Length);
         _sendV6 = new PacketBatch(Math.Clamp(maxStartsPerIteration, 16, 1024), SynPacket.Length);
         _receive = new PacketBatch(ReceiveBatch, ReplyBufferSize);
-        _watches = new LoopWatches(this, accounting, _wake, _stopped.Task);
-        _inbox = new LoopInbox(this, _wake, accounting, StoppedException);
-        _hasLoopWork = HasLoopWork;
-        _thread = new Thread(Run) { IsBackground = true, Name = "TcpShaker raw SYN loop" };
     }
 
-    /// <summary>Completes when the loop thread has exited and every check it held has completed.</summary>
-    internal Task Stopped => _stopped.Task;
+    /// <inheritdoc/>
+    public int MaxEvents => 8;
 
-    /// <summary>The watches this loop runs.</summary>
-    internal LoopWatches Watches => _watches;
+    /// <inheritdoc/>
+    public bool HasPendingWork => false;
 
-    /// <summary>The exception that killed the loop, if one did.</summary>
-    internal Exception? Fault => _fault;
+    /// <inheritdoc/>
+    public void Attach(CheckLoop loop)
+    {
+        _loop = loop;
+        _inFlight = loop.InFlight;
+        _deadlines = loop.Deadlines;
+        _slots = new RawSlot[_inFlight.Capacity];
+        Register(loop.EpollFd, _tcp4, Tcp4Token);
+        Register(loop.EpollFd, _icmp4, Icmp4Token);
+        Register(loop.EpollFd, _tcp6, Tcp6Token);
+        Register(loop.EpollFd, _icmp6, Icmp6Token);
+    }
 
-    internal void Start() => _thread.UnsafeStart();
+    /// <inheritdoc/>
+    public void OnEvent(ulong token, long eventTime)
+    {
+        switch (token)
+        {
+            case Tcp4Token:
+                ReadReplies(_tcp4, ReplyKind.TcpV4);
+                break;
+            case Tcp6Token:
+                ReadReplies(_tcp6, ReplyKind.TcpV6);
+                break;
+            case Icmp4Token:
+                ReadReplies(_icmp4, ReplyKind.IcmpV4);
+                break;
+            case Icmp6Token:
+                ReadReplies(_icmp6, ReplyKind.IcmpV6);
+                break;
+        }
+    }
 
-    /// <summary>Queues a check. Any thread.</summary>
-    internal void Enqueue(CheckOperation operation) => _inbox.Enqueue(operation);
+    /// <inheritdoc/>
+    public void Expire(long now)
+    {
+        ExpireAndRetransmit(now);
+        _ports.ReturnIdle();
+        FollowReservations(); // ports the pool released (a growth is followed before its SYN goes out)
+    }
 
-    /// <summary>Asks the loop to cancel a check. Any thread (the token's callback).</summary>
-    public void RequestCancellation(CheckOperation operation, short version) => _inbox.RequestCancellation(operation, version);
+    /// <inheritdoc/>
+    public long NextWake(long now) =>
+        _ports.UntilNextReturn is TimeSpan untilReturn ? now + Math.Max(0, Ticks(untilReturn)) : long.MaxValue;
 
-    /// <summary>Asks the loop to exit; <see cref="Stopped"/> completes when it has. Any thread.</summary>
-    internal void Stop() => _inbox.Stop();
+    /// <inheritdoc/>
+    public void Close()
+    {
+        _ports.Dispose();
+        _sources.Dispose();
+        foreach (int fd in (ReadOnlySpan<int>)[_tcp4, _tcp6, _icmp4, _icmp6])
+        {
+            if (fd >= 0)
+            {
+                Libc.Close(fd);
+            }
+        }
+
+        _sendV4.Dispose();
+        _sendV6.Dispose();
+        _receive.Dispose();
+    }
 
     private static int OpenRaw(int family, int protocol, List<int> opened, out int errno)
     {
@@ -272,7 +284,7 @@ internal sealed unsafe partial class RawSynLoop : ICheckLoop
         return errno;
     }
 
-    private void Register(int fd, ulong token)
+    private static void Register(int epollFd, int fd, ulong token)
     {
         if (fd < 0)
         {
@@ -281,89 +293,9 @@ internal sealed unsafe partial class RawSynLoop : ICheckLoop
 
         byte* record = stackalloc byte[16];
         EpollEvent.Write(record, Libc.EPOLLIN, token);
-        if (Libc.EpollCtl(_epollFd, Libc.EPOLL_CTL_ADD, fd, record) != 0)
+        if (Libc.EpollCtl(epollFd, Libc.EPOLL_CTL_ADD, fd, record) != 0)
         {
             throw new EngineStartException("epoll_ctl", Libc.LastErrno);
         }
     }
-
-    private void Run()
-    {
-        byte* events = (byte*)NativeMemory.Alloc((nuint)(MaxEvents * EpollEvent.Size));
-        try
-        {
-            while (!_inbox.Stopping)
-            {
-                int count = Wait(events, WaitTimeout());
-                long now = Stopwatch.GetTimestamp();
-                _wake.Disarm();
-
-                for (int i = 0; i < count; i++)
-                {
-                    switch (EpollEvent.ReadData(events, i))
-                    {
-                        case WakeToken:
-                            _wake.Drain();
-                            break;
-                        case Tcp4Token:
-                            ReadReplies(_tcp4, ReplyKind.TcpV4);
-                            break;
-                        case Tcp6Token:
-                            ReadReplies(_tcp6, ReplyKind.TcpV6);
-                            break;
-                        case Icmp4Token:
-                            ReadReplies(_icmp4, ReplyKind.IcmpV4);
-                            break;
-                        case Icmp6Token:
-                            ReadReplies(_icmp6, ReplyKind.IcmpV6);
-                            break;
-                    }
-                }
-
-                _inbox.ProcessCancellations();
-                _watches.ProcessCommands(now);
-                ExpireAndRetransmit(Stopwatch.GetTimestamp());
-                _ports.ReturnIdle();
-                FollowReservations(); // ports the pool released (a growth is followed before its SYN goes out)
-
-                _inbox.StartChecks(_watches, Stopwatch.GetTimestamp(), _maxStartsPerIteration);
-                FlushSends();
-                RunLoopActions();
-            }
-        }
-        catch (Exception exception)
-        {
-            _fault = exception;
-            _metrics.LoopFaulted(exception);
-        }
-        finally
-        {
-            NativeMemory.Free(events);
-            Shutdown();
-        }
-    }
-
-    /// <summary>Stopwatch ticks until the nearest deadline, retransmission, due watch or look for idle ports: 0 for at once, -1 for none.</summary>
-    private long WaitTimeout()
-    {
-        if (!_inbox.TryPrepareToSleep(_hasLoopWork))
-        {
-            return 0;
-        }
-
-        long now = Stopwatch.GetTimestamp();
-        long nearest = Math.Min(_deadlines.Count == 0 ? long.MaxValue : _deadlines.NearestDeadline, _watches.NextWake);
-        if (_ports.UntilNextReturn is TimeSpan untilReturn)
-        {
-            nearest = Math.Min(nearest, now + Math.Max(0, Ticks(untilReturn)));
-        }
-
-        return nearest == long.MaxValue ? -1 : Math.Max(0, nearest - now);
-    }
-
-    /// <summary>Work of the loop's own that waits for it beside the inbox's.</summary>
-    private bool HasLoopWork() => _watches.HasCommands || !_loopActions.IsEmpty;
-
-    /// <summary>Waits in epoll for at most <paramref name="ticks"/>, as the half-open loop does.</summary>
-    private int Wait(byte* events, long ticks) => EpollWaiter.WaitForEvents(_epollFd, events, MaxEvents, ticks);
 }

@@ -12,7 +12,7 @@ namespace HealthChecks.TcpShaker.Hosting;
 /// before the server listens, and (the first result deciding) report itself down for its first seconds. Without a
 /// host lifetime (hosted services started by hand) the watches start at once.
 /// </remarks>
-internal sealed class TcpShakerWatchService(TcpShakerWatchedChecks checks, TcpShakerMonitor monitor, IServiceProvider services) : IHostedService
+internal sealed class WatchLifetimeService(WatchedCheckRegistry checks, TcpShakerMonitor monitor, IServiceProvider services) : IHostedService
 {
     private CancellationTokenRegistration _started;
 
@@ -20,7 +20,7 @@ internal sealed class TcpShakerWatchService(TcpShakerWatchedChecks checks, TcpSh
     {
         if (services.GetService<IHostApplicationLifetime>() is { } lifetime)
         {
-            _started = lifetime.ApplicationStarted.Register(static state => ((TcpShakerWatchService)state!).StartWatches(), this);
+            _started = lifetime.ApplicationStarted.Register(static state => ((WatchLifetimeService)state!).StartWatches(), this);
         }
         else
         {

@@ -1,13 +1,67 @@
 using System.Diagnostics;
+using HealthChecks.TcpShaker.Diagnostics;
 using HealthChecks.TcpShaker.Engine.Loop;
 using HealthChecks.TcpShaker.Interop;
 
 namespace HealthChecks.TcpShaker.Engine.HalfOpen;
 
-/// <summary>A check socket's life: socket, options, connect, register; on its event, SO_ERROR and close.</summary>
-internal sealed unsafe partial class EpollLoop
+/// <summary>
+/// The half-open transport: a check is a non-blocking <c>connect()</c> on a socket of its own, registered
+/// with the loop's epoll; on its event the transport reads <c>SO_ERROR</c> and closes the socket at once
+/// with zero linger (RST, never the handshake ACK). The <see cref="CheckLoop"/> runs it.
+/// </summary>
+/// <remarks>
+/// Split by concern: this file holds a check socket's life (socket, options, connect, register; on its
+/// event, SO_ERROR and close); <c>HalfOpenTransport.Deadlines.cs</c> the checks that time out and the
+/// closing of their sockets.
+/// </remarks>
+internal sealed unsafe partial class HalfOpenTransport : ILoopTransport
 {
-    private void StartCheck(LoopCheck operation)
+    private readonly TcpShakerMetrics _metrics;
+    private readonly CheckAccounting _accounting;
+    private CheckLoop _loop = null!;
+    private InFlightTable _inFlight = null!;
+    private DeadlineHeap _deadlines = null!;
+    private int _epollFd = -1;
+
+    /// <param name="metrics">The engine's metrics (the loop's reaction time, leaked handshake ACKs).</param>
+    /// <param name="accounting">The engine's check accounting, through which every check ends.</param>
+    internal HalfOpenTransport(TcpShakerMetrics metrics, CheckAccounting accounting)
+    {
+        _metrics = metrics;
+        _accounting = accounting;
+    }
+
+    /// <inheritdoc/>
+    public int MaxEvents => 256;
+
+    /// <inheritdoc/>
+    public void Attach(CheckLoop loop)
+    {
+        _loop = loop;
+        _inFlight = loop.InFlight;
+        _deadlines = loop.Deadlines;
+        _epollFd = loop.EpollFd;
+    }
+
+    /// <inheritdoc/>
+    public void Flush()
+    {
+        // Each connect() goes out as it is made: nothing is batched.
+    }
+
+    /// <inheritdoc/>
+    public long NextWake(long now) => long.MaxValue;
+
+    /// <inheritdoc/>
+    public LoopCheck Release(int slot)
+    {
+        Libc.Close(_inFlight[slot].Fd);
+        return _loop.Remove(slot);
+    }
+
+    /// <inheritdoc/>
+    public void Start(LoopCheck operation)
     {
         byte* address = stackalloc byte[SocketAddressWriter.MaxSize];
         (int length, int domain) = SocketAddressWriter.Write(operation.EndPoint, new Span<byte>(address, SocketAddressWriter.MaxSize));
@@ -63,7 +117,8 @@ internal sealed unsafe partial class EpollLoop
         _deadlines.Add(slot);
     }
 
-    private void OnSocketEvent(ulong token, long eventTime)
+    /// <inheritdoc/>
+    public void OnEvent(ulong token, long eventTime)
     {
         int slot = _inFlight.Resolve(token);
         if (slot < 0)
@@ -99,26 +154,6 @@ internal sealed unsafe partial class EpollLoop
                 haveInfo && info.SegmentsOut - info.TotalRetransmits > 1); // more than the SYN went out
         }
 
-        _accounting.Finish(Release(slot), error, closedAt);
+        _accounting.Finish(_loop.Remove(slot), error, closedAt);
     }
-
-    void ICheckLoop.Start(LoopCheck check) => StartCheck(check);
-
-    /// <summary>Ends the check in <paramref name="slot"/> without a result (canceled, or its watch removed), closing its socket.</summary>
-    void ICheckLoop.AbandonInFlight(int slot)
-    {
-        Libc.Close(_inFlight[slot].Fd);
-        _accounting.Abandon(Release(slot), null);
-    }
-
-    /// <summary>Takes a check out of the table and the deadline heap; its socket is the caller's to close.</summary>
-    private LoopCheck Release(int slot)
-    {
-        _deadlines.Remove(slot);
-        LoopCheck check = _inFlight.Remove(slot);
-        check.Slot = -1;
-        return check;
-    }
-
-
 }

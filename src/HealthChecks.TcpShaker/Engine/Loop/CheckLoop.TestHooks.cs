@@ -1,25 +1,24 @@
 using System.Collections.Concurrent;
 using System.Diagnostics;
-using HealthChecks.TcpShaker.Engine.Loop;
 
-namespace HealthChecks.TcpShaker.Engine.HalfOpen;
+namespace HealthChecks.TcpShaker.Engine.Loop;
 
 /// <summary>What tests and fault injection reach into; nothing here runs unless a test posts to it.</summary>
-internal sealed unsafe partial class EpollLoop
+internal sealed partial class CheckLoop
 {
-    private readonly ConcurrentQueue<Action<EpollLoop>> _loopActions = new();
+    private readonly ConcurrentQueue<Action<CheckLoop>> _loopActions = new();
 
     private bool HasLoopActions => !_loopActions.IsEmpty;
 
-    /// <summary>Test hook: runs <paramref name="action"/> on the loop thread between two iterations.</summary>
-    internal void Post(Action<EpollLoop> action)
+    /// <summary>Test hook: runs <paramref name="action"/> on the loop thread between two iterations (a sleep here starves the loop).</summary>
+    internal void Post(Action<CheckLoop> action)
     {
         _loopActions.Enqueue(action);
         _wake.Signal();
     }
 
     /// <summary>Test hook: handles <paramref name="token"/> as if epoll had reported it. Loop thread.</summary>
-    internal void InjectEvent(ulong token) => OnSocketEvent(token, Stopwatch.GetTimestamp());
+    internal void InjectEvent(ulong token) => _transport.OnEvent(token, Stopwatch.GetTimestamp());
 
     /// <summary>Test hook: the in-flight slots' tokens, in slot order. Loop thread.</summary>
     internal List<ulong> InFlightTokens()
@@ -47,7 +46,7 @@ internal sealed unsafe partial class EpollLoop
             return;
         }
 
-        for (int pending = _loopActions.Count; pending > 0 && _loopActions.TryDequeue(out Action<EpollLoop>? action); pending--)
+        for (int pending = _loopActions.Count; pending > 0 && _loopActions.TryDequeue(out Action<CheckLoop>? action); pending--)
         {
             action(this);
         }

@@ -1,15 +1,10 @@
-using System.Collections.Concurrent;
-using HealthChecks.TcpShaker.Engine.HalfOpen;
 using HealthChecks.TcpShaker.Engine.Loop;
-using HealthChecks.TcpShaker.Interop;
 
 namespace HealthChecks.TcpShaker.Engine.RawSyn;
 
-/// <summary>The loop's exit (every check completed, every descriptor and port given back) and what tests reach into.</summary>
-internal sealed unsafe partial class RawSynLoop
+/// <summary>What tests read of the transport: counters, ports, filters. Read them on the loop thread (<see cref="Post"/>).</summary>
+internal sealed unsafe partial class RawSynTransport
 {
-    private readonly ConcurrentQueue<Action<RawSynLoop>> _loopActions = new();
-
     /// <summary>SYNs sent again so far. Loop thread (or after the loop stopped).</summary>
     internal long Retransmissions => Volatile.Read(ref _retransmissions);
 
@@ -47,64 +42,5 @@ internal sealed unsafe partial class RawSynLoop
     internal int SourceLanes => _ports.LaneCount;
 
     /// <summary>Test hook: runs <paramref name="action"/> on the loop thread between two iterations (a sleep here starves the loop).</summary>
-    internal void Post(Action<RawSynLoop> action)
-    {
-        _loopActions.Enqueue(action);
-        _wake.Signal();
-    }
-
-    private void RunLoopActions()
-    {
-        for (int pending = _loopActions.Count; pending > 0 && _loopActions.TryDequeue(out Action<RawSynLoop>? action); pending--)
-        {
-            action(this);
-        }
-    }
-
-    private Exception StoppedException() => CheckErrors.LoopStopped("raw SYN loop", _fault);
-
-
-    /// <summary>Completes every check still held, then closes the sockets and releases the ports (loop thread, at exit).</summary>
-    private void Shutdown()
-    {
-        try
-        {
-            _inbox.Close();
-            for (int slot = 0; slot < _inFlight.Capacity; slot++)
-            {
-                if (_inFlight[slot].Check is not null)
-                {
-                    _accounting.Abandon(Release(slot), StoppedException());
-                }
-            }
-
-            while (_loopActions.TryDequeue(out _))
-            {
-            }
-
-            _watches.Drop(StoppedException());
-
-            _ports.Dispose();
-            _sources.Dispose();
-            foreach (int fd in (ReadOnlySpan<int>)[_tcp4, _tcp6, _icmp4, _icmp6])
-            {
-                if (fd >= 0)
-                {
-                    Libc.Close(fd);
-                }
-            }
-
-            _sendV4.Dispose();
-            _sendV6.Dispose();
-            _receive.Dispose();
-            _wake.Dispose();
-            Libc.Close(_epollFd);
-            _stopped.TrySetResult();
-        }
-        catch (Exception exception)
-        {
-            _fault ??= exception;
-            _stopped.TrySetException(exception);
-        }
-    }
+    internal void Post(Action<RawSynTransport> action) => _loop.Post(_ => action(this));
 }

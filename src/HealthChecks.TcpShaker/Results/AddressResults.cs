@@ -1,7 +1,7 @@
 namespace HealthChecks.TcpShaker;
 
 /// <summary>Combines the results of one endpoint's addresses into one verdict.</summary>
-internal static class TcpCheckResults
+internal static class AddressResults
 {
     /// <summary>
     /// With <paramref name="requireAll"/> false: the first open address, else the first failure.

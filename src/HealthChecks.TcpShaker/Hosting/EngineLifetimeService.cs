@@ -7,7 +7,7 @@ using Microsoft.Extensions.Logging.Abstractions;
 namespace HealthChecks.TcpShaker.Hosting;
 
 /// <summary>Starts the shared <see cref="TcpShaker"/> with the host and stops it (closing every socket) when the host stops.</summary>
-internal sealed class TcpShakerHostedService(TcpShaker shaker, ILoggerFactory? loggerFactory = null) : IHostedService
+internal sealed class EngineLifetimeService(TcpShaker shaker, ILoggerFactory? loggerFactory = null) : IHostedService
 {
     public async Task StartAsync(CancellationToken cancellationToken)
     {

@@ -11,7 +11,7 @@ namespace HealthChecks.TcpShaker.Engine.RawSyn;
 /// acknowledges (or, in an ICMP error, quotes) that check's own initial sequence number.
 /// Reply checksums are not validated: loopback leaves them unfinished.
 /// </summary>
-internal sealed unsafe partial class RawSynLoop
+internal sealed unsafe partial class RawSynTransport
 {
     private const int ReceiveBatch = 64;
     private const int ReplyBufferSize = 192;

@@ -2,10 +2,10 @@ namespace HealthChecks.TcpShaker.Hosting;
 
 /// <summary>
 /// A container's watches of its watched registrations: the hosted service starts them once the host has started, the health
-/// checks read them. A DI singleton made per container from the collection's <see cref="TcpShakerWatchedRegistrations"/>,
+/// checks read them. A DI singleton made per container from the collection's <see cref="WatchedCheckRegistrations"/>,
 /// so a second container built from the same collection never reads the first one's (possibly disposed) watches.
 /// </summary>
-internal sealed class TcpShakerWatchedChecks(TcpShakerWatchedRegistrations registrations)
+internal sealed class WatchedCheckRegistry(WatchedCheckRegistrations registrations)
 {
     private readonly Dictionary<string, TcpWatch[]> _watches = new(StringComparer.Ordinal);
     private readonly object _gate = new();

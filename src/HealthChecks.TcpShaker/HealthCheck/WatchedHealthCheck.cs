@@ -9,7 +9,7 @@ namespace HealthChecks.TcpShaker.HealthCheck;
 /// A health check of watched endpoints (<see cref="TcpShakerCheckOptions.Watch"/>): it answers from the
 /// watches' state at once and probes nothing, however often it runs. Created per run; holds nothing but its settings.
 /// </summary>
-internal sealed class TcpShakerWatchedHealthCheck(TcpShakerWatchedChecks watched, TcpShaker shaker, TcpShakerCheckOptions options, TcpEndpoint[] endpoints) : IHealthCheck
+internal sealed class WatchedHealthCheck(WatchedCheckRegistry watched, TcpShaker shaker, TcpShakerCheckOptions options, TcpEndpoint[] endpoints) : IHealthCheck
 {
     public Task<HealthCheckResult> CheckHealthAsync(HealthCheckContext context, CancellationToken cancellationToken = default)
     {
