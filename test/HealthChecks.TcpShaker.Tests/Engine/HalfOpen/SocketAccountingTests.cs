@@ -1,5 +1,5 @@
 
-namespace HealthChecks.TcpShaker.Tests;
+namespace HealthChecks.TcpShaker.Tests.Engine.HalfOpen;
 
 /// <summary>
 /// Tests that count this process's sockets in /proc/self/fd: they run alone, since any other test

@@ -1,7 +1,7 @@
 using System.Globalization;
 using HealthChecks.TcpShaker.Interop;
 
-namespace HealthChecks.TcpShaker.Tests;
+namespace HealthChecks.TcpShaker.Tests.Interop;
 
 /// <summary>
 /// <see cref="EpollEvent"/>'s layout, checked against sources outside the code: what a C compiler

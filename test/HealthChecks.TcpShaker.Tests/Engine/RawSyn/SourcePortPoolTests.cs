@@ -2,7 +2,7 @@ using HealthChecks.TcpShaker.Engine.RawSyn;
 using HealthChecks.TcpShaker.Testing;
 using Microsoft.Extensions.Time.Testing;
 
-namespace HealthChecks.TcpShaker.Tests;
+namespace HealthChecks.TcpShaker.Tests.Engine.RawSyn;
 
 /// <summary>
 /// Raw SYN mode's source port pool on its own: real reservations (sockets bound in this namespace's

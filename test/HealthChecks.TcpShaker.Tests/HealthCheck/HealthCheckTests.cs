@@ -5,7 +5,7 @@ using Microsoft.Extensions.Diagnostics.HealthChecks;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
 
-namespace HealthChecks.TcpShaker.Tests;
+namespace HealthChecks.TcpShaker.Tests.HealthCheck;
 
 /// <summary>The health-check registration in real hosts, against real loopback listeners.</summary>
 public sealed class HealthCheckTests

@@ -3,7 +3,7 @@ using HealthChecks.TcpShaker.Engine;
 using HealthChecks.TcpShaker.Engine.RawSyn;
 using HealthChecks.TcpShaker.Interop;
 
-namespace HealthChecks.TcpShaker.Tests;
+namespace HealthChecks.TcpShaker.Tests.Engine.RawSyn;
 
 /// <summary>The raw SYN engine's pure parts: the packet, its checksum, the sequence numbers, the filters, the ICMP table, the native layouts.</summary>
 public sealed class RawSynPacketTests

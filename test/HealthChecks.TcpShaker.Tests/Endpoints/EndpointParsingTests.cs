@@ -1,6 +1,6 @@
 using System.Net;
 
-namespace HealthChecks.TcpShaker.Tests;
+namespace HealthChecks.TcpShaker.Tests.Endpoints;
 
 public sealed class EndpointParsingTests
 {

@@ -1,8 +1,9 @@
 using System.Runtime.InteropServices;
 using HealthChecks.TcpShaker.Engine.HalfOpen;
 using HealthChecks.TcpShaker.Engine.Loop;
+using HealthChecks.TcpShaker.Tests.Engine.HalfOpen;
 
-namespace HealthChecks.TcpShaker.Tests;
+namespace HealthChecks.TcpShaker.Tests.Engine.Loop;
 
 /// <summary>
 /// A wake-up that races the loop's shutdown must never write into the eventfd's old number, which

@@ -3,7 +3,7 @@ using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Options;
 
-namespace HealthChecks.TcpShaker.Tests;
+namespace HealthChecks.TcpShaker.Tests.DependencyInjection;
 
 /// <summary>The engine's options: bound from configuration, validated when the host starts.</summary>
 public sealed class EngineOptionsTests

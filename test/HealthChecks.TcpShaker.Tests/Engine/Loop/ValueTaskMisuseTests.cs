@@ -4,7 +4,7 @@ using HealthChecks.TcpShaker.Engine.HalfOpen;
 using HealthChecks.TcpShaker.Engine.Loop;
 using HealthChecks.TcpShaker.Testing;
 
-namespace HealthChecks.TcpShaker.Tests;
+namespace HealthChecks.TcpShaker.Tests.Engine.Loop;
 
 /// <summary>
 /// A caller who misuses a pooled <see cref="ValueTask{TResult}"/> gets <see cref="InvalidOperationException"/>;

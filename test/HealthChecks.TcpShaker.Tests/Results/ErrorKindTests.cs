@@ -2,7 +2,7 @@ using System.Net;
 using HealthChecks.TcpShaker.Engine;
 using HealthChecks.TcpShaker.Testing;
 
-namespace HealthChecks.TcpShaker.Tests;
+namespace HealthChecks.TcpShaker.Tests.Results;
 
 /// <summary>Each kind of error code is told apart: an errno, a resolver error, a deadline, the in-flight limit.</summary>
 public sealed class ErrorKindTests

@@ -1,12 +1,13 @@
 using System.Diagnostics;
 using HealthChecks.TcpShaker.Testing;
+using HealthChecks.TcpShaker.Tests.Monitoring;
 using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Diagnostics.HealthChecks;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
 
-namespace HealthChecks.TcpShaker.Tests.Monitoring;
+namespace HealthChecks.TcpShaker.Tests.HealthCheck;
 
 /// <summary>A health check with <see cref="TcpShakerCheckOptions.Watch"/>: watched from host start, answered from state.</summary>
 [Trait("Category", "Timing")]
