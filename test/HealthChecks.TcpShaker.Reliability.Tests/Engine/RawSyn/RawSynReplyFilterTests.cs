@@ -5,7 +5,7 @@ using HealthChecks.TcpShaker.Engine.RawSyn;
 using HealthChecks.TcpShaker.Reliability.Tests.Support;
 using HealthChecks.TcpShaker.Testing;
 
-namespace HealthChecks.TcpShaker.Reliability.Tests;
+namespace HealthChecks.TcpShaker.Reliability.Tests.Engine.RawSyn;
 
 /// <summary>
 /// The raw engine's reply filter, in the kernel: a SYN-ACK to a port the pool has not reserved never

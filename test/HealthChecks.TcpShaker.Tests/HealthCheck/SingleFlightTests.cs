@@ -2,7 +2,7 @@ using HealthChecks.TcpShaker.HealthCheck;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Diagnostics.HealthChecks;
 
-namespace HealthChecks.TcpShaker.Reliability.Tests;
+namespace HealthChecks.TcpShaker.Tests.HealthCheck;
 
 /// <summary>The probe coordinator on loopback (no root): sharing, reuse within MinimumInterval, and expiry.</summary>
 public sealed class SingleFlightTests

@@ -4,7 +4,7 @@ using System.Net.Sockets;
 using HealthChecks.TcpShaker.Interop;
 using HealthChecks.TcpShaker.Reliability.Tests.Support;
 
-namespace HealthChecks.TcpShaker.Reliability.Tests;
+namespace HealthChecks.TcpShaker.Reliability.Tests.Engine;
 
 /// <summary>What the network can do to a check: drop it, reject it with ICMP, refuse it, run out of ports.</summary>
 public sealed class NetworkFaultTests

@@ -2,7 +2,7 @@ using System.Runtime.InteropServices;
 using HealthChecks.TcpShaker.Interop;
 using HealthChecks.TcpShaker.Reliability.Tests.Support;
 
-namespace HealthChecks.TcpShaker.Reliability.Tests;
+namespace HealthChecks.TcpShaker.Reliability.Tests.Engine;
 
 /// <summary>
 /// The process runs out of file descriptors while checking. Under load (two busy loops on two cores)

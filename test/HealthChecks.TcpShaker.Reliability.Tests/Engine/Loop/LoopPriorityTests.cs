@@ -7,7 +7,7 @@ using HealthChecks.TcpShaker.Interop;
 using HealthChecks.TcpShaker.Reliability.Tests.Support;
 using HealthChecks.TcpShaker.Testing;
 
-namespace HealthChecks.TcpShaker.Reliability.Tests;
+namespace HealthChecks.TcpShaker.Reliability.Tests.Engine.Loop;
 
 /// <summary><see cref="TcpShakerOptions.RaiseLoopPriority"/>: the loop thread's nice value, as the kernel reports it.</summary>
 public sealed class LoopPriorityTests

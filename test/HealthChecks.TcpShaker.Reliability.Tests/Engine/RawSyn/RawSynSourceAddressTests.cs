@@ -3,7 +3,7 @@ using HealthChecks.TcpShaker.Engine.RawSyn;
 using HealthChecks.TcpShaker.Reliability.Tests.Support;
 using HealthChecks.TcpShaker.Testing;
 
-namespace HealthChecks.TcpShaker.Reliability.Tests;
+namespace HealthChecks.TcpShaker.Reliability.Tests.Engine.RawSyn;
 
 /// <summary>
 /// The raw engine's source addresses (IPv4 needs one for the SYN's checksum): a route lookup per

@@ -10,7 +10,7 @@ using HealthChecks.TcpShaker.Reliability.Tests.Support;
 using HealthChecks.TcpShaker.Testing;
 using Microsoft.Extensions.Logging;
 
-namespace HealthChecks.TcpShaker.Reliability.Tests;
+namespace HealthChecks.TcpShaker.Reliability.Tests.Engine.RawSyn;
 
 /// <summary>
 /// Raw SYN mode (<see cref="TcpShakerOptions.PreferRawSyn"/>): the behaviour every mode shares, run in this

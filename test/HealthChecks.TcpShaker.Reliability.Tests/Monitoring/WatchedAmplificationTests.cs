@@ -7,7 +7,7 @@ using Microsoft.AspNetCore.Hosting;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Logging;
 
-namespace HealthChecks.TcpShaker.Reliability.Tests;
+namespace HealthChecks.TcpShaker.Reliability.Tests.Monitoring;
 
 /// <summary>A watched health check polled hard: the namespace's kernel counts every SYN, and there are only the watch's own.</summary>
 [Collection(nameof(ProcessWide))]

@@ -8,11 +8,7 @@ using Microsoft.Extensions.Diagnostics.HealthChecks;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
 
-namespace HealthChecks.TcpShaker.Reliability.Tests;
-
-/// <summary>Tests that count this process's sockets or file descriptors: they run alone, not beside other tests.</summary>
-[CollectionDefinition(nameof(ProcessWide), DisableParallelization = true)]
-public sealed class ProcessWide;
+namespace HealthChecks.TcpShaker.Reliability.Tests.Engine;
 
 /// <summary>Stopping with work in flight, a dying loop, and a kernel where half-open checking is broken.</summary>
 [Collection(nameof(ProcessWide))]

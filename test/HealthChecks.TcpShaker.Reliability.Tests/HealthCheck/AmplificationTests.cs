@@ -6,7 +6,7 @@ using Microsoft.AspNetCore.Hosting;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Logging;
 
-namespace HealthChecks.TcpShaker.Reliability.Tests;
+namespace HealthChecks.TcpShaker.Reliability.Tests.HealthCheck;
 
 /// <summary>
 /// A flood of requests to /health must not become a flood of SYNs at the target. The target lives in
@@ -59,7 +59,7 @@ public sealed class AmplificationTests
         Assert.Equal(TcpCheckStatus.Timeout, (await single).Status);
         long syns = ns.IptablesPackets("INPUT", "DROP", target.Port);
         long oneProbesSyns = ns.IptablesPackets("INPUT", "DROP", reference.Port);
-        long probes = app.Services.GetRequiredService<HealthCheck.TcpProbeCoordinator>().ProbesStarted;
+        long probes = app.Services.GetRequiredService<global::HealthChecks.TcpShaker.HealthCheck.TcpProbeCoordinator>().ProbesStarted;
         TimeSpan spread = System.Diagnostics.Stopwatch.GetElapsedTime(arrivals.Min(), arrivals.Max());
 
         TestContext.Current.TestOutputHelper?.WriteLine($"{Requests} requests within {spread.TotalMilliseconds:0} ms -> {probes} probe(s), {syns} SYN(s) counted in the namespace (one direct check: {oneProbesSyns})");
@@ -98,7 +98,7 @@ public sealed class AmplificationTests
         using var ns = NetNamespace.Create(veth: true);
         var target = ns.DropPort(7021);
         await using var shaker = new TcpShaker(new TcpShakerOptions { VerifyOnStart = false });
-        var coordinator = new HealthCheck.TcpProbeCoordinator();
+        var coordinator = new global::HealthChecks.TcpShaker.HealthCheck.TcpProbeCoordinator();
         var endpoint = TcpEndpoint.FromIPEndPoint(target);
         var timeout = TimeSpan.FromMilliseconds(800);
         using var impatient = new CancellationTokenSource();

@@ -4,7 +4,7 @@ using System.Net.Sockets;
 using System.Text;
 using HealthChecks.TcpShaker.Reliability.Tests.Support;
 
-namespace HealthChecks.TcpShaker.Reliability.Tests;
+namespace HealthChecks.TcpShaker.Reliability.Tests.Engine;
 
 /// <summary>
 /// A real server that counts its connections: redis-server on a loopback port of its own. Half-open

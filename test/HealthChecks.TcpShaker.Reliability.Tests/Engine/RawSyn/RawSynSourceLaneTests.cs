@@ -4,7 +4,7 @@ using HealthChecks.TcpShaker.Engine.RawSyn;
 using HealthChecks.TcpShaker.Reliability.Tests.Support;
 using HealthChecks.TcpShaker.Testing;
 
-namespace HealthChecks.TcpShaker.Reliability.Tests;
+namespace HealthChecks.TcpShaker.Reliability.Tests.Engine.RawSyn;
 
 /// <summary>
 /// Raw SYN mode past its reserved ports: with the fd limit at <see cref="FdLimit"/>, the pool cannot

@@ -6,7 +6,7 @@ using HealthChecks.TcpShaker.Reliability.Tests.Support;
 using HealthChecks.TcpShaker.Testing;
 using Microsoft.Extensions.Time.Testing;
 
-namespace HealthChecks.TcpShaker.Reliability.Tests;
+namespace HealthChecks.TcpShaker.Reliability.Tests.Engine.RawSyn;
 
 /// <summary>
 /// Raw SYN mode's source ports never starve the host (issue 17). Each test runs its engine inside a network

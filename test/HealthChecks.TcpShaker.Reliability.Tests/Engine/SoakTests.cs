@@ -1,7 +1,8 @@
 using System.Diagnostics;
 using System.Globalization;
+using HealthChecks.TcpShaker.Reliability.Tests.Support;
 
-namespace HealthChecks.TcpShaker.Reliability.Tests;
+namespace HealthChecks.TcpShaker.Reliability.Tests.Engine;
 
 /// <summary>
 /// Many checks mixing open, refused and timed-out targets: results stay right, and managed memory and

@@ -4,7 +4,7 @@ using HealthChecks.TcpShaker.Reliability.Tests.Support;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Diagnostics.HealthChecks;
 
-namespace HealthChecks.TcpShaker.Reliability.Tests;
+namespace HealthChecks.TcpShaker.Reliability.Tests.Endpoints;
 
 /// <summary>
 /// A name that does not resolve. The lookup runs in a child process inside a fresh network namespace

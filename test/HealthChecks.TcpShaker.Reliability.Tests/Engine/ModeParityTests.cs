@@ -3,7 +3,7 @@ using HealthChecks.TcpShaker.Interop;
 using HealthChecks.TcpShaker.Reliability.Tests.Support;
 using HealthChecks.TcpShaker.Testing;
 
-namespace HealthChecks.TcpShaker.Reliability.Tests;
+namespace HealthChecks.TcpShaker.Reliability.Tests.Engine;
 
 /// <summary>
 /// The same targets give the same results in every mode: a listener, a closed port, a silent port
