@@ -1,6 +1,7 @@
 using HealthChecks.TcpShaker.HealthCheck;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Diagnostics.HealthChecks;
+using Microsoft.Extensions.Time.Testing;
 
 namespace HealthChecks.TcpShaker.Tests.HealthCheck;
 
@@ -33,27 +34,30 @@ public sealed class SingleFlightTests
     }
 
     [Fact]
-    [Trait("Category", "Timing")]
     public async Task A_minimum_interval_reuses_the_last_result_until_it_passes()
     {
         var listener = new LoopbackListener();
         await using var shaker = new TcpShaker(new TcpShakerOptions { VerifyOnStart = false });
-        var coordinator = new TcpProbeCoordinator();
+        var clock = new FakeTimeProvider();
+        var coordinator = new TcpProbeCoordinator(clock);
         var endpoint = TcpEndpoint.FromIPEndPoint(listener.EndPoint);
-        // The reuse comes right after the first result (one loopback check later), far inside 2 s;
-        // the fresh check comes 300 ms after the interval has passed, measured by the coordinator's clock.
+        // The interval is measured on the coordinator's clock: the reuse comes with the clock standing still,
+        // the fresh check once it has moved 1 ms past the interval (no wait for real time).
         var interval = TimeSpan.FromSeconds(2);
         var ct = TestContext.Current.CancellationToken;
 
         var first = await coordinator.CheckAllAddressesAsync(shaker, endpoint, null, TimeSpan.FromSeconds(2), interval, ct);
         listener.Dispose(); // the port closes: a reused result still says open
         var reused = await coordinator.CheckAllAddressesAsync(shaker, endpoint, null, TimeSpan.FromSeconds(2), interval, ct);
+        clock.Advance(interval - TimeSpan.FromMilliseconds(1));
+        var stillReused = await coordinator.CheckAllAddressesAsync(shaker, endpoint, null, TimeSpan.FromSeconds(2), interval, ct);
         long probesWithin = coordinator.ProbesStarted;
-        await Task.Delay(interval + TimeSpan.FromMilliseconds(300), ct);
+        clock.Advance(TimeSpan.FromMilliseconds(2));
         var fresh = await coordinator.CheckAllAddressesAsync(shaker, endpoint, null, TimeSpan.FromSeconds(2), interval, ct);
 
         Assert.Equal(TcpCheckStatus.Open, Assert.Single(first).Status);
         Assert.Same(first, reused);
+        Assert.Same(first, stillReused);
         Assert.Equal(1, probesWithin);
         Assert.Equal(TcpCheckStatus.Refused, Assert.Single(fresh).Status);
         Assert.Equal(2, coordinator.ProbesStarted);
