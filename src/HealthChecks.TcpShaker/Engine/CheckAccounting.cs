@@ -1,7 +1,6 @@
 using System.Net;
 using System.Diagnostics;
 using HealthChecks.TcpShaker.Diagnostics;
-using HealthChecks.TcpShaker.Engine.HalfOpen;
 using HealthChecks.TcpShaker.Engine.Loop;
 
 namespace HealthChecks.TcpShaker.Engine;

@@ -1,7 +1,6 @@
 using System.Collections.Concurrent;
 using System.Net;
 using HealthChecks.TcpShaker.Engine;
-using HealthChecks.TcpShaker.Engine.HalfOpen;
 using HealthChecks.TcpShaker.Engine.Loop;
 
 namespace HealthChecks.TcpShaker.Monitoring;

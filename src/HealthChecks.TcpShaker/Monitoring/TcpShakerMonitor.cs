@@ -3,8 +3,6 @@ using System.Diagnostics.Metrics;
 using System.Threading.Channels;
 using HealthChecks.TcpShaker.Diagnostics;
 using HealthChecks.TcpShaker.Engine;
-using HealthChecks.TcpShaker.Engine.HalfOpen;
-using HealthChecks.TcpShaker.Engine.Loop;
 using HealthChecks.TcpShaker.Monitoring;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Logging.Abstractions;

@@ -3,7 +3,6 @@ using System.Net;
 using System.Threading.Channels;
 using HealthChecks.TcpShaker.Engine;
 using HealthChecks.TcpShaker.Engine.HalfOpen;
-using HealthChecks.TcpShaker.Engine.Loop;
 using HealthChecks.TcpShaker.Engine.RawSyn;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Logging;

@@ -1,4 +1,3 @@
-using HealthChecks.TcpShaker.Engine.Loop;
 
 namespace HealthChecks.TcpShaker.Engine.RawSyn;
 

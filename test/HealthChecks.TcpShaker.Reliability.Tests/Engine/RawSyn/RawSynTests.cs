@@ -3,7 +3,6 @@ using System.Net.Sockets;
 using HealthChecks.TcpShaker.Diagnostics;
 using HealthChecks.TcpShaker.Engine;
 using HealthChecks.TcpShaker.Engine.HalfOpen;
-using HealthChecks.TcpShaker.Engine.Loop;
 using HealthChecks.TcpShaker.Engine.RawSyn;
 using HealthChecks.TcpShaker.Interop;
 using HealthChecks.TcpShaker.Reliability.Tests.Support;

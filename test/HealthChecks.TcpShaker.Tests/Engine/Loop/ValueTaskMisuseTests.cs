@@ -1,7 +1,6 @@
 using System.Net;
 using HealthChecks.TcpShaker.Engine;
 using HealthChecks.TcpShaker.Engine.HalfOpen;
-using HealthChecks.TcpShaker.Engine.Loop;
 using HealthChecks.TcpShaker.Testing;
 
 namespace HealthChecks.TcpShaker.Tests.Engine.Loop;
