@@ -148,7 +148,7 @@ public sealed partial class TcpShaker : IAsyncDisposable
         return AnyOpenAsync(endpoint, timeout, cancellationToken);
 
         async ValueTask<TcpCheckResult> AnyOpenAsync(TcpEndpoint endpoint, TimeSpan timeout, CancellationToken cancellationToken) =>
-            TcpCheckResults.Combine(await CheckAllAddressesAsync(endpoint, timeout, null, cancellationToken).ConfigureAwait(false), requireAll: false);
+            AddressResults.Combine(await CheckAllAddressesAsync(endpoint, timeout, null, cancellationToken).ConfigureAwait(false), requireAll: false);
     }
 
     /// <summary>Resolves an endpoint and checks each of its addresses at once.</summary>

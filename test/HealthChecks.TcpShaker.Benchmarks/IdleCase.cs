@@ -26,7 +26,7 @@ internal static class IdleCase
 
         // Let tiered compilation and the first checks' stragglers settle before the window.
         await Task.Delay(1000);
-        List<int> loopThreads = CpuTime.FindThreads("TcpShaker epoll");
+        List<int> loopThreads = CpuTime.FindThreads("TcpShaker half-");
         (long loopCpuBefore, long switchesBefore) = CpuTime.Threads(loopThreads);
         List<int> allThreads = CpuTime.FindThreads("");
         Dictionary<int, long> threadCpuBefore = allThreads.ToDictionary(t => t, t => CpuTime.Threads([t]).CpuNs);

@@ -88,8 +88,8 @@ public sealed record CaseSpec
     /// <summary>Shaker rows: ask for raw SYN mode (TcpShakerOptions.PreferRawSyn); the row fails if the engine falls back.</summary>
     public bool RawSyn { get; init; }
 
-    /// <summary>The start of the name of the engine's loop threads in this row's mode (for their CPU time).</summary>
-    public string LoopThreadName => RawSyn ? "TcpShaker raw" : "TcpShaker epoll";
+    /// <summary>The start of the name of the engine's loop threads in this row's mode (for their CPU time); a thread's comm keeps 15 characters.</summary>
+    public string LoopThreadName => RawSyn ? "TcpShaker raw" : "TcpShaker half-";
 
     /// <summary>Shaker rows: TcpShakerOptions.RaiseLoopPriority.</summary>
     public bool RaiseLoopPriority { get; init; }

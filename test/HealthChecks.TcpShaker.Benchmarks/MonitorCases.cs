@@ -4,6 +4,7 @@ using System.Globalization;
 using System.Net;
 using System.Net.Sockets;
 using System.Text;
+using HealthChecks.TcpShaker.Testing;
 
 namespace HealthChecks.TcpShaker.Benchmarks;
 
@@ -58,13 +59,13 @@ internal static class MonitorCases
                     break;
                 case CaseKind.MonitorHaproxy:
                     string config = WriteHaproxyConfig(spec);
-                    checker = StartDrained("haproxy", ["-f", config, "-db"]);
-                    cpuSeconds = ProcessCpu(checker.Id);
+                    checker = ChildProcess.StartDrained("haproxy", ["-f", config, "-db"]);
+                    cpuSeconds = () => ChildProcess.CpuSeconds(checker.Id);
                     result.Notes.Add($"haproxy -f {Path.GetFileName(config)} -db: one backend of {spec.Targets} servers, default-server check inter {spec.IntervalMs}ms, nbthread 1, spread-checks {spec.Spread}, timeout check {spec.TimeoutMs}ms");
                     break;
                 case CaseKind.MonitorPaced:
-                    checker = StartDrained(spec.PacedPath!, [spec.Mode!, Num(spec.BasePort), Num(spec.Targets), Num(totalSeconds)]);
-                    cpuSeconds = ProcessCpu(checker.Id);
+                    checker = ChildProcess.StartDrained(spec.PacedPath!, [spec.Mode!, Num(spec.BasePort), Num(spec.Targets), Num(totalSeconds)]);
+                    cpuSeconds = () => ChildProcess.CpuSeconds(checker.Id);
                     result.Notes.Add($"paced {spec.Mode} {spec.BasePort} {spec.Targets} {totalSeconds}");
                     break;
                 default:
@@ -76,7 +77,7 @@ internal static class MonitorCases
                 await Task.Delay(WarmupMs);
                 if (checker is { HasExited: true })
                 {
-                    throw new InvalidOperationException($"{checker.StartInfo.FileName} exited with {checker.ExitCode} during the warm-up: {Drained(checker)}");
+                    throw new InvalidOperationException($"{checker.StartInfo.FileName} exited with {checker.ExitCode} during the warm-up: {ChildProcess.Output(checker)}");
                 }
 
                 loopThreads = CpuTime.FindThreads(spec.LoopThreadName);
@@ -117,12 +118,12 @@ internal static class MonitorCases
 
                 if (checker is { HasExited: true })
                 {
-                    throw new InvalidOperationException($"{checker.StartInfo.FileName} exited with {checker.ExitCode} during the window: {Drained(checker)}");
+                    throw new InvalidOperationException($"{checker.StartInfo.FileName} exited with {checker.ExitCode} during the window: {ChildProcess.Output(checker)}");
                 }
 
                 CaptureSyns(result);
-                result.Extra["time_wait"] = CountSockets("time-wait");
-                result.Extra["fin_wait_2"] = CountSockets("fin-wait-2");
+                result.Extra["time_wait"] = SocketStates.Count("time-wait");
+                result.Extra["fin_wait_2"] = SocketStates.Count("fin-wait-2");
                 if (monitor is not null)
                 {
                     result.Extra["watches_up"] = monitor.Watches.Count(w => w.Health == TcpTargetHealth.Up);
@@ -132,7 +133,7 @@ internal static class MonitorCases
             {
                 if (checker is not null)
                 {
-                    StopProcess(checker);
+                    ChildProcess.Stop(checker);
                     checker.Dispose();
                 }
 
@@ -149,7 +150,7 @@ internal static class MonitorCases
         }
         finally
         {
-            StopProcess(listeners);
+            ChildProcess.Stop(listeners);
         }
     }
 
@@ -209,7 +210,7 @@ internal static class MonitorCases
             DateTimeOffset closedAt = DateTimeOffset.UtcNow;
             result.Extra["close_ms"] = Stopwatch.GetElapsedTime(closeStart).TotalMilliseconds;
             long dropStart = Stopwatch.GetTimestamp();
-            Iptables("-A", dropRule);
+            Iptables.DropTcp("-A", dropRule);
             DateTimeOffset droppedAt = DateTimeOffset.UtcNow;
             result.Extra["iptables_ms"] = Stopwatch.GetElapsedTime(dropStart).TotalMilliseconds;
 
@@ -229,7 +230,7 @@ internal static class MonitorCases
             DateTimeOffset reopenedAt = DateTimeOffset.UtcNow;
             result.Extra["reopen_ms"] = Stopwatch.GetElapsedTime(reopenStart).TotalMilliseconds;
             long undropStart = Stopwatch.GetTimestamp();
-            Iptables("-D", dropRule);
+            Iptables.DropTcp("-D", dropRule);
             DateTimeOffset undroppedAt = DateTimeOffset.UtcNow;
             result.Extra["iptables_delete_ms"] = Stopwatch.GetElapsedTime(undropStart).TotalMilliseconds;
 
@@ -269,7 +270,7 @@ internal static class MonitorCases
                 socket?.Dispose();
             }
 
-            StopProcess(listeners);
+            ChildProcess.Stop(listeners);
         }
     }
 
@@ -280,14 +281,6 @@ internal static class MonitorCases
         socket.Bind(new IPEndPoint(IPAddress.Loopback, port));
         socket.Listen(1024);
         return socket;
-    }
-
-    private static void Iptables(string action, string ports)
-    {
-        if (RunTool("iptables", [action, "INPUT", "-p", "tcp", "--dport", ports, "-j", "DROP"], out string output) != 0)
-        {
-            throw new InvalidOperationException($"iptables {action} INPUT --dport {ports} -j DROP failed: {output}");
-        }
     }
 
     private static async Task WaitUntil(Func<bool> condition, int timeoutMs, string what)
@@ -322,95 +315,15 @@ internal static class MonitorCases
         if (line is null || !line.StartsWith("ready", StringComparison.Ordinal))
         {
             string error = process.StandardError.ReadToEnd();
-            StopProcess(process);
+            ChildProcess.Stop(process);
             throw new InvalidOperationException($"listeners did not start: {line} {error}");
         }
 
         return process;
     }
 
-    /// <summary>Starts a checker process whose output is read (and kept) in the background, so it never blocks on a full pipe.</summary>
-    private static Process StartDrained(string file, string[] arguments)
-    {
-        var start = new ProcessStartInfo(file) { RedirectStandardOutput = true, RedirectStandardError = true };
-        foreach (string argument in arguments)
-        {
-            start.ArgumentList.Add(argument);
-        }
-
-        var output = new StringBuilder();
-        var process = new Process { StartInfo = start };
-        process.OutputDataReceived += (_, e) => Append(output, e.Data);
-        process.ErrorDataReceived += (_, e) => Append(output, e.Data);
-        if (!process.Start())
-        {
-            throw new InvalidOperationException($"{file} did not start");
-        }
-
-        s_outputs[process] = output;
-        process.BeginOutputReadLine();
-        process.BeginErrorReadLine();
-        return process;
-    }
-
-    private static readonly ConcurrentDictionary<Process, StringBuilder> s_outputs = new();
-
-    private static void Append(StringBuilder output, string? line)
-    {
-        if (line is null)
-        {
-            return;
-        }
-
-        lock (output)
-        {
-            if (output.Length < 4000)
-            {
-                output.AppendLine(line);
-            }
-        }
-    }
-
-    private static string Drained(Process process)
-    {
-        if (!s_outputs.TryGetValue(process, out StringBuilder? output))
-        {
-            return "";
-        }
-
-        lock (output)
-        {
-            return output.ToString().Trim();
-        }
-    }
-
-    private static void StopProcess(Process process)
-    {
-        try
-        {
-            if (!process.HasExited)
-            {
-                process.Kill();
-                process.WaitForExit(5_000);
-            }
-        }
-        catch (InvalidOperationException)
-        {
-            // it exited meanwhile
-        }
-    }
-
-    /// <summary>User plus system CPU seconds of a process (/proc/PID/stat fields 14 and 15, in clock ticks of 1/100 s).</summary>
-    private static Func<double> ProcessCpu(int pid) => () =>
-    {
-        string stat = File.ReadAllText($"/proc/{pid}/stat");
-        string[] fields = stat[(stat.LastIndexOf(')') + 2)..].Split(' ');
-        // fields[0] is field 3 (state): utime is field 14, stime 15
-        return (long.Parse(fields[11], CultureInfo.InvariantCulture) + long.Parse(fields[12], CultureInfo.InvariantCulture)) / 100.0;
-    };
-
     private static Dictionary<string, long> ReadCounters() =>
-        Testing.KernelCounters.Parse(File.ReadAllText("/proc/net/snmp") + File.ReadAllText("/proc/net/netstat"));
+        KernelCounters.Parse(File.ReadAllText("/proc/net/snmp") + File.ReadAllText("/proc/net/netstat"));
 
     private static string WriteHaproxyConfig(CaseSpec spec)
     {
@@ -446,30 +359,10 @@ internal static class MonitorCases
     /// </summary>
     private static void CaptureSyns(CaseResult result)
     {
-        var start = new ProcessStartInfo("timeout") { RedirectStandardOutput = true, RedirectStandardError = true };
-        foreach (string argument in new[] { "-s", "INT", Num(CaptureSeconds), "tcpdump", "-i", "lo", "-nn", "-tt", "-q", "-l", "-B", "32768", "tcp[tcpflags] == tcp-syn" })
+        (List<double> stamps, long? dropped, string stderr) = SynCapture.Capture(CaptureSeconds);
+        if (dropped is long count)
         {
-            start.ArgumentList.Add(argument);
-        }
-
-        using Process tcpdump = Process.Start(start)!;
-        Task<string> errors = tcpdump.StandardError.ReadToEndAsync();
-        var stamps = new List<double>(CaptureSeconds * 12_000);
-        while (tcpdump.StandardOutput.ReadLine() is { } line)
-        {
-            int space = line.IndexOf(' ', StringComparison.Ordinal);
-            if (space > 0 && double.TryParse(line.AsSpan(0, space), NumberStyles.Float, CultureInfo.InvariantCulture, out double t))
-            {
-                stamps.Add(t);
-            }
-        }
-
-        tcpdump.WaitForExit(10_000);
-        string stderr = errors.Result;
-        if (stderr.Split('\n').FirstOrDefault(l => l.Contains("dropped by kernel", StringComparison.Ordinal)) is { } dropLine
-            && long.TryParse(dropLine.Split(' ')[0], NumberStyles.Integer, CultureInfo.InvariantCulture, out long dropped))
-        {
-            result.Extra["capture_dropped"] = dropped;
+            result.Extra["capture_dropped"] = count;
         }
 
         if (stamps.Count < 100)
@@ -529,24 +422,5 @@ internal static class MonitorCases
         return best;
     }
 
-    /// <summary>Sockets in a TCP state in this namespace (ss -Htan state STATE).</summary>
-    private static int CountSockets(string state)
-    {
-        if (RunTool("ss", ["-Htan", "state", state], out string output) != 0)
-        {
-            return -1;
-        }
-
-        return output.Split('\n', StringSplitOptions.RemoveEmptyEntries).Length;
-    }
-
     private static string Num(int value) => value.ToString(CultureInfo.InvariantCulture);
-
-    /// <summary>Runs a tool (in this process's namespace), bounded to 30 s; its exit code, and stdout and stderr together.</summary>
-    private static int RunTool(string file, string[] arguments, out string output)
-    {
-        (int exitCode, string stdout, string stderr) = Testing.Sh.TryRun(TimeSpan.FromSeconds(30), file, arguments);
-        output = stdout + stderr;
-        return exitCode;
-    }
 }

@@ -104,7 +104,7 @@ public sealed class MetricsTests : IAsyncLifetime
         using var leakRisk = new MetricCollector<long>(_meterFactory, Meter, "tcpshaker.loop.ack_leak_risk");
         using var listener = new LoopbackListener();
         using var closed = new ClosedPort();
-        Engine.Epoll.EpollLoop loop = Assert.IsType<Engine.Epoll.HalfOpenEngine>(_shaker.Engine).Loops[0];
+        Engine.Loop.CheckLoop loop = Assert.IsType<Engine.HalfOpen.HalfOpenEngine>(_shaker.Engine).Loops[0];
 
         for (int i = 0; i < 4; i++)
         {
@@ -168,7 +168,7 @@ public sealed class MetricsTests : IAsyncLifetime
         using var leaked = new MetricCollector<long>(_meterFactory, Meter, "tcpshaker.loop.acks_leaked");
         using var risk = new MetricCollector<long>(_meterFactory, Meter, "tcpshaker.loop.ack_leak_risk");
         using var listener = new LoopbackListener();
-        Engine.Epoll.EpollLoop loop = Assert.IsType<Engine.Epoll.HalfOpenEngine>(_shaker.Engine).Loops[0];
+        Engine.Loop.CheckLoop loop = Assert.IsType<Engine.HalfOpen.HalfOpenEngine>(_shaker.Engine).Loops[0];
 
         // A loop that answers at once leaks nothing.
         Assert.Equal(TcpCheckStatus.Open, (await _shaker.CheckAsync(listener.EndPoint, Timeout, ct)).Status);

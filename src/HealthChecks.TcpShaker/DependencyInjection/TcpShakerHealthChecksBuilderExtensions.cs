@@ -1,3 +1,4 @@
+using HealthChecks.TcpShaker.Hosting;
 using HealthChecks.TcpShaker;
 using HealthChecks.TcpShaker.HealthCheck;
 using Microsoft.Extensions.Configuration;
@@ -104,12 +105,12 @@ public static class TcpShakerHealthChecksBuilderExtensions
         builder.Services.TryAddSingleton<TcpProbeCoordinator>();
         return builder.Add(new HealthCheckRegistration(
             name,
-            sp => new TcpShakerHealthCheck(
+            sp => new CheckingHealthCheck(
                 sp.GetRequiredService<TcpShaker>(),
                 sp.GetRequiredService<TcpProbeCoordinator>(),
                 options,
                 endpoints,
-                sp.GetService<ILoggerFactory>()?.CreateLogger<TcpShakerHealthCheck>() ?? (ILogger)Microsoft.Extensions.Logging.Abstractions.NullLogger.Instance),
+                sp.GetService<ILoggerFactory>()?.CreateLogger(CheckingHealthCheck.LogCategory) ?? (ILogger)Microsoft.Extensions.Logging.Abstractions.NullLogger.Instance),
             failureStatus,
             tags,
             timeout));
@@ -120,25 +121,25 @@ public static class TcpShakerHealthChecksBuilderExtensions
         HealthStatus? failureStatus, IEnumerable<string>? tags, TimeSpan? timeout)
     {
         GetOrAddWatchedRegistrations(builder.Services).Register(name, endpoints, options);
-        builder.Services.TryAddSingleton<TcpShakerWatchedChecks>();
-        builder.Services.TryAddEnumerable(ServiceDescriptor.Singleton<IHostedService, TcpShakerWatchService>());
+        builder.Services.TryAddSingleton<WatchedCheckRegistry>();
+        builder.Services.TryAddEnumerable(ServiceDescriptor.Singleton<IHostedService, WatchLifetimeService>());
         return builder.Add(new HealthCheckRegistration(
             name,
-            sp => new TcpShakerWatchedHealthCheck(sp.GetRequiredService<TcpShakerWatchedChecks>(), sp.GetRequiredService<TcpShaker>(), options, endpoints),
+            sp => new WatchedHealthCheck(sp.GetRequiredService<WatchedCheckRegistry>(), sp.GetRequiredService<TcpShaker>(), options, endpoints),
             failureStatus,
             tags,
             timeout));
     }
 
     /// <summary>The collection's one registry of watched registrations, filled at registration time (before any container exists).</summary>
-    private static TcpShakerWatchedRegistrations GetOrAddWatchedRegistrations(IServiceCollection services)
+    private static WatchedCheckRegistrations GetOrAddWatchedRegistrations(IServiceCollection services)
     {
-        if (services.FirstOrDefault(d => d.ServiceType == typeof(TcpShakerWatchedRegistrations))?.ImplementationInstance is TcpShakerWatchedRegistrations existing)
+        if (services.FirstOrDefault(d => d.ServiceType == typeof(WatchedCheckRegistrations))?.ImplementationInstance is WatchedCheckRegistrations existing)
         {
             return existing;
         }
 
-        var created = new TcpShakerWatchedRegistrations();
+        var created = new WatchedCheckRegistrations();
         services.AddSingleton(created);
         return created;
     }

@@ -1,4 +1,5 @@
 using System.Diagnostics.Metrics;
+using HealthChecks.TcpShaker.Hosting;
 using HealthChecks.TcpShaker;
 using HealthChecks.TcpShaker.HealthCheck;
 using Microsoft.Extensions.Configuration;
@@ -42,7 +43,7 @@ public static class TcpShakerServiceCollectionExtensions
             sp.GetService<ILoggerFactory>(),
             sp.GetService<IMeterFactory>(),
             sp.GetService<TimeProvider>()));
-        services.TryAddEnumerable(ServiceDescriptor.Singleton<IHostedService, TcpShakerHostedService>());
+        services.TryAddEnumerable(ServiceDescriptor.Singleton<IHostedService, EngineLifetimeService>());
         return services;
     }
 

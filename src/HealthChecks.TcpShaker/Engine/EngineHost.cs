@@ -1,7 +1,8 @@
 using HealthChecks.TcpShaker.Diagnostics;
-using HealthChecks.TcpShaker.Engine.Epoll;
+using HealthChecks.TcpShaker.Engine.FullConnect;
+using HealthChecks.TcpShaker.Engine.HalfOpen;
+using HealthChecks.TcpShaker.Engine.Loop;
 using HealthChecks.TcpShaker.Engine.RawSyn;
-using HealthChecks.TcpShaker.Fallback;
 using Microsoft.Extensions.Logging;
 
 namespace HealthChecks.TcpShaker.Engine;

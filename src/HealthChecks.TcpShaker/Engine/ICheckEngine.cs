@@ -3,8 +3,8 @@ using System.Net;
 namespace HealthChecks.TcpShaker.Engine;
 
 /// <summary>
-/// What <see cref="TcpShaker"/> needs from an engine: the half-open engine (<see cref="Epoll.HalfOpenEngine"/>)
-/// or the full-connect engine (<see cref="Fallback.FullConnectEngine"/>).
+/// What <see cref="TcpShaker"/> needs from an engine: one made of loops (<see cref="Loop.LoopEngine"/>: the
+/// half-open or the raw SYN engine) or the full-connect engine (<see cref="FullConnect.FullConnectEngine"/>).
 /// </summary>
 internal interface ICheckEngine : IAsyncDisposable
 {

@@ -1,10 +1,10 @@
-using HealthChecks.TcpShaker.Engine.Epoll;
+using HealthChecks.TcpShaker.Engine.Loop;
 
 namespace HealthChecks.TcpShaker.Engine;
 
 /// <summary>
-/// An engine whose loops run watches themselves (<see cref="LoopWatches"/>): the half-open engine
-/// (one per loop) and the raw SYN engine (its one loop). The full-connect engine has no loop.
+/// An engine whose loops run watches themselves (<see cref="LoopWatches"/>): a <see cref="LoopEngine"/>,
+/// half-open (one per loop) or raw SYN (its one loop). The full-connect engine has no loop.
 /// </summary>
 internal interface IWatchEngine : ICheckEngine
 {

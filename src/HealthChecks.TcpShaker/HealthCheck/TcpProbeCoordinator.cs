@@ -1,5 +1,4 @@
 using System.Collections.Concurrent;
-using System.Diagnostics;
 using System.Net.Sockets;
 
 namespace HealthChecks.TcpShaker.HealthCheck;
@@ -18,6 +17,16 @@ namespace HealthChecks.TcpShaker.HealthCheck;
 internal sealed class TcpProbeCoordinator
 {
     private readonly ConcurrentDictionary<ProbeKey, ProbeState> _probes = new();
+    private readonly TimeProvider _clock;
+
+    /// <summary>A coordinator on the system clock (the one DI makes: its only public constructor).</summary>
+    public TcpProbeCoordinator()
+        : this(TimeProvider.System)
+    {
+    }
+
+    /// <summary>A coordinator whose <see cref="TcpShakerCheckOptions.MinimumInterval"/> is measured on <paramref name="clock"/> (tests move it instead of waiting).</summary>
+    internal TcpProbeCoordinator(TimeProvider clock) => _clock = clock;
 
     /// <summary>Probes started so far (not joined, not reused): for tests and diagnostics.</summary>
     internal long ProbesStarted => Interlocked.Read(ref _probesStarted);
@@ -33,7 +42,7 @@ internal sealed class TcpProbeCoordinator
         Task<IReadOnlyList<TcpCheckResult>> probe;
         lock (state)
         {
-            if (minimumInterval > TimeSpan.Zero && state.Last is { } last && Stopwatch.GetElapsedTime(state.LastCompletedAt) < minimumInterval)
+            if (minimumInterval > TimeSpan.Zero && state.Last is { } last && _clock.GetElapsedTime(state.LastCompletedAt) < minimumInterval)
             {
                 return Task.FromResult(last);
             }
@@ -56,7 +65,7 @@ internal sealed class TcpProbeCoordinator
             lock (state)
             {
                 state.Last = results;
-                state.LastCompletedAt = Stopwatch.GetTimestamp();
+                state.LastCompletedAt = _clock.GetTimestamp();
             }
 
             return results;

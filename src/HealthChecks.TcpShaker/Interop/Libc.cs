@@ -3,7 +3,8 @@ using System.Runtime.InteropServices;
 namespace HealthChecks.TcpShaker.Interop;
 
 /// <summary>
-/// The libc calls the epoll engine makes, one file per area (sockets, epoll, eventfd).
+/// Every libc call the library makes, one file per area (sockets, raw sockets, epoll, eventfd, TCP_INFO,
+/// thread priority): no P/Invoke lives outside this folder.
 /// Constants are Linux's; they are the same on x86_64 and arm64.
 /// </summary>
 internal static partial class Libc

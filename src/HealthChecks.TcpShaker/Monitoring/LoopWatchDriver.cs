@@ -1,7 +1,7 @@
 using System.Collections.Concurrent;
 using System.Net;
 using HealthChecks.TcpShaker.Engine;
-using HealthChecks.TcpShaker.Engine.Epoll;
+using HealthChecks.TcpShaker.Engine.Loop;
 
 namespace HealthChecks.TcpShaker.Monitoring;
 

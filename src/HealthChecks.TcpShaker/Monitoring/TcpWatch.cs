@@ -34,7 +34,6 @@ public sealed class TcpWatch : IDisposable
     private bool _streakMixed;
     private long _checks;
     private int _disposed;
-    private long? _steadyPlaceTicks;
     private long _lastResultTimestamp;
     private DateTimeOffset _lastResultAt;
     private string? _unknownReason;
@@ -179,9 +178,6 @@ public sealed class TcpWatch : IDisposable
     /// <summary>The settings the watch runs with (a copy made when it started).</summary>
     internal TcpWatchOptions Options { get; }
 
-    /// <summary>Scheduling state, owned by the driver that runs the watch.</summary>
-    internal long GridTicks { get; set; }
-
     /// <summary>One sentence: "db:5432 is down since 12:03:04Z: 3 timeouts in a row".</summary>
     /// <returns>The sentence.</returns>
     public string Describe() => Read().Description;
@@ -255,71 +251,19 @@ public sealed class TcpWatch : IDisposable
         }
     }
 
-    /// <summary>The interval to the next check in the current state (HAProxy: <c>fastinter</c> while a change is pending, <c>downinter</c> while down).</summary>
-    internal long NextIntervalTicks()
+    /// <summary>The interval to the next check in the current state (HAProxy: <c>fastinter</c> while a change is pending, <c>downinter</c> while down); <see cref="WatchCadence"/> keeps the schedule.</summary>
+    internal TimeSpan CurrentInterval()
     {
-        TimeSpan interval;
         lock (_gate)
         {
             bool pending = _health == TcpTargetHealth.Unknown
                 || (_health == TcpTargetHealth.Up && _failures > 0)
                 || (_health == TcpTargetHealth.Down && _successes > 0);
-            interval = pending ? Options.FastInterval ?? Options.Interval
+            return pending ? Options.FastInterval ?? Options.Interval
                 : _health == TcpTargetHealth.Down ? Options.DownInterval ?? Options.Interval
                 : Options.Interval;
         }
-
-        return Ticks(interval);
     }
-
-    /// <summary>
-    /// Schedules the next check after one that was due at <see cref="GridTicks"/>: the next place on the
-    /// schedule, never earlier than <paramref name="now"/> (a check that outlasted its interval skips
-    /// the places it missed instead of pushing every later one), plus this round's jitter. With a
-    /// <see cref="TcpWatchOptions.FastInterval"/>, a watch back at its steady interval returns to its own
-    /// place in that interval, drawn at random when it started, so watches that sped up together do not
-    /// stay bunched in the fast interval's span.
-    /// </summary>
-    /// <returns>When the next check is due, in ticks of the monitor's <see cref="TimeProvider"/> (for the system clock: <see cref="Stopwatch"/> ticks).</returns>
-    internal long ScheduleNext(long now)
-    {
-        long interval = NextIntervalTicks();
-        long grid = GridTicks + interval;
-        if (_steadyPlaceTicks is long place && interval == Ticks(Options.Interval))
-        {
-            // The first point of the watch's own lattice (place + k x Interval) at least a fast interval after the last check.
-            long earliest = GridTicks + Math.Min(Ticks(Options.FastInterval!.Value), interval);
-            grid = earliest <= place ? place : place + ((earliest - place + interval - 1) / interval * interval);
-        }
-
-        if (grid < now)
-        {
-            grid += (now - grid + interval - 1) / interval * interval;
-        }
-
-        GridTicks = grid;
-        return grid + JitterTicks(interval);
-    }
-
-    /// <summary>
-    /// Schedules the first check at a random point of the first interval (with no verdict yet, the fast
-    /// one), so watches added together spread evenly over it, as HAProxy spreads its start-up checks.
-    /// With a fast interval, the watch's place in its steady interval is drawn too.
-    /// </summary>
-    internal long ScheduleFirst(long now)
-    {
-        GridTicks = now + (long)(Random.Shared.NextDouble() * NextIntervalTicks());
-        if (Options.FastInterval is { } fast && fast != Options.Interval)
-        {
-            _steadyPlaceTicks = now + (long)(Random.Shared.NextDouble() * Ticks(Options.Interval));
-        }
-
-        return GridTicks;
-    }
-
-    private long Ticks(TimeSpan interval) => (long)(interval.TotalSeconds * _clock.TimestampFrequency);
-
-    private long JitterTicks(long interval) => Options.Jitter == 0 ? 0 : (long)(Random.Shared.NextDouble() * Options.Jitter * interval);
 
     /// <summary>
     /// Records a round's verdict; returns the change of health it made, if any. With no verdict (a new watch, or

@@ -46,8 +46,9 @@ internal sealed class TimerWatchDriver : IWatchDriver, IAsyncDisposable
                 return false;
             }
 
-            _rounds[watch] = new Round();
-            Enqueue(watch, watch.ScheduleFirst(_clock.GetTimestamp()));
+            var round = new Round(new WatchCadence(watch, _clock));
+            _rounds[watch] = round;
+            Enqueue(watch, round.Cadence.First());
         }
 
         return true;
@@ -132,7 +133,7 @@ internal sealed class TimerWatchDriver : IWatchDriver, IAsyncDisposable
                 return;
             }
 
-            change = watch.Record(TcpCheckResults.Combine(results, options.RequireAllAddresses));
+            change = watch.Record(AddressResults.Combine(results, options.RequireAllAddresses));
         }
         catch (OperationCanceledException) when (round.Canceled.IsCancellationRequested)
         {
@@ -154,9 +155,9 @@ internal sealed class TimerWatchDriver : IWatchDriver, IAsyncDisposable
         Publish(change);
         lock (_due)
         {
-            if (!_disposed && _rounds.ContainsKey(watch))
+            if (!_disposed && _rounds.TryGetValue(watch, out Round? current))
             {
-                Enqueue(watch, watch.ScheduleNext(_clock.GetTimestamp()));
+                Enqueue(watch, current.Cadence.Next());
             }
         }
     }
@@ -190,8 +191,10 @@ internal sealed class TimerWatchDriver : IWatchDriver, IAsyncDisposable
         }
     }
 
-    private sealed class Round
+    private sealed class Round(WatchCadence cadence)
     {
+        internal WatchCadence Cadence { get; } = cadence;
+
         internal CancellationTokenSource Canceled { get; } = new();
 
         internal Task? Running { get; set; }

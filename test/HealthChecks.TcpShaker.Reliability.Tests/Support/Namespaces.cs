@@ -14,9 +14,9 @@ internal static class Namespaces
     internal static async Task JoinLoopsAsync(this NetNamespace ns, TcpShaker shaker)
     {
         await shaker.StartAsync();
-        var engine = (Engine.Epoll.HalfOpenEngine)shaker.Engine!;
+        var engine = (global::HealthChecks.TcpShaker.Engine.HalfOpen.HalfOpenEngine)shaker.Engine!;
         var joined = new List<Task>();
-        foreach (Engine.Epoll.EpollLoop loop in engine.Loops)
+        foreach (global::HealthChecks.TcpShaker.Engine.Loop.CheckLoop loop in engine.Loops)
         {
             var done = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
             loop.Post(_ =>

@@ -1,7 +1,8 @@
 using System.Collections.Concurrent;
 using System.Diagnostics;
 using HealthChecks.TcpShaker.Engine;
-using HealthChecks.TcpShaker.Engine.Epoll;
+using HealthChecks.TcpShaker.Engine.HalfOpen;
+using HealthChecks.TcpShaker.Engine.Loop;
 using HealthChecks.TcpShaker.Engine.RawSyn;
 using HealthChecks.TcpShaker.Monitoring;
 using HealthChecks.TcpShaker.Testing;
@@ -212,7 +213,7 @@ public sealed class LoopWatchTests
     private static int InFlight(TcpShaker shaker) => shaker.Engine switch
     {
         HalfOpenEngine halfOpen => halfOpen.Loops[0].InFlightTokens().Count,
-        RawSynEngine raw => raw.Loop.ChecksInFlight,
+        RawSynEngine raw => raw.Transport.ChecksInFlight,
         var other => throw new InvalidOperationException($"no loop in {other}"),
     };
 

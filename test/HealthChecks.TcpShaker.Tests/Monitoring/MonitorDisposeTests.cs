@@ -1,5 +1,6 @@
 using System.Diagnostics;
 using HealthChecks.TcpShaker.Testing;
+using HealthChecks.TcpShaker.Tests.Engine.HalfOpen;
 
 namespace HealthChecks.TcpShaker.Tests.Monitoring;
 

@@ -2,7 +2,7 @@ using System.Diagnostics.Metrics;
 using System.Net;
 using System.Threading.Channels;
 using HealthChecks.TcpShaker.Engine;
-using HealthChecks.TcpShaker.Engine.Epoll;
+using HealthChecks.TcpShaker.Engine.HalfOpen;
 using HealthChecks.TcpShaker.Engine.RawSyn;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Logging;

@@ -35,7 +35,7 @@ public sealed class MonitorTests
         Assert.Equal((TcpTargetHealth.Up, TcpTargetHealth.Down), (events[1].Previous, events[1].Current));
         Assert.Equal("3 refusals in a row", events[1].Reason);
         Assert.Equal(listener.EndPoint, events[1].LastResult.RemoteEndPoint);
-        Assert.All(changes, c => Assert.DoesNotContain("epoll loop", c.Thread ?? string.Empty, StringComparison.Ordinal));
+        Assert.All(changes, c => Assert.DoesNotContain("half-open loop", c.Thread ?? string.Empty, StringComparison.Ordinal));
         Assert.Equal(TcpTargetHealth.Down, watch.Health);
         Assert.Equal(events[1].At, watch.Since);
         Assert.Equal(forceFullConnect, acceptedWhileUp > 0); // half-open: the server never had a connection to accept

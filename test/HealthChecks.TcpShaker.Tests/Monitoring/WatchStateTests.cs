@@ -1,11 +1,10 @@
-using System.Diagnostics;
 using System.Globalization;
 using System.Net;
 using Microsoft.Extensions.Time.Testing;
 
 namespace HealthChecks.TcpShaker.Tests.Monitoring;
 
-/// <summary>HAProxy's counter model and the schedule, on a watch fed results directly.</summary>
+/// <summary>HAProxy's counter model, staleness and history, on a watch fed results directly (the schedule: <see cref="WatchCadenceTests"/>).</summary>
 public sealed class WatchStateTests
 {
     private static readonly IPEndPoint Target = new(IPAddress.Loopback, 5432);
@@ -158,61 +157,6 @@ public sealed class WatchStateTests
         Assert.Equal(TimeSpan.FromMilliseconds(5), history[0].Elapsed);
         Assert.Equal(TimeSpan.FromMilliseconds(TcpWatch.HistoryLength + 4), history[^1].Elapsed);
     }
-
-    [Fact]
-    public async Task Intervals_follow_the_state_fast_while_pending_and_down_while_down()
-    {
-        await using var shaker = new TcpShaker();
-        await using var monitor = new TcpShakerMonitor(shaker);
-        var options = new TcpWatchOptions
-        {
-            Interval = TimeSpan.FromSeconds(2), FastInterval = TimeSpan.FromMilliseconds(500), DownInterval = TimeSpan.FromSeconds(5), Rise = 2, Fall = 2,
-        };
-        TcpWatch watch = NewWatch(monitor, options);
-
-        Assert.Equal(Ticks(0.5), watch.NextIntervalTicks());  // no verdict yet: a change is pending
-        Feed(watch, open: true);
-        Assert.Equal(Ticks(2), watch.NextIntervalTicks());    // up, nothing pending
-        Feed(watch, open: false);
-        Assert.Equal(Ticks(0.5), watch.NextIntervalTicks());  // up, one failure: pending
-        Feed(watch, open: false);
-        Assert.Equal(Ticks(5), watch.NextIntervalTicks());    // down
-        Feed(watch, open: true);
-        Assert.Equal(Ticks(0.5), watch.NextIntervalTicks());  // down, one success: pending
-    }
-
-    [Fact]
-    public async Task Jitter_stays_within_its_fraction_and_the_schedule_never_drifts()
-    {
-        await using var shaker = new TcpShaker();
-        await using var monitor = new TcpShakerMonitor(shaker);
-        TcpWatch watch = NewWatch(monitor, new TcpWatchOptions { Interval = TimeSpan.FromSeconds(1), Jitter = 0.2, Rise = 1 });
-        Feed(watch, open: true); // up: the plain interval applies
-        long interval = Ticks(1);
-        long start = Stopwatch.GetTimestamp();
-        watch.GridTicks = start;
-
-        long previousGrid = start;
-        long smallest = long.MaxValue, largest = long.MinValue;
-        for (int round = 1; round <= 2000; round++)
-        {
-            long due = watch.ScheduleNext(previousGrid); // a check that took no time
-            Assert.Equal(start + (round * interval), watch.GridTicks); // the schedule itself never moves
-            smallest = Math.Min(smallest, due - watch.GridTicks);
-            largest = Math.Max(largest, due - watch.GridTicks);
-            previousGrid = watch.GridTicks;
-        }
-
-        Assert.InRange(smallest, 0, interval / 50);                 // offsets start near 0...
-        Assert.InRange(largest, interval / 5 * 9 / 10, interval / 5); // ...and reach up to, never past, 20%
-
-        // A check that outlasts its interval skips the places it missed instead of pushing later ones.
-        long late = watch.GridTicks + (interval * 7 / 2);
-        watch.ScheduleNext(late);
-        Assert.Equal(start + ((2000 + 4) * interval), watch.GridTicks);
-    }
-
-    private static long Ticks(double seconds) => (long)(seconds * Stopwatch.Frequency);
 
     private static TcpWatch NewWatch(TcpShakerMonitor monitor, TcpWatchOptions options, TimeProvider? clock = null) =>
         new(monitor, TcpEndpoint.FromIPEndPoint(Target), options, clock ?? TimeProvider.System);

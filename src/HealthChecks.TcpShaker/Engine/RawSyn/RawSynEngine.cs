@@ -1,55 +1,34 @@
-using System.Net;
 using HealthChecks.TcpShaker.Diagnostics;
-using HealthChecks.TcpShaker.Engine.Epoll;
+using HealthChecks.TcpShaker.Engine.Loop;
 
 namespace HealthChecks.TcpShaker.Engine.RawSyn;
 
 /// <summary>
-/// The raw SYN engine (Linux, CAP_NET_RAW): one <see cref="RawSynLoop"/>. One loop is enough for the
-/// rates this technique reaches, so <see cref="TcpShakerOptions.LoopCount"/> applies to the socket modes only.
+/// The raw SYN engine (Linux, CAP_NET_RAW): one loop driving a <see cref="RawSynTransport"/>. One loop is
+/// enough for the rates this technique reaches, so <see cref="TcpShakerOptions.LoopCount"/> applies to the
+/// socket modes only.
 /// </summary>
-internal sealed class RawSynEngine : IWatchEngine
+internal sealed class RawSynEngine : LoopEngine
 {
-    private readonly RawSynLoop _loop;
-    private readonly OperationPool _pool = new();
-    private readonly CheckAccounting _accounting;
-
     /// <param name="options">The engine's options.</param>
     /// <param name="metrics">The engine's metrics.</param>
     /// <param name="clock">The clock the source ports' idle time is measured on: <see cref="TimeProvider.System"/> unless a test controls it.</param>
     /// <exception cref="EngineStartException">The raw sockets could not be opened (EPERM without CAP_NET_RAW) or set up.</exception>
     internal RawSynEngine(TcpShakerOptions options, TcpShakerMetrics metrics, TimeProvider? clock = null)
+        : base(TcpShakerMode.RawSyn, options, metrics, 1, (_, accounting) => new CheckLoop(
+            "TcpShaker raw SYN loop",
+            "raw SYN loop",
+            new RawSynTransport(options.MaxConnectsPerIteration, metrics, accounting, clock ?? TimeProvider.System),
+            options.MaxConnectsPerIteration,
+            metrics,
+            accounting))
     {
-        _accounting = new CheckAccounting(options.MaxChecksInFlight, TcpShakerMode.RawSyn, metrics);
-        _loop = new RawSynLoop(options.MaxConnectsPerIteration, metrics, _accounting, clock ?? TimeProvider.System);
-        LoopWatches = [_loop.Watches];
-        _loop.Start();
+        Transport = (RawSynTransport)Loops[0].Transport;
     }
 
-    public TcpShakerMode Mode => TcpShakerMode.RawSyn;
+    /// <summary>The engine's one loop.</summary>
+    internal CheckLoop Loop => Loops[0];
 
-    internal RawSynLoop Loop => _loop;
-
-    public IReadOnlyList<LoopWatches> LoopWatches { get; }
-
-    public Task<Exception?> FirstFault => _loop.Stopped.ContinueWith(_ => _loop.Fault, TaskScheduler.Default);
-
-    public ValueTask<TcpCheckResult> CheckAsync(IPEndPoint endPoint, TimeSpan timeout, CancellationToken cancellationToken)
-    {
-        if (!_accounting.TryBegin(endPoint, out TcpCheckResult refused))
-        {
-            return new ValueTask<TcpCheckResult>(refused);
-        }
-
-        CheckOperation operation = _pool.Rent();
-        ValueTask<TcpCheckResult> result = operation.Start(_loop, endPoint, timeout, cancellationToken);
-        _loop.Enqueue(operation);
-        return result;
-    }
-
-    public async ValueTask DisposeAsync()
-    {
-        _loop.Stop();
-        await _loop.Stopped.ConfigureAwait(false);
-    }
+    /// <summary>The raw transport its loop drives (ports, filters and counters tests read on the loop thread).</summary>
+    internal RawSynTransport Transport { get; }
 }
