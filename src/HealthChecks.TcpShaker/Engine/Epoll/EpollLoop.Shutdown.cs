@@ -13,6 +13,7 @@ internal sealed unsafe partial class EpollLoop
     {
         try
         {
+            _completions.Flush(); // results the loop had when it faulted: delivered first, not lost
             _inbox.Close();
             for (int slot = 0; slot < _inFlight.Capacity; slot++)
             {

@@ -31,6 +31,7 @@ internal sealed unsafe partial class EpollLoop : ICheckLoop
     private readonly WakeSignal _wake;
     private readonly LoopWatches _watches;
     private readonly LoopInbox _inbox;
+    private readonly CompletionQueue _completions = new();
     private readonly Func<bool> _hasLoopWork;
     private readonly Thread _thread;
     private readonly TaskCompletionSource _stopped = new(TaskCreationOptions.RunContinuationsAsynchronously);
@@ -77,6 +78,9 @@ internal sealed unsafe partial class EpollLoop : ICheckLoop
         _hasLoopWork = HasLoopWork;
         _thread = new Thread(Run) { IsBackground = true, Name = $"TcpShaker epoll loop {index}" };
     }
+
+    /// <inheritdoc/>
+    public CompletionQueue Completions => _completions;
 
     /// <summary>The watches this loop runs.</summary>
     internal LoopWatches Watches => _watches;
@@ -129,10 +133,12 @@ internal sealed unsafe partial class EpollLoop : ICheckLoop
                 _inbox.ProcessCancellations();
                 _watches.ProcessCommands(now);
                 ExpireDeadlines(Stopwatch.GetTimestamp());
+                _completions.Flush(); // the results so far go to their callers before new connects take the thread
                 CloseExpiredSockets();
 
                 _inbox.StartChecks(_watches, Stopwatch.GetTimestamp(), _maxConnectsPerIteration);
                 RunLoopActions();
+                _completions.Flush();
             }
         }
         catch (Exception exception)

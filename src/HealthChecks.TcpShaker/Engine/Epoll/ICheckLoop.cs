@@ -7,6 +7,9 @@ namespace HealthChecks.TcpShaker.Engine.Epoll;
 /// </summary>
 internal interface ICheckLoop
 {
+    /// <summary>Where the loop hands results to callers (loop thread).</summary>
+    CompletionQueue Completions { get; }
+
     /// <summary>Asks the loop to cancel <paramref name="operation"/> if it still runs <paramref name="version"/>. Any thread.</summary>
     void RequestCancellation(CheckOperation operation, short version);
 

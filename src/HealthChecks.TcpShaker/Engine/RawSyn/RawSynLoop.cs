@@ -41,6 +41,7 @@ internal sealed unsafe partial class RawSynLoop : ICheckLoop
     private readonly WakeSignal _wake;
     private readonly LoopWatches _watches;
     private readonly LoopInbox _inbox;
+    private readonly CompletionQueue _completions = new();
     private readonly Func<bool> _hasLoopWork;
     private readonly Thread _thread;
     private readonly TaskCompletionSource _stopped = new(TaskCreationOptions.RunContinuationsAsynchronously);
@@ -134,6 +135,9 @@ internal sealed unsafe partial class RawSynLoop : ICheckLoop
 
     /// <summary>Completes when the loop thread has exited and every check it held has completed.</summary>
     internal Task Stopped => _stopped.Task;
+
+    /// <inheritdoc/>
+    public CompletionQueue Completions => _completions;
 
     /// <summary>The watches this loop runs.</summary>
     internal LoopWatches Watches => _watches;
@@ -322,12 +326,14 @@ internal sealed unsafe partial class RawSynLoop : ICheckLoop
                 _inbox.ProcessCancellations();
                 _watches.ProcessCommands(now);
                 ExpireAndRetransmit(Stopwatch.GetTimestamp());
+                _completions.Flush(); // the results so far go to their callers before new SYNs take the thread
                 _ports.ReturnIdle();
                 FollowReservations(); // ports the pool released (a growth is followed before its SYN goes out)
 
                 _inbox.StartChecks(_watches, Stopwatch.GetTimestamp(), _maxStartsPerIteration);
                 FlushSends();
                 RunLoopActions();
+                _completions.Flush();
             }
         }
         catch (Exception exception)
