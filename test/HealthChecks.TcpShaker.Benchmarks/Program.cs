@@ -16,6 +16,15 @@ using HealthChecks.TcpShaker.Testing;
 //                then the detection rows
 //   --report FILE  print the tables of an earlier run's results.json again
 // Internal: --case JSON runs one case in this process and prints "RESULT <json>".
+//           --listen-any BASEPORT COUNT: the scale row's listeners (on every address, so one listener serves 10 targets).
+
+// Internal: --listen-any BASEPORT COUNT listens on 0.0.0.0:BASEPORT.. (never accepts) until killed.
+int listenIndex = Array.IndexOf(args, "--listen-any");
+if (listenIndex >= 0)
+{
+    WildcardListeners.Serve(int.Parse(args[listenIndex + 1], CultureInfo.InvariantCulture), int.Parse(args[listenIndex + 2], CultureInfo.InvariantCulture));
+    return 0;
+}
 
 int caseIndex = Array.IndexOf(args, "--case");
 if (caseIndex >= 0)
