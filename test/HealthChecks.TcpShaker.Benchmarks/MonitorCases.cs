@@ -53,7 +53,8 @@ internal static class MonitorCases
                     var watches = new TcpWatch[spec.Targets];
                     for (int i = 0; i < spec.Targets; i++)
                     {
-                        watches[i] = monitor.Watch($"127.0.0.{1 + (i / perAddress)}:{spec.BasePort + (i % perAddress)}");
+                        int address = 1 + (i / perAddress); // 127.0.0.1 on
+                        watches[i] = monitor.Watch($"127.{(address >> 16) & 255}.{(address >> 8) & 255}.{address & 255}:{spec.BasePort + (i % perAddress)}");
                     }
 
                     await Task.Delay(WarmupMs); // every watch checked once at least (the first rounds spread over the interval)

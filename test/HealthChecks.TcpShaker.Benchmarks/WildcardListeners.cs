@@ -7,8 +7,8 @@ namespace HealthChecks.TcpShaker.Benchmarks;
 
 /// <summary>
 /// The scale row's targets: listeners on the wildcard address (listeners.c binds 127.0.0.1 only), so each serves
-/// one port on every loopback address, in a process of their own (this binary with <c>--listen-any</c>): the row's
-/// 100,000 targets are 10,000 sockets, under the fd limit.
+/// its port on every loopback address, in a process of their own (this binary with <c>--listen-any</c>): 100,000
+/// targets on 10,000 addresses are 10 listening sockets.
 /// </summary>
 internal static class WildcardListeners
 {
