@@ -121,6 +121,12 @@ public sealed record CaseSpec
     /// <summary>For the monitoring rows: checked every this long (each target), milliseconds.</summary>
     public int IntervalMs { get; init; } = 1_000;
 
+    /// <summary>For the monitoring rows: the targets spread over this many loopback addresses (127.0.0.1 on), each at <see cref="Targets"/> ÷ this ports, with a listener on the wildcard address each.</summary>
+    public int Addresses { get; init; } = 1;
+
+    /// <summary>For the TcpShakerMonitor cost rows: the watches' Jitter.</summary>
+    public double Jitter { get; init; }
+
     /// <summary>For the detection rows: the watches' FastInterval, milliseconds (0: none).</summary>
     public int FastIntervalMs { get; init; }
 

@@ -27,7 +27,8 @@ internal static class MonitorCases
 
     internal static async Task RunCostAsync(CaseSpec spec, CaseResult result)
     {
-        using Process listeners = StartListeners(spec, spec.Targets);
+        int perAddress = spec.Targets / spec.Addresses;
+        using Process listeners = spec.Addresses > 1 ? WildcardListeners.Start(spec.BasePort, perAddress) : StartListeners(spec, spec.Targets);
         try
         {
             Func<double> cpuSeconds;
@@ -42,17 +43,25 @@ internal static class MonitorCases
                 case CaseKind.MonitorShaker:
                     shaker = new TcpShaker(new TcpShakerOptions { PreferRawSyn = spec.RawSyn });
                     await CaseRunner.StartInModeAsync(shaker, spec, result);
+                    long heapBefore = GC.GetTotalMemory(forceFullCollection: true);
                     monitor = new TcpShakerMonitor(shaker, new TcpWatchOptions
                     {
                         Interval = TimeSpan.FromMilliseconds(spec.IntervalMs),
                         Timeout = TimeSpan.FromMilliseconds(spec.TimeoutMs),
                         FastInterval = spec.FastIntervalMs > 0 ? TimeSpan.FromMilliseconds(spec.FastIntervalMs) : null,
+                        Jitter = spec.Jitter,
                     });
                     var watches = new TcpWatch[spec.Targets];
                     for (int i = 0; i < spec.Targets; i++)
                     {
-                        watches[i] = monitor.Watch($"127.0.0.1:{spec.BasePort + i}");
+                        int address = 1 + (i / perAddress); // 127.0.0.1 on
+                        watches[i] = monitor.Watch($"127.{(address >> 16) & 255}.{(address >> 8) & 255}.{address & 255}:{spec.BasePort + (i % perAddress)}");
                     }
+
+                    await Task.Delay(WarmupMs); // every watch checked once at least (the first rounds spread over the interval)
+                    // The managed heap a watch holds once it runs: the monitor, the watches, the loop's schedule and tables.
+                    result.Extra["bytes_per_watch"] = (double)(GC.GetTotalMemory(forceFullCollection: true) - heapBefore) / spec.Targets;
+                    result.Extra["watches_checked_before_window"] = watches.Count(w => w.Checks > 0);
 
                     cpuSeconds = () => CpuTime.Process().TotalSeconds;
                     ownChecks = () => watches.Sum(w => w.Checks);

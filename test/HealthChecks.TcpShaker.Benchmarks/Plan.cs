@@ -136,6 +136,10 @@ internal static class Plan
             // With a FastInterval the watches' first checks spread over it, not over the interval (see docs/benchmarks.md).
             Cost("monitor: TcpShakerMonitor, 10,000 watches, FastInterval 250 ms", CaseKind.MonitorShaker) with { FastIntervalMs = 250 },
             Cost("monitor: TcpShakerMonitor, 10,000 watches, raw SYN", CaseKind.MonitorShaker) with { RawSyn = true },
+            Cost("monitor: TcpShakerMonitor, 10,000 watches, jitter 0.5", CaseKind.MonitorShaker) with { Jitter = 0.5 },
+            // The scale row (issue 21): 100,000 checks a second on one loop, to 10,000 addresses (past the raw mode's old
+            // source-address cache of 4,096) at 10 wildcard listeners each.
+            Cost("monitor: TcpShakerMonitor, 100,000 watches on 10,000 addresses, raw SYN", CaseKind.MonitorShaker) with { RawSyn = true, Targets = 100_000, Addresses = 10_000, BudgetMs = (duration + 90) * 1000 },
             Cost("monitor: HAProxy 2.6, spread-checks 0", CaseKind.MonitorHaproxy) with { Spread = 0 },
             Cost("monitor: HAProxy 2.6, spread-checks 50", CaseKind.MonitorHaproxy) with { Spread = 50 },
             Cost("monitor: paced.c full connect", CaseKind.MonitorPaced) with { Mode = "full" },

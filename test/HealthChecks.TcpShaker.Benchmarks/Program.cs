@@ -16,6 +16,33 @@ using HealthChecks.TcpShaker.Testing;
 //                then the detection rows
 //   --report FILE  print the tables of an earlier run's results.json again
 // Internal: --case JSON runs one case in this process and prints "RESULT <json>".
+//           --listen-any BASEPORT COUNT: the scale row's listeners (on every address, so one listener serves 10 targets).
+
+if (args.Contains("--help") || args.Contains("-h"))
+{
+    // The comment at the top of this file, as the usage: nothing runs (a bare run is the whole default plan).
+    Console.WriteLine("""
+        dotnet run -c Release --project test/HealthChecks.TcpShaker.Benchmarks -- [--quick] [--out DIR] [--only TEXT] [--no-netns] [--rawsyn | --monitor] [--report FILE]
+          --quick      fewer checks and rows (a sanity run of about a minute)
+          --out DIR    where results.json, results.md and the compiled C references go (default bench-results)
+          --only TEXT  only the rows whose name contains TEXT (and the C reference rows they compare with); TEXT|TEXT2 for either
+          --no-netns   run on the host's loopback even as root
+          --rawsyn     the raw SYN plan: raw mode beside rawsyn.c and synlimit.c, and the starvation rows
+          --monitor    the monitoring plan: 10,000 listeners checked once a second by TcpShakerMonitor, HAProxy and paced.c,
+                       the jitter and 100,000-watch rows, then the detection rows
+          --report FILE  print the tables of an earlier run's results.json again
+        Without --only every row of the plan runs (the default plan takes about ten minutes).
+        """);
+    return 0;
+}
+
+// Internal: --listen-any BASEPORT COUNT listens on 0.0.0.0:BASEPORT.. (never accepts) until killed.
+int listenIndex = Array.IndexOf(args, "--listen-any");
+if (listenIndex >= 0)
+{
+    WildcardListeners.Serve(int.Parse(args[listenIndex + 1], CultureInfo.InvariantCulture), int.Parse(args[listenIndex + 2], CultureInfo.InvariantCulture));
+    return 0;
+}
 
 int caseIndex = Array.IndexOf(args, "--case");
 if (caseIndex >= 0)

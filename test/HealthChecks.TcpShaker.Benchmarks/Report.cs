@@ -115,6 +115,10 @@ internal static class Report
             if (r.Extra.ContainsKey("loop_cpu_us_per_check"))
             {
                 notes.Add($"loop thread {N(E("loop_cpu_us_per_check"), "0.00")} µs/check, {N(E("loop_waits_per_check"), "0.00")} loop sleeps/check, {N(E("bytes_per_check"), "0.0")} B/check, {N(E("gen0_collections"))} gen0 GCs, {N(E("monitor_checks"))} checks counted by the watches, {N(E("watches_up"))} watches Up at the end");
+                if (r.Extra.ContainsKey("bytes_per_watch"))
+                {
+                    notes.Add($"{N(E("bytes_per_watch"), "0")} B of managed heap a watch");
+                }
             }
 
             if (E("capture_dropped") > 0)

@@ -11,6 +11,9 @@ namespace HealthChecks.TcpShaker.Monitoring;
 /// </summary>
 internal sealed class LoopWatchDriver(IWatchEngine engine, IHealthChangeSink sink) : IWatchDriver, IWatchProbeOwner
 {
+    /// <inheritdoc/>
+    public Task<IWatchDriver?> Attached => field ??= Task.FromResult<IWatchDriver?>(this);
+
     private readonly ConcurrentDictionary<TcpWatch, WatchProbe> _probes = new();
     private uint _next;
 

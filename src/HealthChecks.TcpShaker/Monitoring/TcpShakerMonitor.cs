@@ -37,6 +37,8 @@ public sealed class TcpShakerMonitor : IAsyncDisposable, IHealthChangeSink
     private readonly MonitorMetrics _metrics;
     private readonly object _lifecycle = new();
     private readonly ConcurrentDictionary<TcpWatch, Task<IWatchDriver?>> _watches = new();
+    private static readonly Task<IWatchDriver?> s_notAttached = Task.FromResult<IWatchDriver?>(null);
+    private volatile TcpWatchOptions? _lastSettings; // the copy the last watch with settings of its own got
     private readonly ConcurrentDictionary<Task, byte> _detaching = new();
     private readonly ConcurrentDictionary<IWatchEngine, LoopWatchDriver> _loopDrivers = new();
     private readonly Channel<TcpHealthChange> _changes = Channel.CreateUnbounded<TcpHealthChange>(
@@ -104,14 +106,13 @@ public sealed class TcpShakerMonitor : IAsyncDisposable, IHealthChangeSink
     public TcpWatch Watch(TcpEndpoint endpoint, TcpWatchOptions? options = null)
     {
         ArgumentNullException.ThrowIfNull(endpoint);
-        TcpWatchOptions settings = (options ?? _defaults).Clone();
-        settings.Validate($"the watch of {endpoint}");
+        TcpWatchOptions settings = SettingsFor(options, endpoint);
         lock (_lifecycle)
         {
             // Under the lock that DisposeAsync takes: a watch is either stopped by the dispose or refused here.
             ObjectDisposedException.ThrowIf(_disposed, this);
             var watch = new TcpWatch(this, endpoint, settings, _clock);
-            _watches[watch] = AttachAsync(watch, stopped: null);
+            _watches[watch] = Attach(watch, stopped: null);
             return watch;
         }
     }
@@ -198,9 +199,31 @@ public sealed class TcpShakerMonitor : IAsyncDisposable, IHealthChangeSink
         {
             if (!_disposed && !watch.IsDisposed && _watches.TryGetValue(watch, out Task<IWatchDriver?>? attached))
             {
-                _watches.TryUpdate(watch, AttachAsync(watch, engine), attached);
+                _watches.TryUpdate(watch, Attach(watch, engine), attached);
             }
         }
+    }
+
+    /// <summary>
+    /// The settings a new watch runs with: a validated copy, which watches with the same settings share (a fleet's
+    /// 100,000 watches hold one object, not 100,000). Nobody changes a copy once made.
+    /// </summary>
+    private TcpWatchOptions SettingsFor(TcpWatchOptions? requested, TcpEndpoint endpoint)
+    {
+        if (requested is null)
+        {
+            return _defaults;
+        }
+
+        if (_lastSettings is { } last && last.HasSameSettingsAs(requested))
+        {
+            return last;
+        }
+
+        TcpWatchOptions copy = requested.Clone();
+        copy.Validate($"the watch of {endpoint}");
+        _lastSettings = copy;
+        return copy;
     }
 
     /// <summary>Under <see cref="_lifecycle"/>.</summary>
@@ -221,6 +244,27 @@ public sealed class TcpShakerMonitor : IAsyncDisposable, IHealthChangeSink
         {
             _changes.Writer.TryWrite(change);
         }
+    }
+
+    /// <summary>
+    /// Starts <see cref="AttachAsync"/>; once it is done, the watch's entry keeps the driver's shared
+    /// <see cref="IWatchDriver.Attached"/> instead of the attachment's own task (136 B a watch while it runs).
+    /// </summary>
+    private Task<IWatchDriver?> Attach(TcpWatch watch, ICheckEngine? stopped)
+    {
+        Task<IWatchDriver?> attaching = AttachAsync(watch, stopped);
+        _ = attaching.ContinueWith(
+            static (done, state) =>
+            {
+                (TcpShakerMonitor monitor, TcpWatch watch) = ((TcpShakerMonitor, TcpWatch))state!;
+                lock (monitor._lifecycle)
+                {
+                    // Only this attachment's own entry: a later re-attachment or a removal has its own.
+                    monitor._watches.TryUpdate(watch, done.IsCompletedSuccessfully ? done.Result?.Attached ?? s_notAttached : done, done);
+                }
+            },
+            (this, watch), CancellationToken.None, TaskContinuationOptions.ExecuteSynchronously, TaskScheduler.Default);
+        return attaching;
     }
 
     /// <summary>

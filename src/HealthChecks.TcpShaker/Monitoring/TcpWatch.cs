@@ -20,9 +20,8 @@ public sealed class TcpWatch : IDisposable
     private readonly TcpShakerMonitor _monitor;
     private readonly TimeProvider _clock;
     private readonly long _staleAfterTicks;
-    private readonly TcpWatchSample[] _history = new TcpWatchSample[HistoryLength];
-    private readonly TcpHealthChange[] _changes = new TcpHealthChange[ChangeHistoryLength];
-    private long _historyCount;
+    private WatchHistory _history;
+    private TcpHealthChange[] _changes = []; // grows to ChangeHistoryLength: most watches change a few times only
     private long _changeCount;
     private TcpTargetHealth _health;
     private int _healthValue; // _health, for the sweep's lock-free look
@@ -155,7 +154,7 @@ public sealed class TcpWatch : IDisposable
         {
             lock (_gate)
             {
-                return Snapshot(_history, _historyCount);
+                return _history.Snapshot();
             }
         }
     }
@@ -279,7 +278,7 @@ public sealed class TcpWatch : IDisposable
             _lastResult = verdict;
             _lastResultAt = at;
             Volatile.Write(ref _lastResultTimestamp, _clock.GetTimestamp());
-            _history[_historyCount++ % HistoryLength] = new TcpWatchSample(verdict.Status, verdict.Elapsed, at);
+            _history.Add(verdict.Status, verdict.Elapsed, at);
             TcpTargetHealth previous = _health;
             if (verdict.IsOpen)
             {
@@ -310,7 +309,7 @@ public sealed class TcpWatch : IDisposable
             _unknownReason = null;
             _since = at;
             var change = new TcpHealthChange(this, previous, _health, verdict, at) { Reason = StreakReason(verdict.IsOpen) };
-            _changes[_changeCount++ % ChangeHistoryLength] = change;
+            AddChange(change);
             return change;
         }
     }
@@ -356,7 +355,7 @@ public sealed class TcpWatch : IDisposable
         SetHealth(TcpTargetHealth.Unknown);
         _since = at;
         var change = new TcpHealthChange(this, previous, TcpTargetHealth.Unknown, last, at) { Reason = reason };
-        _changes[_changeCount++ % ChangeHistoryLength] = change;
+        AddChange(change);
         return change;
     }
 
@@ -382,6 +381,17 @@ public sealed class TcpWatch : IDisposable
             _ => _failures == 1 ? "local error" : "local errors",
         };
         return _failures == 1 ? $"1 {what}" : $"{_failures} {what} in a row";
+    }
+
+    /// <summary>Under the lock. The ring doubles until it holds <see cref="ChangeHistoryLength"/>; until then the changes lie in order.</summary>
+    private void AddChange(TcpHealthChange change)
+    {
+        if (_changeCount == _changes.Length && _changes.Length < ChangeHistoryLength)
+        {
+            Array.Resize(ref _changes, Math.Max(2, _changes.Length * 2));
+        }
+
+        _changes[_changeCount++ % _changes.Length] = change;
     }
 
     private static T[] Snapshot<T>(T[] ring, long count)

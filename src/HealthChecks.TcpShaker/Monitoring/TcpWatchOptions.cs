@@ -54,6 +54,12 @@ public sealed class TcpWatchOptions
     /// <summary>A copy, so a watch keeps the settings it started with.</summary>
     internal TcpWatchOptions Clone() => (TcpWatchOptions)MemberwiseClone();
 
+    /// <summary>Whether every setting equals <paramref name="other"/>'s.</summary>
+    internal bool HasSameSettingsAs(TcpWatchOptions other) =>
+        Interval == other.Interval && Timeout == other.Timeout && Rise == other.Rise && Fall == other.Fall
+        && Jitter.Equals(other.Jitter) && FastInterval == other.FastInterval && DownInterval == other.DownInterval
+        && RequireAllAddresses == other.RequireAllAddresses && AddressFamily == other.AddressFamily;
+
     /// <summary>Checks every setting, naming the first one out of range.</summary>
     /// <param name="owner">Whose options, for the message ("the watch of db:5432").</param>
     /// <exception cref="ArgumentException">A setting is out of range.</exception>

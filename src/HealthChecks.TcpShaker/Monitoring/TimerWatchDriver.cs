@@ -8,6 +8,9 @@ namespace HealthChecks.TcpShaker.Monitoring;
 /// </summary>
 internal sealed class TimerWatchDriver : IWatchDriver, IAsyncDisposable
 {
+    /// <inheritdoc/>
+    public Task<IWatchDriver?> Attached => field ??= Task.FromResult<IWatchDriver?>(this);
+
     private readonly TcpShaker _shaker;
     private readonly IHealthChangeSink _sink;
     private readonly TimeProvider _clock;

@@ -158,6 +158,93 @@ public sealed class WatchStateTests
         Assert.Equal(TimeSpan.FromMilliseconds(TcpWatch.HistoryLength + 4), history[^1].Elapsed);
     }
 
+    [Fact]
+    public async Task The_packed_history_gives_back_each_status_time_taken_and_time_of_completion()
+    {
+        var clock = new FakeTimeProvider(new DateTimeOffset(2026, 12, 3, 23, 59, 58, 123, TimeSpan.Zero));
+        await using var shaker = new TcpShaker();
+        await using var monitor = new TcpShakerMonitor(shaker, timeProvider: clock);
+        TcpWatch watch = NewWatch(monitor, new TcpWatchOptions(), clock);
+        TcpCheckStatus[] statuses = Enum.GetValues<TcpCheckStatus>();
+        var expected = new List<TcpWatchSample>();
+        for (int i = 0; i < TcpWatch.HistoryLength + 3; i++)
+        {
+            // Every status, microsecond times up to minutes, gaps up to an hour (the longest interval), across midnight.
+            var elapsed = TimeSpan.FromMicroseconds((i * 7_919_993L) % 1_800_000_000);
+            TcpCheckStatus status = statuses[i % statuses.Length];
+            watch.Record(new TcpCheckResult(status, elapsed, Target, 0));
+            expected.Add(new TcpWatchSample(status, elapsed, clock.GetUtcNow()));
+            clock.Advance(TimeSpan.FromMilliseconds(i % 2 == 0 ? 1_001 : 3_600_000));
+        }
+
+        Assert.Equal(expected.TakeLast(TcpWatch.HistoryLength), watch.RecentResults);
+
+        // A time taken beyond what 31 bits of microseconds hold (35 minutes) is kept as the most they hold.
+        watch.Record(new TcpCheckResult(TcpCheckStatus.Timeout, TimeSpan.FromHours(2), Target, 0));
+        Assert.Equal(TimeSpan.FromMicroseconds(int.MaxValue), watch.RecentResults[^1].Elapsed);
+    }
+
+    [Fact]
+    public async Task The_change_history_grows_as_changes_come_and_keeps_the_last_ones_oldest_first()
+    {
+        await using var shaker = new TcpShaker();
+        await using var monitor = new TcpShakerMonitor(shaker);
+        TcpWatch watch = NewWatch(monitor, new TcpWatchOptions { Rise = 1, Fall = 1 });
+        Assert.Empty(watch.RecentChanges);
+
+        var changes = new List<TcpHealthChange>();
+        for (int i = 0; i < TcpWatch.ChangeHistoryLength + 7; i++)
+        {
+            changes.Add(Feed(watch, open: i % 2 == 0)!);
+            Assert.Equal(changes.TakeLast(TcpWatch.ChangeHistoryLength), watch.RecentChanges);
+        }
+    }
+
+    [Fact]
+    public async Task Watches_with_the_same_settings_share_one_copy_and_a_later_change_of_the_callers_options_reaches_none()
+    {
+        await using var shaker = new TcpShaker();
+        await using var monitor = new TcpShakerMonitor(shaker, new TcpWatchOptions { Interval = TimeSpan.FromHours(1) });
+        var options = new TcpWatchOptions { Interval = TimeSpan.FromHours(1), Rise = 4 };
+        using TcpWatch first = monitor.Watch("127.0.0.1:1", options);
+        using TcpWatch second = monitor.Watch("127.0.0.1:2", options);
+        using TcpWatch third = monitor.Watch("127.0.0.1:3", new TcpWatchOptions { Interval = TimeSpan.FromHours(1), Rise = 4 });
+        Assert.Same(first.Options, second.Options);
+        Assert.Same(first.Options, third.Options);
+        Assert.NotSame(options, first.Options);
+
+        options.Rise = 7; // the caller's object changes: the watches keep what they started with, the next watch gets its own
+        using TcpWatch fourth = monitor.Watch("127.0.0.1:4", options);
+        Assert.Equal(4, first.Options.Rise);
+        Assert.Equal(7, fourth.Options.Rise);
+        using TcpWatch defaults = monitor.Watch("127.0.0.1:5");
+        Assert.Equal(TimeSpan.FromHours(1), defaults.Options.Interval);
+        Assert.Equal(2, defaults.Options.Rise);
+    }
+
+    [Fact]
+    public void Two_options_have_the_same_settings_only_when_every_setting_is_equal()
+    {
+        // Each public setting changed alone makes a difference: a setting added later without a comparison fails here.
+        foreach (System.Reflection.PropertyInfo property in typeof(TcpWatchOptions).GetProperties().Where(p => p.CanWrite))
+        {
+            var changed = new TcpWatchOptions();
+            object? other = property.PropertyType switch
+            {
+                Type t when t == typeof(TimeSpan) || t == typeof(TimeSpan?) => TimeSpan.FromSeconds(17),
+                Type t when t == typeof(int) => 17,
+                Type t when t == typeof(double) => 0.17,
+                Type t when t == typeof(bool) => true,
+                Type t when t == typeof(System.Net.Sockets.AddressFamily?) => System.Net.Sockets.AddressFamily.InterNetworkV6,
+                _ => throw new InvalidOperationException($"No other value for {property.Name} ({property.PropertyType})"),
+            };
+            property.SetValue(changed, other);
+            Assert.False(new TcpWatchOptions().HasSameSettingsAs(changed), property.Name);
+        }
+
+        Assert.True(new TcpWatchOptions().HasSameSettingsAs(new TcpWatchOptions()));
+    }
+
     private static TcpWatch NewWatch(TcpShakerMonitor monitor, TcpWatchOptions options, TimeProvider? clock = null) =>
         new(monitor, TcpEndpoint.FromIPEndPoint(Target), options, clock ?? TimeProvider.System);
 

@@ -12,6 +12,7 @@ internal sealed partial class CheckLoop
     {
         try
         {
+            _completions.Flush(); // results the loop had when it faulted: delivered first, not lost
             _inbox.Close();
             for (int slot = 0; slot < _inFlight.Capacity; slot++)
             {

@@ -31,6 +31,7 @@ internal sealed unsafe partial class CheckLoop
     private readonly WakeSignal _wake;
     private readonly LoopWatches _watches;
     private readonly LoopInbox _inbox;
+    private readonly CompletionQueue _completions = new();
     private readonly Func<bool> _hasLoopWork;
     private readonly Thread _thread;
     private readonly TaskCompletionSource _stopped = new(TaskCreationOptions.RunContinuationsAsynchronously);
@@ -104,6 +105,9 @@ internal sealed unsafe partial class CheckLoop
     /// <summary>The transport the loop drives.</summary>
     internal ILoopTransport Transport => _transport;
 
+    /// <summary>Where the loop hands results to callers (loop thread).</summary>
+    internal CompletionQueue Completions => _completions;
+
     /// <summary>The watches this loop runs.</summary>
     internal LoopWatches Watches => _watches;
 
@@ -156,10 +160,12 @@ internal sealed unsafe partial class CheckLoop
                 ProcessCancellations();
                 ProcessWatchCommands(now);
                 _transport.Expire(Stopwatch.GetTimestamp());
+                _completions.Flush(); // the results so far go to their callers before new checks take the thread
 
                 StartChecks(Stopwatch.GetTimestamp());
                 _transport.Flush();
                 RunLoopActions();
+                _completions.Flush();
             }
         }
         catch (Exception exception)

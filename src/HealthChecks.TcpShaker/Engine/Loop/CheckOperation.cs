@@ -11,7 +11,8 @@ namespace HealthChecks.TcpShaker.Engine.Loop;
 /// <remarks>
 /// Only the loop thread completes an operation once it has been queued (the one exception is a
 /// request the loop can no longer take, which the enqueuing thread fails). Continuations always run
-/// on the thread pool, never on the loop thread.
+/// on the thread pool, never on the loop thread: a result goes to the loop's <see cref="CompletionQueue"/>,
+/// whose pool thread runs the continuation (<see cref="Deliver"/>); a failure is queued on its own.
 /// </remarks>
 internal sealed class CheckOperation : LoopCheck, IValueTaskSource<TcpCheckResult>
 {
@@ -62,12 +63,20 @@ internal sealed class CheckOperation : LoopCheck, IValueTaskSource<TcpCheckResul
     internal override void Complete(in TcpCheckResult result)
     {
         _registration.Dispose();
+        Loop.Completions.Add(this, result);
+    }
+
+    /// <summary>Sets the result handed over by <see cref="Complete"/>; the continuation runs on this thread. A pool thread (the loop's <see cref="CompletionQueue"/>).</summary>
+    internal void Deliver(in TcpCheckResult result)
+    {
+        _core.RunContinuationsAsynchronously = false;
         _core.SetResult(result);
     }
 
     internal override void Abandon(Exception? exception)
     {
         _registration.Dispose();
+        _core.RunContinuationsAsynchronously = true; // the loop thread, or an enqueuing caller's: never run a continuation there
         _core.SetException(exception ?? new OperationCanceledException("The TCP check was canceled.", CancellationToken));
     }
 
