@@ -24,6 +24,7 @@ internal static class Cli
             CheckCommand.Create(console),
             BenchCommand.Create(console),
             WatchCommand.Create(console),
+            ServeCommand.Create(console),
         };
 
     /// <summary>Parses and runs a command line.</summary>

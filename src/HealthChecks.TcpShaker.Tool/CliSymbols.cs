@@ -123,7 +123,7 @@ internal static class CliSymbols
     }
 
     /// <summary>An <see cref="ArgumentException"/>'s message without the " (Parameter 'value')" suffix, which means nothing on a command line.</summary>
-    private static string WithoutParameterName(ArgumentException exception)
+    internal static string WithoutParameterName(ArgumentException exception)
     {
         string message = exception.Message;
         string suffix = $" (Parameter '{exception.ParamName}')";
