@@ -304,7 +304,7 @@ internal static class MonitorCases
         }
     }
 
-    private static Process StartListeners(CaseSpec spec, int count)
+    internal static Process StartListeners(CaseSpec spec, int count)
     {
         if (spec.ListenersPath is null || !File.Exists(spec.ListenersPath))
         {
@@ -330,7 +330,7 @@ internal static class MonitorCases
     }
 
     /// <summary>Starts a checker process whose output is read (and kept) in the background, so it never blocks on a full pipe.</summary>
-    private static Process StartDrained(string file, string[] arguments)
+    internal static Process StartDrained(string file, string[] arguments)
     {
         var start = new ProcessStartInfo(file) { RedirectStandardOutput = true, RedirectStandardError = true };
         foreach (string argument in arguments)
@@ -371,7 +371,7 @@ internal static class MonitorCases
         }
     }
 
-    private static string Drained(Process process)
+    internal static string Drained(Process process)
     {
         if (!s_outputs.TryGetValue(process, out StringBuilder? output))
         {
@@ -384,7 +384,7 @@ internal static class MonitorCases
         }
     }
 
-    private static void StopProcess(Process process)
+    internal static void StopProcess(Process process)
     {
         try
         {
@@ -401,7 +401,7 @@ internal static class MonitorCases
     }
 
     /// <summary>User plus system CPU seconds of a process (/proc/PID/stat fields 14 and 15, in clock ticks of 1/100 s).</summary>
-    private static Func<double> ProcessCpu(int pid) => () =>
+    internal static Func<double> ProcessCpu(int pid) => () =>
     {
         string stat = File.ReadAllText($"/proc/{pid}/stat");
         string[] fields = stat[(stat.LastIndexOf(')') + 2)..].Split(' ');
@@ -409,7 +409,7 @@ internal static class MonitorCases
         return (long.Parse(fields[11], CultureInfo.InvariantCulture) + long.Parse(fields[12], CultureInfo.InvariantCulture)) / 100.0;
     };
 
-    private static Dictionary<string, long> ReadCounters() =>
+    internal static Dictionary<string, long> ReadCounters() =>
         Testing.KernelCounters.Parse(File.ReadAllText("/proc/net/snmp") + File.ReadAllText("/proc/net/netstat"));
 
     private static string WriteHaproxyConfig(CaseSpec spec)
@@ -530,7 +530,7 @@ internal static class MonitorCases
     }
 
     /// <summary>Sockets in a TCP state in this namespace (ss -Htan state STATE).</summary>
-    private static int CountSockets(string state)
+    internal static int CountSockets(string state)
     {
         if (RunTool("ss", ["-Htan", "state", state], out string output) != 0)
         {
