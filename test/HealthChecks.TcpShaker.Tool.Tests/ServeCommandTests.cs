@@ -118,6 +118,37 @@ public sealed class ServeCommandTests : IDisposable
         Assert.Contains("tcpshaker_probe_status{status=\"timeout\"} 1\n", answer, StringComparison.Ordinal);
     }
 
+    [Fact]
+    public async Task A_raw_syn_module_checks_with_raw_syns_where_the_process_may_and_says_so_where_not()
+    {
+        using var listener = new LoopbackListener();
+        string config = Write("raw.yml", """
+            modules:
+              tcp_raw:
+                prober: tcp
+                timeout: 2s
+                tcp_shaker:
+                  mode: raw_syn
+            """);
+        await using RunningProber prober = await RunningProber.StartAsync("--config", config);
+
+        string answer = await GetAsync(prober, $"/probe?target={listener.EndPoint}&module=tcp_raw", HttpStatusCode.OK);
+
+        Assert.Contains("\nprobe_success 1\n", answer, StringComparison.Ordinal);
+        if (RawSocketAccess.SkipReason() is null)
+        {
+            Assert.Contains("tcpshaker_probe_mode{mode=\"raw_syn\"} 1\n", answer, StringComparison.Ordinal);
+            Assert.DoesNotContain("raw_syn:", prober.Error, StringComparison.Ordinal);
+        }
+        else
+        {
+            Assert.Contains("tcpshaker_probe_mode{mode=\"half_open\"} 1\n", answer, StringComparison.Ordinal);
+            Assert.Contains("raw_syn modules check in half_open mode.", prober.Error, StringComparison.Ordinal);
+        }
+
+        Assert.Equal(0, listener.DrainAcceptQueue());
+    }
+
     [Theory]
     [InlineData("query_response", "    tcp:\n      query_response:\n        - expect: \"^SSH-2.0-\"\n", "module 'ssh_banner': tcp.query_response: a half-open probe sends no data and reads none")]
     [InlineData("tls", "    tcp:\n      tls: true\n", "module 'ssh_banner': tcp.tls: a half-open probe never completes the handshake, so it cannot speak TLS")]
@@ -163,6 +194,21 @@ public sealed class ServeCommandTests : IDisposable
         Assert.Equal("Unknown module \"http_2xx\": the prober has tcp_connect.\n", await GetAsync(prober, "/probe?target=127.0.0.1:80&module=http_2xx", HttpStatusCode.BadRequest));
         Assert.Contains("module 'http_2xx' skipped: it is 'prober: http', and serve runs 'prober: tcp' modules only.", prober.Error, StringComparison.Ordinal);
         Assert.Contains("module 'icmp' skipped: it is 'prober: icmp'", prober.Error, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task A_listen_address_that_is_not_one_or_is_taken_stops_serve_with_the_reason()
+    {
+        using var taken = new LoopbackListener();
+
+        ToolRun bad = await ToolRunner.RunAsync(["serve", "--listen", "localhost:9115"], cancellationToken: Ct);
+        ToolRun busy = await ToolRunner.RunAsync(["serve", "--listen", taken.EndPoint.ToString()], cancellationToken: Ct);
+
+        Assert.True(bad.ExitCode == 2, bad.ToString());
+        Assert.Contains("--listen: 'localhost:9115' is not an address and port (write it as 127.0.0.1:9115, [::1]:9115 or :9115).", bad.Error, StringComparison.Ordinal);
+        Assert.True(busy.ExitCode == 2, busy.ToString());
+        Assert.StartsWith($"tcp-shaker serve: --listen {taken.EndPoint}: ", busy.Error, StringComparison.Ordinal);
+        Assert.Contains("address already in use", busy.Error, StringComparison.OrdinalIgnoreCase);
     }
 
     [Fact]

@@ -8,7 +8,9 @@ namespace HealthChecks.TcpShaker.Tool.Prober;
 /// <summary>
 /// The Prometheus text exposition format (0.0.4), written by hand straight into the response's pooled
 /// pipe buffers: no reflection, no intermediate strings for numbers, nothing allocated per series beyond
-/// what the caller's labels already are. Flushes every 64 KiB so a 10,000-watch exposition streams out.
+/// what the caller's labels already are. Writes go into one chunk of the pipe's memory at a time (a
+/// 10,000-watch exposition is 6 MB in 70,000 lines: asking the pipe for a span per token costs more than
+/// the copying), and it flushes every 64 KiB so the exposition streams out.
 /// </summary>
 internal sealed class MetricsTextWriter
 {
@@ -16,7 +18,10 @@ internal sealed class MetricsTextWriter
     internal const string ContentType = "text/plain; version=0.0.4; charset=utf-8";
 
     private const int FlushEvery = 64 * 1024;
+    private const int ChunkSize = 16 * 1024;
     private readonly PipeWriter _writer;
+    private Memory<byte> _chunk;
+    private int _used;
     private long _unflushed;
 
     internal MetricsTextWriter(PipeWriter writer)
@@ -63,16 +68,14 @@ internal sealed class MetricsTextWriter
     /// <summary>Bytes as they are: names, pre-rendered labels, literal text.</summary>
     internal void Raw(ReadOnlySpan<byte> bytes)
     {
-        Span<byte> span = _writer.GetSpan(bytes.Length);
-        bytes.CopyTo(span);
-        _writer.Advance(bytes.Length);
-        _unflushed += bytes.Length;
+        bytes.CopyTo(Reserve(bytes.Length));
+        _used += bytes.Length;
     }
 
     /// <summary>A label value, escaped as the format wants (backslash, double quote, line feed).</summary>
     internal void LabelValue(string value)
     {
-        Span<byte> span = _writer.GetSpan(Encoding.UTF8.GetMaxByteCount(value.Length) * 2);
+        Span<byte> span = Reserve(Encoding.UTF8.GetMaxByteCount(value.Length) * 2);
         int length = 0;
         foreach (Rune rune in value.EnumerateRunes())
         {
@@ -96,8 +99,7 @@ internal sealed class MetricsTextWriter
             }
         }
 
-        _writer.Advance(length);
-        _unflushed += length;
+        _used += length;
     }
 
     /// <summary>A sample value: the shortest text that reads back as the same double; NaN and infinities as the format spells them.</summary>
@@ -115,33 +117,30 @@ internal sealed class MetricsTextWriter
             return;
         }
 
-        Span<byte> span = _writer.GetSpan(32);
-        if (!value.TryFormat(span, out int written, "R", CultureInfo.InvariantCulture))
+        if (!value.TryFormat(Reserve(32), out int written, "R", CultureInfo.InvariantCulture))
         {
             throw new InvalidOperationException("a double did not fit in 32 bytes");
         }
 
-        _writer.Advance(written);
-        _unflushed += written;
+        _used += written;
     }
 
     /// <summary>A whole number (counters, timestamps in whole units).</summary>
     internal void Value(long value)
     {
-        Span<byte> span = _writer.GetSpan(20);
-        value.TryFormat(span, out int written, default, CultureInfo.InvariantCulture);
-        _writer.Advance(written);
-        _unflushed += written;
+        value.TryFormat(Reserve(20), out int written, default, CultureInfo.InvariantCulture);
+        _used += written;
     }
 
     /// <summary>Sends what is buffered once 64 KiB have piled up.</summary>
     internal ValueTask FlushIfLargeAsync(CancellationToken cancellationToken)
     {
-        if (_unflushed < FlushEvery)
+        if (_unflushed + _used < FlushEvery)
         {
             return ValueTask.CompletedTask;
         }
 
+        Commit();
         _unflushed = 0;
         return Ignore(_writer.FlushAsync(cancellationToken));
     }
@@ -149,8 +148,34 @@ internal sealed class MetricsTextWriter
     /// <summary>Sends everything written.</summary>
     internal ValueTask FlushAsync(CancellationToken cancellationToken)
     {
+        Commit();
         _unflushed = 0;
         return Ignore(_writer.FlushAsync(cancellationToken));
+    }
+
+    /// <summary>Room for <paramref name="size"/> bytes at the end of the current chunk, taking a new chunk when it is full.</summary>
+    private Span<byte> Reserve(int size)
+    {
+        if (_chunk.Length - _used < size)
+        {
+            Commit();
+            _chunk = _writer.GetMemory(Math.Max(size, ChunkSize));
+        }
+
+        return _chunk.Span[_used..];
+    }
+
+    /// <summary>Hands what the current chunk holds to the pipe.</summary>
+    private void Commit()
+    {
+        if (_used > 0)
+        {
+            _writer.Advance(_used);
+            _unflushed += _used;
+        }
+
+        _used = 0;
+        _chunk = default;
     }
 
     private static async ValueTask Ignore(ValueTask<FlushResult> flush) => await flush;

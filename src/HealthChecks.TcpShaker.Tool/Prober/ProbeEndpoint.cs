@@ -136,6 +136,9 @@ internal sealed class ProbeEndpoint
         writer.Sample("probe_dns_lookup_time_seconds"u8, outcome.DnsLookup.TotalSeconds);
         writer.Family("probe_duration_seconds"u8, "gauge"u8, "Returns how long the probe took to complete in seconds"u8);
         writer.Sample("probe_duration_seconds"u8, outcome.Duration.TotalSeconds);
+        // Always 0: the blackbox exporter's TCP prober registers it for query_response, which serve refuses.
+        writer.Family("probe_failed_due_to_regex"u8, "gauge"u8, "Indicates if probe failed due to regex"u8);
+        writer.Sample("probe_failed_due_to_regex"u8, 0);
         writer.Family("probe_ip_addr_hash"u8, "gauge"u8, "Specifies the hash of IP address. It's useful to detect if the IP address changes."u8);
         writer.Sample("probe_ip_addr_hash"u8, outcome.IPAddressHash);
         writer.Family("probe_ip_protocol"u8, "gauge"u8, "Specifies whether probe ip protocol is IP4 or IP6"u8);

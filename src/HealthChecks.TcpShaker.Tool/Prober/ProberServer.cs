@@ -5,12 +5,11 @@ using Microsoft.AspNetCore.Hosting.Server;
 using Microsoft.AspNetCore.Hosting.Server.Features;
 using Microsoft.AspNetCore.Http;
 using Microsoft.Extensions.DependencyInjection;
-using Microsoft.Extensions.Logging;
 
 namespace HealthChecks.TcpShaker.Tool.Prober;
 
 /// <summary>
-/// The HTTP side of <c>serve</c>: Kestrel (slim builder, native AOT) on one address, with
+/// The HTTP side of <c>serve</c>: Kestrel (native AOT) on one address, with
 /// <c>/probe</c>, <c>/metrics</c>, <c>/-/healthy</c> and a short landing page at <c>/</c>.
 /// </summary>
 internal sealed class ProberServer : IAsyncDisposable
@@ -26,26 +25,34 @@ internal sealed class ProberServer : IAsyncDisposable
     internal string Address => _app.Services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()!.Addresses.First();
 
     /// <summary>Builds the server; nothing listens until <see cref="StartAsync"/>.</summary>
+    /// <remarks>
+    /// The empty builder with Kestrel's core (HTTP/1.1 and HTTP/2, no HTTPS, no QUIC), no routing, no
+    /// configuration files and no logging providers: each part linked in is type metadata the native
+    /// executable rehydrates at every start, and every <c>tcp-shaker check</c> (a Kubernetes exec probe)
+    /// pays for it.
+    /// </remarks>
     internal static ProberServer Create(IPEndPoint listen, ProbeEndpoint probe, MetricsEndpoint metrics)
     {
-        WebApplicationBuilder builder = WebApplication.CreateSlimBuilder(new WebApplicationOptions { Args = [] });
-        builder.WebHost.ConfigureKestrel(kestrel => kestrel.Listen(listen));
-        builder.Logging.ClearProviders();
-        builder.Logging.AddSimpleConsole(console => console.SingleLine = true);
-        builder.Logging.AddFilter("Microsoft.AspNetCore", LogLevel.Warning);
-        builder.Logging.AddFilter("Microsoft.Hosting", LogLevel.Warning);
+        WebApplicationBuilder builder = WebApplication.CreateEmptyBuilder(new WebApplicationOptions { Args = [] });
+        builder.WebHost.UseKestrelCore().ConfigureKestrel(kestrel => kestrel.Listen(listen));
         WebApplication app = builder.Build();
-        app.MapGet("/probe", probe.HandleAsync);
-        app.MapGet("/metrics", metrics.HandleAsync);
-        app.MapGet("/-/healthy", context => context.Response.WriteAsync("Healthy\n", context.RequestAborted));
-        app.MapGet("/", context =>
+        app.Run(context =>
         {
-            context.Response.ContentType = "text/plain; charset=utf-8";
-            return context.Response.WriteAsync(
-                "tcp-shaker serve: half-open TCP probes for Prometheus, a drop-in for the blackbox exporter's TCP module.\n"
-                + "  /probe?target=HOST:PORT&module=NAME   one probe (blackbox exporter series)\n"
-                + "  /metrics                              the watches of --targets and the prober's own metrics\n",
-                context.RequestAborted);
+            if (!HttpMethods.IsGet(context.Request.Method) && !HttpMethods.IsHead(context.Request.Method))
+            {
+                context.Response.StatusCode = StatusCodes.Status405MethodNotAllowed;
+                context.Response.Headers.Allow = "GET, HEAD";
+                return Task.CompletedTask;
+            }
+
+            return context.Request.Path.Value switch
+            {
+                "/probe" => probe.HandleAsync(context),
+                "/metrics" => metrics.HandleAsync(context),
+                "/-/healthy" => context.Response.WriteAsync("Healthy\n", context.RequestAborted),
+                "/" => LandingAsync(context),
+                _ => NotFoundAsync(context),
+            };
         });
         return new ProberServer(app);
     }
@@ -57,4 +64,21 @@ internal sealed class ProberServer : IAsyncDisposable
     internal Task StopAsync() => _app.StopAsync(CancellationToken.None);
 
     public ValueTask DisposeAsync() => _app.DisposeAsync();
+
+    private static Task LandingAsync(HttpContext context)
+    {
+        context.Response.ContentType = "text/plain; charset=utf-8";
+        return context.Response.WriteAsync(
+            "tcp-shaker serve: half-open TCP probes for Prometheus, a drop-in for the blackbox exporter's TCP module.\n"
+            + "  /probe?target=HOST:PORT&module=NAME   one probe (blackbox exporter series)\n"
+            + "  /metrics                              the watches of --targets and the prober's own metrics\n",
+            context.RequestAborted);
+    }
+
+    private static Task NotFoundAsync(HttpContext context)
+    {
+        context.Response.StatusCode = StatusCodes.Status404NotFound;
+        context.Response.ContentType = "text/plain; charset=utf-8";
+        return context.Response.WriteAsync("Not found: the prober serves /probe, /metrics and /-/healthy.\n", context.RequestAborted);
+    }
 }

@@ -22,9 +22,6 @@ internal sealed class TargetAllowList
     /// <summary>Every target allowed.</summary>
     internal static TargetAllowList Everything { get; } = new([], []);
 
-    /// <summary>Whether any bound is set.</summary>
-    internal bool IsRestricted => _networks.Length > 0 || _ports.Length > 0;
-
     /// <summary>Why <paramref name="port"/> is refused, or null when it is allowed.</summary>
     internal string? RefusePort(int port)
     {
