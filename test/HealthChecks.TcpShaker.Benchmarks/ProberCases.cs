@@ -188,6 +188,21 @@ internal static partial class ProberCases
             Percentiles scrape = Percentiles.Of(times)!;
             result.Extra["metrics_scrape_ms_median"] = scrape.P50;
             result.Extra["metrics_scrape_ms_max"] = scrape.Max;
+
+            // The same with curl (a native client that discards the body): how much of the time above is this harness's reading.
+            if (Testing.Sh.Which("curl") is { } curl)
+            {
+                var curlTimes = new double[times.Length];
+                for (int i = 0; i < curlTimes.Length; i++)
+                {
+                    string seconds = Testing.Sh.Run(TimeSpan.FromSeconds(30), curl, "-s", "-o", "/dev/null", "-w", "%{time_total}", new Uri(Prober, "/metrics").ToString());
+                    curlTimes[i] = double.Parse(seconds, CultureInfo.InvariantCulture) * 1000;
+                }
+
+                Percentiles byCurl = Percentiles.Of(curlTimes)!;
+                result.Extra["metrics_scrape_curl_ms_median"] = byCurl.P50;
+                result.Extra["metrics_scrape_curl_ms_max"] = byCurl.Max;
+            }
             result.Extra["metrics_bytes"] = Encoding.UTF8.GetByteCount(body);
             result.Extra["watches_up_at_end"] = CountUp(body);
             result.Extra["time_wait"] = MonitorCases.CountSockets("time-wait");

@@ -177,7 +177,7 @@ internal static class Report
         }
 
         md.AppendLine();
-        md.AppendLine("| row | window s | checks (SYNs) | checks/s | CPU µs/check | x library monitor | % of a core | /metrics scrape ms median / max (KiB) | watches up start / end | passive opens | TIME_WAIT / FIN_WAIT2 at end | notes |");
+        md.AppendLine("| row | window s | checks (SYNs) | checks/s | CPU µs/check | x library monitor | % of a core | /metrics scrape ms median / max, harness; curl (KiB) | watches up start / end | passive opens | TIME_WAIT / FIN_WAIT2 at end | notes |");
         md.AppendLine("|---|---:|---:|---:|---:|---:|---:|---|---|---:|---|---|");
         foreach (CaseResult r in results.Where(r => r.Spec.Kind is CaseKind.ProberWatch or CaseKind.MonitorShaker))
         {
@@ -193,7 +193,7 @@ internal static class Report
             bool watch = r.Spec.Kind == CaseKind.ProberWatch;
             long passive = watch ? (long)E("passive_opens") : r.WindowCounters?.GetValueOrDefault("TcpPassiveOpens") ?? 0;
             md.AppendLine(CultureInfo.InvariantCulture,
-                $"| {r.Spec.Name} | {N(r.Seconds, "0.0")} | {r.Completed} | {N(r.ChecksPerSecond)} | {N(E("cpu_us_per_check"), "0.00")} | {ratio} | {N(E("cpu_percent_of_a_core"), "0.0")} | {(watch ? $"{N(E("metrics_scrape_ms_median"), "0.0")} / {N(E("metrics_scrape_ms_max"), "0.0")} ({N(E("metrics_bytes") / 1024, "0")})" : "-")} | {(watch ? $"{N(E("watches_up_at_start"))} / {N(E("watches_up_at_end"))}" : $"- / {N(E("watches_up"))}")} | {passive} | {N(E("time_wait"))} / {N(E("fin_wait_2"))} | {string.Join("; ", r.Notes)} |");
+                $"| {r.Spec.Name} | {N(r.Seconds, "0.0")} | {r.Completed} | {N(r.ChecksPerSecond)} | {N(E("cpu_us_per_check"), "0.00")} | {ratio} | {N(E("cpu_percent_of_a_core"), "0.0")} | {(watch ? $"{N(E("metrics_scrape_ms_median"), "0.0")} / {N(E("metrics_scrape_ms_max"), "0.0")}; curl {N(E("metrics_scrape_curl_ms_median"), "0.0")} / {N(E("metrics_scrape_curl_ms_max"), "0.0")} ({N(E("metrics_bytes") / 1024, "0")})" : "-")} | {(watch ? $"{N(E("watches_up_at_start"))} / {N(E("watches_up_at_end"))}" : $"- / {N(E("watches_up"))}")} | {passive} | {N(E("time_wait"))} / {N(E("fin_wait_2"))} | {string.Join("; ", r.Notes)} |");
         }
 
         return md.ToString();
