@@ -175,6 +175,10 @@ internal static partial class ProberCases
             result.Extra["cpu_percent_of_a_core"] = (cpu1 - cpu0) * 100 / result.Seconds;
             result.Extra["passive_opens"] = after.GetValueOrDefault("TcpPassiveOpens") - before.GetValueOrDefault("TcpPassiveOpens");
 
+            // Before the scrapes below: their connections (closed by the client) would be the TIME_WAIT counted.
+            result.Extra["time_wait"] = MonitorCases.CountSockets("time-wait");
+            result.Extra["fin_wait_2"] = MonitorCases.CountSockets("fin-wait-2");
+
             // /metrics after the window (a scrape costs CPU, so not during it): the whole body, as Prometheus reads it.
             var times = new double[7];
             string body = "";
@@ -205,8 +209,6 @@ internal static partial class ProberCases
             }
             result.Extra["metrics_bytes"] = Encoding.UTF8.GetByteCount(body);
             result.Extra["watches_up_at_end"] = CountUp(body);
-            result.Extra["time_wait"] = MonitorCases.CountSockets("time-wait");
-            result.Extra["fin_wait_2"] = MonitorCases.CountSockets("fin-wait-2");
             result.Notes.Add("promtool check metrics: " + PromtoolCheckMetrics(body, work));
         }
         finally
