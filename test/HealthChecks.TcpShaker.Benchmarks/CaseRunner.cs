@@ -54,6 +54,12 @@ internal static class CaseRunner
                 case CaseKind.MonitorDetection:
                     await MonitorCases.RunDetectionAsync(spec, result);
                     break;
+                case CaseKind.ProberLoad:
+                    await ProberCases.RunLoadAsync(spec, result);
+                    break;
+                case CaseKind.ProberWatch:
+                    await ProberCases.RunWatchAsync(spec, result);
+                    break;
                 default:
                     throw new ArgumentOutOfRangeException(nameof(spec), spec.Kind, "unknown case");
             }

@@ -49,6 +49,12 @@ public enum CaseKind
     /// <summary>Monitoring: paced.c (<see cref="CaseSpec.Mode"/> half or full), CPU of the paced process per check.</summary>
     MonitorPaced,
 
+    /// <summary>Prometheus prober (issue 19): <see cref="CaseSpec.Mode"/> blackbox (Debian's exporter, tcp_connect), half_open or raw_syn (<c>tcp-shaker serve</c>) under the same wrk load rotating /probe over listeners in a second namespace.</summary>
+    ProberLoad,
+
+    /// <summary>Prometheus prober (issue 19): <c>tcp-shaker serve --targets</c> watching <see cref="CaseSpec.Targets"/> file_sd targets; CPU of the serve process per check, and the time of a /metrics scrape.</summary>
+    ProberWatch,
+
     /// <summary>Monitoring: 10% of the targets taken down (half by iptables DROP, half by closing the port) and up again; time to Down and to Up per watch.</summary>
     MonitorDetection,
 }
@@ -133,8 +139,20 @@ public sealed record CaseSpec
     /// <summary>For the HAProxy rows: spread-checks (percent).</summary>
     public int Spread { get; init; }
 
-    /// <summary>For the paced.c rows: half or full.</summary>
+    /// <summary>For the paced.c rows: half or full; for the prober rows: blackbox, half_open or raw_syn.</summary>
     public string? Mode { get; init; }
+
+    /// <summary>For the prober rows: the published native <c>tcp-shaker</c> executable.</summary>
+    public string? ToolPath { get; init; }
+
+    /// <summary>For the prober load rows: the targets' network namespace (the parent makes it, with a veth to the row's own).</summary>
+    public string? TargetsNamespace { get; init; }
+
+    /// <summary>For the prober load rows: the targets' address on that veth.</summary>
+    public string? TargetAddress { get; init; }
+
+    /// <summary>For the prober load rows: wrk's connections (<c>-c</c>) and seconds (<c>-d</c>) in the measured window.</summary>
+    public int Connections { get; init; } = 16;
 
     /// <summary>For the monitoring rows: where the compiled listeners.c and paced.c are.</summary>
     public string? ListenersPath { get; init; }

@@ -306,7 +306,7 @@ internal static class MonitorCases
         }
     }
 
-    private static Process StartListeners(CaseSpec spec, int count)
+    internal static Process StartListeners(CaseSpec spec, int count)
     {
         if (spec.ListenersPath is null || !File.Exists(spec.ListenersPath))
         {
@@ -331,7 +331,7 @@ internal static class MonitorCases
         return process;
     }
 
-    private static Dictionary<string, long> ReadCounters() =>
+    internal static Dictionary<string, long> ReadCounters() =>
         KernelCounters.Parse(File.ReadAllText("/proc/net/snmp") + File.ReadAllText("/proc/net/netstat"));
 
     private static string WriteHaproxyConfig(CaseSpec spec)

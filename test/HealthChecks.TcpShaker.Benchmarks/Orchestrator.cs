@@ -15,12 +15,19 @@ internal sealed class Orchestrator(bool useNamespaces, bool iptables)
     internal const string NamespacePrefix = "tcpshaker-bench-";
 
     private static volatile NetNamespace? s_current;
+    private static volatile NetNamespace? s_targets;
 
     /// <summary>Deletes the namespace of the running case when the harness is interrupted.</summary>
     internal static void InstallCleanup()
     {
-        Console.CancelKeyPress += (_, _) => s_current?.Dispose();
-        AppDomain.CurrentDomain.ProcessExit += (_, _) => s_current?.Dispose();
+        Console.CancelKeyPress += (_, _) => DisposeCurrent();
+        AppDomain.CurrentDomain.ProcessExit += (_, _) => DisposeCurrent();
+    }
+
+    private static void DisposeCurrent()
+    {
+        s_current?.Dispose();
+        s_targets?.Dispose();
     }
 
     internal CaseResult Run(CaseSpec spec)
@@ -34,8 +41,17 @@ internal sealed class Orchestrator(bool useNamespaces, bool iptables)
 
         using NetNamespace ns = NetNamespace.Create(prefix: NamespacePrefix);
         s_current = ns;
+        // A prober row's targets live in a namespace of their own, linked by a veth: their counters and sockets are theirs alone.
+        using NetNamespace? targets = spec.Kind == CaseKind.ProberLoad ? NetNamespace.Create(prefix: NamespacePrefix) : null;
+        s_targets = targets;
         try
         {
+            if (targets is not null)
+            {
+                (_, string targetAddress) = NamespaceLink.Connect(ns, targets);
+                spec = spec with { TargetsNamespace = targets.Name, TargetAddress = targetAddress };
+            }
+
             if (spec.Kind == CaseKind.ShakerTimeout && iptables)
             {
                 (int exit, _, string error) = ns.TryExec(TimeSpan.FromSeconds(30), "iptables", "-A", "INPUT", "-p", "tcp", "--dport", "9", "-j", "DROP");
@@ -57,6 +73,7 @@ internal sealed class Orchestrator(bool useNamespaces, bool iptables)
         finally
         {
             s_current = null;
+            s_targets = null;
         }
     }
 
@@ -105,7 +122,7 @@ internal sealed class Orchestrator(bool useNamespaces, bool iptables)
     private static string Tail(string text) => text.Length > 2000 ? text[^2000..] : text;
 
     /// <summary>How to start this program again: the app host, or dotnet with the dll.</summary>
-    private static List<string> ChildCommand()
+    internal static List<string> ChildCommand()
     {
         string host = Environment.ProcessPath ?? "dotnet";
         string dll = Assembly.GetExecutingAssembly().Location;

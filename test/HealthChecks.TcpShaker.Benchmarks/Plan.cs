@@ -156,4 +156,40 @@ internal static class Plan
             },
         ];
     }
+
+    /// <summary>
+    /// The Prometheus prober section (issue 19, <c>--prober</c>): Debian's blackbox exporter and <c>tcp-shaker serve</c>
+    /// (half-open, raw SYN) under the same wrk load, the exporter first and last so drift shows; then serve's watch
+    /// mode on 10,000 file_sd targets beside the library monitor's row for 10,000 watches (the <c>--monitor</c> row).
+    /// </summary>
+    internal static List<CaseSpec> BuildProber(bool quick, string listeners, string? tool)
+    {
+        int load = quick ? 5 : 15;
+        int window = quick ? 10 : 60;
+        const string blackbox = "prober: blackbox exporter 0.23, tcp_connect";
+        CaseSpec Load(string name, string mode) => new()
+        {
+            Name = name, Kind = CaseKind.ProberLoad, Mode = mode, DurationS = load, Connections = 16, ToolPath = tool,
+            Targets = ProberCases.TargetCount, CompareTo = mode == "blackbox" ? null : blackbox, BudgetMs = (load + 60) * 1000,
+        };
+
+        const string monitor = "monitor: TcpShakerMonitor, 10,000 watches";
+        return
+        [
+            Load(blackbox, "blackbox"),
+            Load("prober: tcp-shaker serve, half-open", "half_open"),
+            Load("prober: tcp-shaker serve, raw SYN", "raw_syn"),
+            Load("prober: blackbox exporter again (drift check)", "blackbox") with { CompareTo = blackbox },
+            new CaseSpec
+            {
+                Name = monitor, Kind = CaseKind.MonitorShaker, Targets = 10_000, DurationS = window, TimeoutMs = 500, ListenersPath = listeners,
+                BudgetMs = (window + 30) * 1000,
+            },
+            new CaseSpec
+            {
+                Name = "prober: tcp-shaker serve --targets, 10,000 file_sd targets at 1 s", Kind = CaseKind.ProberWatch, Targets = 10_000, DurationS = window,
+                TimeoutMs = 500, ListenersPath = listeners, ToolPath = tool, CompareTo = monitor, BudgetMs = (window + 60) * 1000,
+            },
+        ];
+    }
 }

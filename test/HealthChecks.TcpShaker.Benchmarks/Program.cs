@@ -14,15 +14,20 @@ using HealthChecks.TcpShaker.Testing;
 //   --monitor    the monitoring section instead (issue 10): 10,000 listeners checked once a second for 60 s
 //                (10 s with --quick) by TcpShakerMonitor (half-open and raw SYN), HAProxy, paced.c half and full;
 //                then the detection rows
+//   --prober     the Prometheus prober section instead (issue 19): Debian's blackbox exporter and `tcp-shaker serve`
+//                (half-open, raw SYN) under the same `wrk -t1 -c16 -d15s` rotating /probe over 1,000 listeners in a
+//                second namespace; then `serve --targets` watching 10,000 file_sd targets at 1 s beside the library
+//                monitor's row. Needs wrk, prometheus-blackbox-exporter and --tool.
+//   --tool PATH  the published native tcp-shaker (dotnet publish src/HealthChecks.TcpShaker.Tool -c Release -r linux-x64)
 //   --report FILE  print the tables of an earlier run's results.json again
-// Internal: --case JSON runs one case in this process and prints "RESULT <json>".
-//           --listen-any BASEPORT COUNT: the scale row's listeners (on every address, so one listener serves 10 targets).
+// Internal: --case JSON runs one case in this process and prints "RESULT <json>";
+//           --listeners ADDRESS BASEPORT COUNT BACKLOG listens (never accepts) until killed (the prober rows' targets).
 
 if (args.Contains("--help") || args.Contains("-h"))
 {
     // The comment at the top of this file, as the usage: nothing runs (a bare run is the whole default plan).
     Console.WriteLine("""
-        dotnet run -c Release --project test/HealthChecks.TcpShaker.Benchmarks -- [--quick] [--out DIR] [--only TEXT] [--no-netns] [--rawsyn | --monitor] [--report FILE]
+        dotnet run -c Release --project test/HealthChecks.TcpShaker.Benchmarks -- [--quick] [--out DIR] [--only TEXT] [--no-netns] [--rawsyn | --monitor | --prober --tool PATH] [--report FILE]
           --quick      fewer checks and rows (a sanity run of about a minute)
           --out DIR    where results.json, results.md and the compiled C references go (default bench-results)
           --only TEXT  only the rows whose name contains TEXT (and the C reference rows they compare with); TEXT|TEXT2 for either
@@ -30,18 +35,19 @@ if (args.Contains("--help") || args.Contains("-h"))
           --rawsyn     the raw SYN plan: raw mode beside rawsyn.c and synlimit.c, and the starvation rows
           --monitor    the monitoring plan: 10,000 listeners checked once a second by TcpShakerMonitor, HAProxy and paced.c,
                        the jitter and 100,000-watch rows, then the detection rows
+          --prober     the Prometheus prober plan: Debian's blackbox exporter and tcp-shaker serve under the same wrk load,
+                       then serve --targets beside the library monitor (needs wrk, prometheus-blackbox-exporter, --tool)
+          --tool PATH  the published native tcp-shaker, for --prober
           --report FILE  print the tables of an earlier run's results.json again
         Without --only every row of the plan runs (the default plan takes about ten minutes).
         """);
     return 0;
 }
 
-// Internal: --listen-any BASEPORT COUNT listens on 0.0.0.0:BASEPORT.. (never accepts) until killed.
-int listenIndex = Array.IndexOf(args, "--listen-any");
-if (listenIndex >= 0)
+int listenersIndex = Array.IndexOf(args, "--listeners");
+if (listenersIndex >= 0)
 {
-    WildcardListeners.Serve(int.Parse(args[listenIndex + 1], CultureInfo.InvariantCulture), int.Parse(args[listenIndex + 2], CultureInfo.InvariantCulture));
-    return 0;
+    return ProberCases.ServeListeners(args[(listenersIndex + 1)..]);
 }
 
 int caseIndex = Array.IndexOf(args, "--case");
@@ -59,9 +65,11 @@ if (Option("--report") is { } saved)
     List<CaseResult> savedResults = document.RootElement.GetProperty("results").Deserialize<List<CaseResult>>(Json.Options) ?? [];
     Dictionary<string, string> savedMachine = document.RootElement.GetProperty("machine").Deserialize<Dictionary<string, string>>(Json.Options) ?? [];
     FillRatios(savedResults);
-    Console.WriteLine(savedResults.Any(r => r.Spec.Kind is CaseKind.MonitorShaker or CaseKind.MonitorPaced or CaseKind.MonitorHaproxy or CaseKind.MonitorDetection)
-        ? Report.MonitorMarkdown(savedResults, savedMachine)
-        : Report.Markdown(savedResults, savedMachine));
+    Console.WriteLine(savedResults.Any(r => r.Spec.Kind is CaseKind.ProberLoad or CaseKind.ProberWatch)
+        ? Report.ProberMarkdown(savedResults, savedMachine)
+        : savedResults.Any(r => r.Spec.Kind is CaseKind.MonitorShaker or CaseKind.MonitorPaced or CaseKind.MonitorHaproxy or CaseKind.MonitorDetection)
+            ? Report.MonitorMarkdown(savedResults, savedMachine)
+            : Report.Markdown(savedResults, savedMachine));
     return 0;
 }
 
@@ -83,13 +91,23 @@ Console.WriteLine(namespaces
     : $"Running on the host's loopback WITHOUT network namespaces ({why}): kernel counters are not isolated and not reported.");
 
 bool monitoring = args.Contains("--monitor");
-if (monitoring && !namespaces)
+bool proberRows = args.Contains("--prober");
+if ((monitoring || proberRows) && !namespaces)
 {
-    Console.Error.WriteLine("The monitoring rows need network namespaces (root and iproute2): 10,000 listeners and iptables rules of their own.");
+    Console.Error.WriteLine("The monitoring and prober rows need network namespaces (root and iproute2): 10,000 listeners and iptables rules of their own.");
     return 2;
 }
 
-List<CaseSpec> plan = monitoring
+string? tool = Option("--tool") is { } toolOption ? Path.GetFullPath(toolOption) : null;
+if (proberRows && (tool is null || !File.Exists(tool)))
+{
+    Console.Error.WriteLine($"--prober needs --tool PATH, the published native tcp-shaker ({tool ?? "not given"}): dotnet publish src/HealthChecks.TcpShaker.Tool -c Release -r linux-x64 -o DIR");
+    return 2;
+}
+
+List<CaseSpec> plan = proberRows
+    ? Plan.BuildProber(quick, CompileReference(outDir, "listeners"), tool)
+    : monitoring
     ? Plan.BuildMonitor(quick, CompileReference(outDir, "listeners"), CompileReference(outDir, "paced"))
     : args.Contains("--rawsyn")
         ? Plan.BuildRawSyn(quick, CompileReference(outDir, "synlimit"), CompileReference(outDir, "rawsyn"))
@@ -124,7 +142,7 @@ foreach (CaseSpec spec in plan)
 
 FillRatios(results);
 
-string markdown = monitoring ? Report.MonitorMarkdown(results, machine) : Report.Markdown(results, machine);
+string markdown = proberRows ? Report.ProberMarkdown(results, machine) : monitoring ? Report.MonitorMarkdown(results, machine) : Report.Markdown(results, machine);
 string jsonPath = Path.Combine(outDir, "results.json");
 string markdownPath = Path.Combine(outDir, "results.md");
 await File.WriteAllTextAsync(jsonPath, JsonSerializer.Serialize(new { machine, quick, command = Environment.CommandLine, seconds = clock.Elapsed.TotalSeconds, results }, Json.Indented));

@@ -155,4 +155,54 @@ internal static class Report
 
         return md.ToString();
     }
+
+    /// <summary>The Prometheus prober section's tables: the load rows side by side, then the watch mode beside the library monitor.</summary>
+    internal static string ProberMarkdown(IReadOnlyList<CaseResult> results, Dictionary<string, string> machine)
+    {
+        var md = new StringBuilder();
+        md.AppendLine(CultureInfo.InvariantCulture, $"Machine: {machine["nproc"]} cores ({machine["cpu"]}), Linux {machine["kernel"]}, {machine["dotnet"]}, open files {machine["open_files_limit"]}; {machine["isolation"]}; load average at start {machine["load_average_at_start"]}; {machine["date_utc"]}.");
+        md.AppendLine();
+        md.AppendLine("| row | probes (window s) | probes/s | x blackbox | CPU µs/probe (prober) | ÷ blackbox's | prober / wrk / machine, % of a core | non-2xx, socket errors | targets' passive opens | prober's active opens | FIN_WAIT2 prober / targets | TIME_WAIT prober / targets | latency ms p50 / p99 | probe_success open, closed, open after |");
+        md.AppendLine("|---|---:|---:|---:|---:|---:|---|---|---:|---:|---|---|---|---|");
+        foreach (CaseResult r in results.Where(r => r.Spec.Kind == CaseKind.ProberLoad))
+        {
+            if (r.Error is not null)
+            {
+                md.AppendLine(CultureInfo.InvariantCulture, $"| {r.Spec.Name} | failed to run: {FirstLine(r.Error)} |||||||||||||");
+                continue;
+            }
+
+            double E(string key) => r.Extra.GetValueOrDefault(key);
+            CaseResult? reference = Reference(results, r);
+            string rate = reference is null ? "1" : N(r.ChecksPerSecond / reference.ChecksPerSecond, "0.00");
+            string cpu = reference is null ? "1" : N(E("cpu_us_per_check") / reference.Extra.GetValueOrDefault("cpu_us_per_check"), "0.000");
+            md.AppendLine(CultureInfo.InvariantCulture,
+                $"| {r.Spec.Name} | {r.Completed} ({N(r.Seconds, "0.0")}) | {N(r.ChecksPerSecond)} | {rate} | {N(E("cpu_us_per_check"), "0.0")} | {cpu} | {N(E("prober_cpu_percent_of_a_core"))} / {N(E("wrk_cpu_percent_of_a_core"))} / {N(E("machine_busy_percent_of_a_core"))} | {N(E("non_2xx"))}, {N(E("socket_errors"))} | {N(E("targets_passive_opens"))} | {N(E("prober_active_opens"))} | {N(E("fin_wait_2_prober"))} / {N(E("fin_wait_2_targets"))} | {N(E("time_wait_prober"))} / {N(E("time_wait_targets"))} | {N(E("latency_p50_ms"), "0.00")} / {N(E("latency_p99_ms"), "0.00")} | {N(E("sample_open_success"))}, {N(E("sample_closed_success"))}, {N(E("sample_open_success_after"))} |");
+        }
+
+        md.AppendLine();
+        md.AppendLine("| row | window s | checks (SYNs) | checks/s | CPU µs/check | x library monitor | % of a core | /metrics scrape ms median / max, harness; curl (KiB) | watches up start / end | passive opens | TIME_WAIT / FIN_WAIT2 at end | notes |");
+        md.AppendLine("|---|---:|---:|---:|---:|---:|---:|---|---|---:|---|---|");
+        foreach (CaseResult r in results.Where(r => r.Spec.Kind is CaseKind.ProberWatch or CaseKind.MonitorShaker))
+        {
+            if (r.Error is not null)
+            {
+                md.AppendLine(CultureInfo.InvariantCulture, $"| {r.Spec.Name} | failed to run: {FirstLine(r.Error)} |||||||||||");
+                continue;
+            }
+
+            double E(string key) => r.Extra.GetValueOrDefault(key);
+            CaseResult? reference = Reference(results, r);
+            string ratio = reference is null ? "1" : N(E("cpu_us_per_check") / reference.Extra.GetValueOrDefault("cpu_us_per_check"), "0.00");
+            bool watch = r.Spec.Kind == CaseKind.ProberWatch;
+            long passive = watch ? (long)E("passive_opens") : r.WindowCounters?.GetValueOrDefault("TcpPassiveOpens") ?? 0;
+            md.AppendLine(CultureInfo.InvariantCulture,
+                $"| {r.Spec.Name} | {N(r.Seconds, "0.0")} | {r.Completed} | {N(r.ChecksPerSecond)} | {N(E("cpu_us_per_check"), "0.00")} | {ratio} | {N(E("cpu_percent_of_a_core"), "0.0")} | {(watch ? $"{N(E("metrics_scrape_ms_median"), "0.0")} / {N(E("metrics_scrape_ms_max"), "0.0")}; curl {N(E("metrics_scrape_curl_ms_median"), "0.0")} / {N(E("metrics_scrape_curl_ms_max"), "0.0")} ({N(E("metrics_bytes") / 1024, "0")})" : "-")} | {(watch ? $"{N(E("watches_up_at_start"))} / {N(E("watches_up_at_end"))}" : $"- / {N(E("watches_up"))}")} | {passive} | {N(E("time_wait"))} / {N(E("fin_wait_2"))} | {string.Join("; ", r.Notes)} |");
+        }
+
+        return md.ToString();
+    }
+
+    private static CaseResult? Reference(IReadOnlyList<CaseResult> results, CaseResult row) =>
+        row.Spec.CompareTo is { } name ? results.FirstOrDefault(c => c.Spec.Name == name && c.Error is null) : null;
 }

@@ -1,28 +1,21 @@
 using System.Diagnostics;
 using System.Globalization;
-using System.Net;
-using System.Net.Sockets;
 
 namespace HealthChecks.TcpShaker.Benchmarks;
 
 /// <summary>
 /// The scale row's targets: listeners on the wildcard address (listeners.c binds 127.0.0.1 only), so each serves
-/// its port on every loopback address, in a process of their own (this binary with <c>--listen-any</c>): 100,000
+/// its port on every loopback address, in a process of their own (this harness with <c>--listeners 0.0.0.0</c>): 100,000
 /// targets on 10,000 addresses are 10 listening sockets.
 /// </summary>
 internal static class WildcardListeners
 {
-    /// <summary>Starts the listeners' process and waits until they listen.</summary>
+    /// <summary>Starts the listeners' process (the harness's <c>--listeners 0.0.0.0</c> mode) and waits until they listen.</summary>
     internal static Process Start(int basePort, int count)
     {
-        string host = Environment.ProcessPath ?? "dotnet";
-        var start = new ProcessStartInfo(host) { RedirectStandardOutput = true, RedirectStandardError = true };
-        if (Path.GetFileNameWithoutExtension(host) == "dotnet")
-        {
-            start.ArgumentList.Add(typeof(WildcardListeners).Assembly.Location);
-        }
-
-        foreach (string argument in new[] { "--listen-any", basePort.ToString(CultureInfo.InvariantCulture), count.ToString(CultureInfo.InvariantCulture) })
+        List<string> command = [.. Orchestrator.ChildCommand(), "--listeners", "0.0.0.0", basePort.ToString(CultureInfo.InvariantCulture), count.ToString(CultureInfo.InvariantCulture), "1024"];
+        var start = new ProcessStartInfo(command[0]) { RedirectStandardOutput = true, RedirectStandardError = true };
+        foreach (string argument in command.Skip(1))
         {
             start.ArgumentList.Add(argument);
         }
@@ -37,22 +30,5 @@ internal static class WildcardListeners
         }
 
         return process;
-    }
-
-    /// <summary>The child: listens on <c>0.0.0.0:basePort..</c>, never accepts, until killed.</summary>
-    internal static void Serve(int basePort, int count)
-    {
-        var sockets = new Socket[count];
-        for (int i = 0; i < count; i++)
-        {
-            sockets[i] = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
-            sockets[i].SetSocketOption(SocketOptionLevel.Socket, SocketOptionName.ReuseAddress, true);
-            sockets[i].Bind(new IPEndPoint(IPAddress.Any, basePort + i));
-            sockets[i].Listen(1024);
-        }
-
-        Console.WriteLine($"ready {count}");
-        Thread.Sleep(Timeout.Infinite);
-        GC.KeepAlive(sockets);
     }
 }

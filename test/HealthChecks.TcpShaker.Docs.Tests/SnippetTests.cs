@@ -129,7 +129,7 @@ public sealed class SnippetTests
             ? folder
             : Path.Combine(Environment.GetFolderPath(Environment.SpecialFolder.UserProfile), ".nuget", "packages");
 
-    private static string RepositoryRoot
+    internal static string RepositoryRoot
     {
         get
         {
