@@ -1,5 +1,6 @@
 using System.IO.Pipelines;
 using System.Text;
+using HealthChecks.TcpShaker.Testing;
 using HealthChecks.TcpShaker.Tool.Prober;
 using Microsoft.Extensions.Time.Testing;
 
@@ -60,11 +61,40 @@ public sealed class TargetWatchesTests : IAsyncLifetime
     }
 
     [Fact]
+    public void A_configmap_volumes_symlink_swap_is_read_when_the_clock_moves()
+    {
+        // The kubelet's layout: fleet.json -> ..data/fleet.json, ..data -> ..<timestamp>; an update writes a new
+        // timestamped directory and renames a new ..data link over the old one. The file's own link never changes.
+        void Version(string name, string json)
+        {
+            Directory.CreateDirectory(Path.Combine(_dir, name));
+            File.WriteAllText(Path.Combine(_dir, name, "fleet.json"), json);
+            File.CreateSymbolicLink(Path.Combine(_dir, "..data_tmp"), name);
+            Sh.Run("mv", "-T", Path.Combine(_dir, "..data_tmp"), Path.Combine(_dir, "..data")); // rename(2), as the kubelet does
+        }
+
+        Version("..2026_12_04_01_00_00.1", """[{"targets": ["127.0.0.1:7001", "127.0.0.1:7002"]}]""");
+        string path = Path.Combine(_dir, "fleet.json");
+        File.CreateSymbolicLink(path, Path.Combine("..data", "fleet.json"));
+        using var watches = new TargetWatches(path, _monitor, new TcpWatchOptions(), TargetAllowList.Everything, _log, _time);
+        watches.Start();
+        Assert.Equal(["127.0.0.1:7001", "127.0.0.1:7002"], watches.Entries.Select(e => e.Target.Target));
+
+        // The same size as the first version; the link fleet.json itself keeps its time (what was looked at before).
+        Version("..2026_12_04_01_05_00.2", """[{"targets": ["127.0.0.1:7003", "127.0.0.1:7004"]}]""");
+        _time.Advance(TargetWatches.PollInterval);
+
+        Assert.Equal(["127.0.0.1:7003", "127.0.0.1:7004"], watches.Entries.Select(e => e.Target.Target));
+        Assert.Equal(2, _monitor.Watches.Count);
+    }
+
+    [Fact]
     public async Task Label_values_are_escaped_and_the_exposition_groups_each_family()
     {
         string path = Path.Combine(_dir, "fleet.yml");
         File.WriteAllText(path, "- targets: ['127.0.0.1:7001']\n  labels:\n    note: \"say \\\"hi\\\" \\\\ bye\\nnext\"\n");
-        using var watches = new TargetWatches(path, _monitor, new TcpWatchOptions(), TargetAllowList.Everything, _log, _time);
+        // An hour's interval: the watch has no verdict yet when the exposition is read (its first check falls in the hour).
+        using var watches = new TargetWatches(path, _monitor, new TcpWatchOptions { Interval = TimeSpan.FromHours(1) }, TargetAllowList.Everything, _log, _time);
         watches.Start();
         var pipe = new Pipe();
         var writer = new MetricsTextWriter(pipe.Writer);

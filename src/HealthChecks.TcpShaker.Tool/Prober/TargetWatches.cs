@@ -26,7 +26,7 @@ internal sealed class TargetWatches : IDisposable
     private readonly ConcurrentDictionary<TcpWatch, WatchEntry> _byWatch = new();
     private readonly Lock _reloading = new();
     private WatchEntry[] _entries = [];
-    private (DateTime WrittenUtc, long Length) _lastSeen;
+    private (string File, DateTime WrittenUtc, long Length) _lastSeen;
     private long _reloadsSucceeded;
     private long _reloadsFailed;
     private bool _lastReloadSucceeded;
@@ -105,7 +105,7 @@ internal sealed class TargetWatches : IDisposable
                 return;
             }
 
-            (DateTime, long) stamp = Stamp();
+            (string, DateTime, long) stamp = Stamp();
             try
             {
                 Apply(FileSdParser.Load(_path, _allowList), stamp);
@@ -236,7 +236,7 @@ internal sealed class TargetWatches : IDisposable
     }
 
     /// <summary>Replaces the watches with <paramref name="targets"/>': a watch whose target and labels are unchanged keeps running (and its state).</summary>
-    private void Apply(IReadOnlyList<FileSdTarget> targets, (DateTime, long) stamp)
+    private void Apply(IReadOnlyList<FileSdTarget> targets, (string, DateTime, long) stamp)
     {
         WatchEntry[] previous = _entries;
         var old = new Dictionary<string, WatchEntry>(StringComparer.Ordinal);
@@ -271,9 +271,23 @@ internal sealed class TargetWatches : IDisposable
         _lastSeen = stamp;
     }
 
-    private (DateTime WrittenUtc, long Length) Stamp()
+    /// <summary>
+    /// The file the path leads to, its time and size. Links are followed to the file itself: a Kubernetes ConfigMap volume
+    /// updates a file by swapping the <c>..data</c> link under the file's own link, which keeps the link's own time.
+    /// </summary>
+    private (string File, DateTime WrittenUtc, long Length) Stamp()
     {
-        var info = new FileInfo(_path);
-        return info.Exists ? (info.LastWriteTimeUtc, info.Length) : (DateTime.MinValue, -1);
+        string file = _path;
+        try
+        {
+            file = File.ResolveLinkTarget(_path, returnFinalTarget: true)?.FullName ?? _path;
+        }
+        catch (IOException)
+        {
+            // missing, or a link loop: the read that follows says which
+        }
+
+        var info = new FileInfo(file);
+        return info.Exists ? (file, info.LastWriteTimeUtc, info.Length) : ("", DateTime.MinValue, -1);
     }
 }
