@@ -28,7 +28,7 @@ internal static class MonitorCases
     internal static async Task RunCostAsync(CaseSpec spec, CaseResult result)
     {
         int perAddress = spec.Targets / spec.Addresses;
-        using Process listeners = spec.Addresses > 1 ? WildcardListeners.Start(spec.BasePort, perAddress) : StartListeners(spec, spec.Targets);
+        using Process listeners = spec.Addresses > 1 ? StartWildcardListeners(spec.BasePort, perAddress) : StartListeners(spec, spec.Targets);
         try
         {
             Func<double> cpuSeconds;
@@ -313,23 +313,16 @@ internal static class MonitorCases
             throw new FileNotFoundException("The compiled listeners.c is missing.", spec.ListenersPath);
         }
 
-        var start = new ProcessStartInfo(spec.ListenersPath) { RedirectStandardOutput = true, RedirectStandardError = true };
-        foreach (string argument in new[] { Num(spec.BasePort), Num(count), "1024" })
-        {
-            start.ArgumentList.Add(argument);
-        }
-
-        Process process = Process.Start(start)!;
-        string? line = process.StandardOutput.ReadLine();
-        if (line is null || !line.StartsWith("ready", StringComparison.Ordinal))
-        {
-            string error = process.StandardError.ReadToEnd();
-            ChildProcess.Stop(process);
-            throw new InvalidOperationException($"listeners did not start: {line} {error}");
-        }
-
-        return process;
+        return ChildProcess.StartWhenReady([spec.ListenersPath, Num(spec.BasePort), Num(count), "1024"], "listeners");
     }
+
+    /// <summary>
+    /// The scale row's targets: listeners on the wildcard address (listeners.c binds 127.0.0.1 only), so each serves
+    /// its port on every loopback address (100,000 targets on 10,000 addresses are 10 listening sockets), in this
+    /// harness's <c>--listeners</c> mode.
+    /// </summary>
+    private static Process StartWildcardListeners(int basePort, int count) =>
+        ChildProcess.StartWhenReady([.. Orchestrator.ChildCommand(), "--listeners", "0.0.0.0", Num(basePort), Num(count), "1024"], "the wildcard listeners");
 
     internal static Dictionary<string, long> ReadCounters() =>
         KernelCounters.Parse(File.ReadAllText("/proc/net/snmp") + File.ReadAllText("/proc/net/netstat"));

@@ -319,26 +319,8 @@ internal static partial class ProberCases
     }
 
     /// <summary>The listeners in the targets' namespace: this harness again in its <c>--listeners</c> mode.</summary>
-    private static Process StartTargets(string ns, string address)
-    {
-        List<string> command = ["ip", "netns", "exec", ns, .. Orchestrator.ChildCommand(), "--listeners", address, Num(TargetBasePort), Num(TargetCount), Num(Backlog)];
-        var start = new ProcessStartInfo(command[0]) { RedirectStandardOutput = true, RedirectStandardError = true };
-        foreach (string argument in command.Skip(1))
-        {
-            start.ArgumentList.Add(argument);
-        }
-
-        Process process = Process.Start(start)!;
-        string? line = process.StandardOutput.ReadLine();
-        if (line is null || !line.StartsWith("ready", StringComparison.Ordinal))
-        {
-            string error = process.StandardError.ReadToEnd();
-            ChildProcess.Stop(process);
-            throw new InvalidOperationException($"the targets' listeners did not start: {line} {error}");
-        }
-
-        return process;
-    }
+    private static Process StartTargets(string ns, string address) =>
+        ChildProcess.StartWhenReady(["ip", "netns", "exec", ns, .. Orchestrator.ChildCommand(), "--listeners", address, Num(TargetBasePort), Num(TargetCount), Num(Backlog)], "the targets' listeners");
 
     private static Dictionary<string, long> ReadCounters(string ns) =>
         Testing.KernelCounters.Parse(Testing.Sh.Run(TimeSpan.FromSeconds(20), "ip", "netns", "exec", ns, "cat", "/proc/net/snmp", "/proc/net/netstat"));

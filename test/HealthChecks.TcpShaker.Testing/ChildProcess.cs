@@ -37,6 +37,35 @@ public static class ChildProcess
         return process;
     }
 
+    /// <summary>
+    /// Starts a process that says "ready" on its first line once it serves (listeners.c, the benchmark harness's
+    /// <c>--listeners</c> mode), and waits for that line.
+    /// </summary>
+    /// <param name="command">The program and its arguments (no shell).</param>
+    /// <param name="what">What it is, for the error ("the targets' listeners").</param>
+    /// <returns>The running process, ready.</returns>
+    /// <exception cref="InvalidOperationException">Its first line was not "ready" (the message holds it and its stderr).</exception>
+    public static Process StartWhenReady(IReadOnlyList<string> command, string what)
+    {
+        var start = new ProcessStartInfo(command[0]) { RedirectStandardOutput = true, RedirectStandardError = true };
+        foreach (string argument in command.Skip(1))
+        {
+            start.ArgumentList.Add(argument);
+        }
+
+        Process process = Process.Start(start)!;
+        string? line = process.StandardOutput.ReadLine();
+        if (line is null || !line.StartsWith("ready", StringComparison.Ordinal))
+        {
+            Stop(process);
+            string error = process.StandardError.ReadToEnd();
+            process.Dispose();
+            throw new InvalidOperationException($"{what} did not start: {line} {error}");
+        }
+
+        return process;
+    }
+
     /// <summary>What a process started by <see cref="StartDrained"/> wrote so far (stdout and stderr together), or "".</summary>
     public static string Output(Process process)
     {

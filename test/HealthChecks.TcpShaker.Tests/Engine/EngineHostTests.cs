@@ -1,6 +1,7 @@
 using HealthChecks.TcpShaker.Engine;
 using HealthChecks.TcpShaker.Engine.HalfOpen;
 using HealthChecks.TcpShaker.Engine.Loop;
+using HealthChecks.TcpShaker.Tests.Engine.Loop;
 
 namespace HealthChecks.TcpShaker.Tests.Engine;
 
@@ -27,11 +28,11 @@ public sealed class EngineHostTests
         // Held (30 s) until its token is read, then canceled: no race with its own deadline.
         ValueTask<TcpCheckResult> first = shaker.CheckAsync(silent.EndPoint, TimeSpan.FromSeconds(30), done.Token);
         CheckLoop loop = Assert.IsType<HalfOpenEngine>(await WaitForEngine(shaker)).Loops[0];
-        List<ulong> tokens = await OnLoop(loop, l => l.InFlightTokens());
+        List<ulong> tokens = await OnLoopThread.Run(loop, l => l.InFlightTokens());
         for (var waited = System.Diagnostics.Stopwatch.StartNew(); tokens.Count == 0 && waited.Elapsed < TimeSpan.FromSeconds(5);)
         {
             await Task.Delay(5, Ct); // the caller's check reaches the loop just after the start completes
-            tokens = await OnLoop(loop, l => l.InFlightTokens());
+            tokens = await OnLoopThread.Run(loop, l => l.InFlightTokens());
         }
 
         ulong token = Assert.Single(tokens);
@@ -83,7 +84,7 @@ public sealed class EngineHostTests
         using var silent = new SilentTarget();
         using var listener = new LoopbackListener();
         ValueTask<TcpCheckResult> pending = shaker.CheckAsync(silent.EndPoint, TimeSpan.FromSeconds(30), Ct);
-        await OnLoop(loop, l => l.InFlightTokens().Count);
+        await OnLoopThread.Run(loop, l => l.InFlightTokens().Count);
 
         loop.Post(_ => throw new InvalidOperationException("injected fault"));
         var pendingError = await Assert.ThrowsAsync<InvalidOperationException>(async () => await pending.AsTask().WaitAsync(TimeSpan.FromSeconds(5), Ct));
@@ -135,22 +136,6 @@ public sealed class EngineHostTests
         Assert.Null(shaker.Engine);
     }
 
-    private static Task<T> OnLoop<T>(CheckLoop loop, Func<CheckLoop, T> action)
-    {
-        var result = new TaskCompletionSource<T>(TaskCreationOptions.RunContinuationsAsynchronously);
-        loop.Post(l =>
-        {
-            try
-            {
-                result.SetResult(action(l));
-            }
-            catch (Exception e) when (e is not InvalidOperationException { Message: "injected fault" })
-            {
-                result.SetException(e);
-            }
-        });
-        return result.Task.WaitAsync(TimeSpan.FromSeconds(5));
-    }
 
     /// <summary>The engine once the first check has started it (bounded wait; the start runs behind that check).</summary>
     private static async Task<ICheckEngine> WaitForEngine(TcpShaker shaker)

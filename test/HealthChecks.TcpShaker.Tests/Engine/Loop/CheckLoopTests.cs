@@ -25,12 +25,12 @@ public sealed class CheckLoopTests
         // under its 500 ms); the second must still be pending when the stale event is injected,
         // which the injection itself checks, so a slow machine cannot make this pass vacuously.
         ValueTask<TcpCheckResult> first = shaker.CheckAsync(silent.EndPoint, TimeSpan.FromMilliseconds(500), Ct);
-        ulong staleToken = await OnLoop(loop, l => l.InFlightTokens().Single());
+        ulong staleToken = await OnLoopThread.Run(loop, l => l.InFlightTokens().Single());
         Assert.Equal(TcpCheckStatus.Timeout, (await first).Status);
 
         ValueTask<TcpCheckResult> second = shaker.CheckAsync(silent.EndPoint, TimeSpan.FromSeconds(2), Ct);
-        ulong liveToken = await OnLoop(loop, l => l.InFlightTokens().Single());
-        bool pendingAtInjection = await OnLoop(loop, l =>
+        ulong liveToken = await OnLoopThread.Run(loop, l => l.InFlightTokens().Single());
+        bool pendingAtInjection = await OnLoopThread.Run(loop, l =>
         {
             bool pending = l.InFlightTokens().Contains(liveToken);
             l.InjectEvent(staleToken);
@@ -65,22 +65,5 @@ public sealed class CheckLoopTests
         }, Ct);
 
         Assert.All(threads, name => Assert.DoesNotContain("TcpShaker half-open loop", name ?? string.Empty, StringComparison.Ordinal));
-    }
-
-    private static Task<T> OnLoop<T>(CheckLoop loop, Func<CheckLoop, T> action)
-    {
-        var result = new TaskCompletionSource<T>(TaskCreationOptions.RunContinuationsAsynchronously);
-        loop.Post(l =>
-        {
-            try
-            {
-                result.SetResult(action(l));
-            }
-            catch (Exception e) when (e is not InvalidOperationException { Message: "injected fault" })
-            {
-                result.SetException(e);
-            }
-        });
-        return result.Task.WaitAsync(TimeSpan.FromSeconds(5));
     }
 }
