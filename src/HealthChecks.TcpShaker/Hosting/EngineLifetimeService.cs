@@ -6,10 +6,23 @@ using Microsoft.Extensions.Logging.Abstractions;
 
 namespace HealthChecks.TcpShaker.Hosting;
 
-/// <summary>Starts the shared <see cref="TcpShaker"/> with the host and stops it (closing every socket) when the host stops.</summary>
-internal sealed class EngineLifetimeService(TcpShaker shaker, ILoggerFactory? loggerFactory = null) : IHostedService
+/// <summary>
+/// Starts the shared <see cref="TcpShaker"/> once every hosted service has started, and stops it (closing every socket)
+/// when the host stops.
+/// </summary>
+/// <remarks>
+/// Started once the others have (<see cref="IHostedLifecycleService.StartedAsync"/>), not with them: by then the app's
+/// server listens on its ports, so raw SYN mode's source-port reservations (taken from the ephemeral range, skipping
+/// ports already bound) can never take a port the app itself was about to listen on. The host still waits for the
+/// start before it reports itself started.
+/// </remarks>
+internal sealed class EngineLifetimeService(TcpShaker shaker, ILoggerFactory? loggerFactory = null) : IHostedLifecycleService
 {
-    public async Task StartAsync(CancellationToken cancellationToken)
+    public Task StartingAsync(CancellationToken cancellationToken) => Task.CompletedTask;
+
+    public Task StartAsync(CancellationToken cancellationToken) => Task.CompletedTask;
+
+    public async Task StartedAsync(CancellationToken cancellationToken)
     {
         try
         {
@@ -23,5 +36,9 @@ internal sealed class EngineLifetimeService(TcpShaker shaker, ILoggerFactory? lo
         }
     }
 
+    public Task StoppingAsync(CancellationToken cancellationToken) => Task.CompletedTask;
+
     public Task StopAsync(CancellationToken cancellationToken) => shaker.DisposeAsync().AsTask().WaitAsync(cancellationToken);
+
+    public Task StoppedAsync(CancellationToken cancellationToken) => Task.CompletedTask;
 }
