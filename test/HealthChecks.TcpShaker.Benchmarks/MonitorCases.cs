@@ -36,6 +36,7 @@ internal static class MonitorCases
             Process? checker = null;
             TcpShaker? shaker = null;
             TcpShakerMonitor? monitor = null;
+            long heapBeforeWatches = 0;
             List<int> loopThreads = [];
             int totalSeconds = (WarmupMs / 1000) + spec.DurationS + CaptureSeconds + 3;
             switch (spec.Kind)
@@ -43,7 +44,7 @@ internal static class MonitorCases
                 case CaseKind.MonitorShaker:
                     shaker = new TcpShaker(new TcpShakerOptions { PreferRawSyn = spec.RawSyn });
                     await CaseRunner.StartInModeAsync(shaker, spec, result);
-                    long heapBefore = GC.GetTotalMemory(forceFullCollection: true);
+                    heapBeforeWatches = GC.GetTotalMemory(forceFullCollection: true);
                     monitor = new TcpShakerMonitor(shaker, new TcpWatchOptions
                     {
                         Interval = TimeSpan.FromMilliseconds(spec.IntervalMs),
@@ -57,11 +58,6 @@ internal static class MonitorCases
                         int address = 1 + (i / perAddress); // 127.0.0.1 on
                         watches[i] = monitor.Watch($"127.{(address >> 16) & 255}.{(address >> 8) & 255}.{address & 255}:{spec.BasePort + (i % perAddress)}");
                     }
-
-                    await Task.Delay(WarmupMs); // every watch checked once at least (the first rounds spread over the interval)
-                    // The managed heap a watch holds once it runs: the monitor, the watches, the loop's schedule and tables.
-                    result.Extra["bytes_per_watch"] = (double)(GC.GetTotalMemory(forceFullCollection: true) - heapBefore) / spec.Targets;
-                    result.Extra["watches_checked_before_window"] = watches.Count(w => w.Checks > 0);
 
                     cpuSeconds = () => CpuTime.Process().TotalSeconds;
                     ownChecks = () => watches.Sum(w => w.Checks);
@@ -87,6 +83,14 @@ internal static class MonitorCases
                 if (checker is { HasExited: true })
                 {
                     throw new InvalidOperationException($"{checker.StartInfo.FileName} exited with {checker.ExitCode} during the warm-up: {ChildProcess.Output(checker)}");
+                }
+
+                if (monitor is not null)
+                {
+                    // The managed heap a watch holds once it runs (each checked by now: the first rounds spread over the
+                    // interval): the monitor, the watches, the loop's schedule and tables.
+                    result.Extra["bytes_per_watch"] = (double)(GC.GetTotalMemory(forceFullCollection: true) - heapBeforeWatches) / spec.Targets;
+                    result.Extra["watches_checked_before_window"] = monitor.Watches.Count(w => w.Checks > 0);
                 }
 
                 loopThreads = CpuTime.FindThreads(spec.LoopThreadName);
