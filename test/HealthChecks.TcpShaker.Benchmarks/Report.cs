@@ -33,10 +33,14 @@ internal static class Report
 
     private static string C(CaseResult r, string name) => r.Counters.TryGetValue(name, out long v) ? N(v) : "-";
 
+    /// <summary>The line every table starts with: the machine and how busy it was.</summary>
+    private static void AppendMachine(StringBuilder md, Dictionary<string, string> machine) =>
+        md.AppendLine(CultureInfo.InvariantCulture, $"Machine: {machine["nproc"]} cores ({machine["cpu"]}), Linux {machine["kernel"]}, {machine["dotnet"]}, open files {machine["open_files_limit"]}; {machine["isolation"]}; load average at start {machine["load_average_at_start"]}; {machine["date_utc"]}.");
+
     internal static string Markdown(IReadOnlyList<CaseResult> results, Dictionary<string, string> machine)
     {
         var md = new StringBuilder();
-        md.AppendLine(CultureInfo.InvariantCulture, $"Machine: {machine["nproc"]} cores ({machine["cpu"]}), Linux {machine["kernel"]}, {machine["dotnet"]}, open files {machine["open_files_limit"]}; {machine["isolation"]}; load average at start {machine["load_average_at_start"]}; {machine["date_utc"]}.");
+        AppendMachine(md, machine);
         md.AppendLine();
         md.AppendLine("| row | checks | ok | failed | checks/s | x C ref | CPU µs/check (loop threads) | C's CPU/check ÷ this | ACKs leaked | passive opens | listen overflows | retrans segs | B/check | latency ms p50 / p99 / max | reaction µs p50 / p99 / max |");
         md.AppendLine("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|---|");
@@ -95,7 +99,7 @@ internal static class Report
     internal static string MonitorMarkdown(IReadOnlyList<CaseResult> results, Dictionary<string, string> machine)
     {
         var md = new StringBuilder();
-        md.AppendLine(CultureInfo.InvariantCulture, $"Machine: {machine["nproc"]} cores ({machine["cpu"]}), Linux {machine["kernel"]}, {machine["dotnet"]}, open files {machine["open_files_limit"]}; {machine["isolation"]}; load average at start {machine["load_average_at_start"]}; {machine["date_utc"]}.");
+        AppendMachine(md, machine);
         md.AppendLine();
         md.AppendLine("| row | window s | checks (SYNs) | checks/s | CPU µs/check | x paced.c half | % of a core | SYNs/ms mean / p99 / max | max ÷ mean | ms of the second holding 90% | passive opens | delayed ACKs | embryonic RSTs | retrans segs | TIME_WAIT / FIN_WAIT2 at end | notes |");
         md.AppendLine("|---|---:|---:|---:|---:|---:|---:|---|---:|---:|---:|---:|---:|---:|---|---|");
@@ -160,7 +164,7 @@ internal static class Report
     internal static string ProberMarkdown(IReadOnlyList<CaseResult> results, Dictionary<string, string> machine)
     {
         var md = new StringBuilder();
-        md.AppendLine(CultureInfo.InvariantCulture, $"Machine: {machine["nproc"]} cores ({machine["cpu"]}), Linux {machine["kernel"]}, {machine["dotnet"]}, open files {machine["open_files_limit"]}; {machine["isolation"]}; load average at start {machine["load_average_at_start"]}; {machine["date_utc"]}.");
+        AppendMachine(md, machine);
         md.AppendLine();
         md.AppendLine("| row | probes (window s) | probes/s | x blackbox | CPU µs/probe (prober) | ÷ blackbox's | prober / wrk / machine, % of a core | non-2xx, socket errors | targets' passive opens | prober's active opens | FIN_WAIT2 prober / targets | TIME_WAIT prober / targets | latency ms p50 / p99 | probe_success open, closed, open after |");
         md.AppendLine("|---|---:|---:|---:|---:|---:|---|---|---:|---:|---|---|---|---|");
